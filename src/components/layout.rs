@@ -1,0 +1,107 @@
+//! The page frame: header with the product name and navigation, the main
+//! area inside an error boundary, and the hydration marker. Both sides.
+
+use leptos::prelude::*;
+use leptos_router::components::A;
+
+/// One entry of the main navigation.
+struct NavItem {
+    href: &'static str,
+    label: &'static str,
+}
+
+const NAV: [NavItem; 3] = [
+    NavItem {
+        href: "/",
+        label: "Dashboard",
+    },
+    NavItem {
+        href: "/messages",
+        label: "Messages",
+    },
+    NavItem {
+        href: "/settings",
+        label: "Settings",
+    },
+];
+
+/// Frame around every page.
+#[component]
+pub fn Layout(children: Children) -> impl IntoView {
+    // Effects run only in the browser: the attribute tells tests (and CSS)
+    // that the WASM has taken over the page.
+    let (hydrated, set_hydrated) = signal(false);
+    Effect::new(move |_| set_hydrated.set(true));
+
+    view! {
+        <div class="flex min-h-screen flex-col" data-hydrated=move || hydrated.get().then_some("true")>
+            <a href="#main" class="sr-only focus:not-sr-only focus:absolute focus:left-2 focus:top-2 focus:rounded focus:bg-indigo-600 focus:px-3 focus:py-2 focus:text-white">
+                "Skip to content"
+            </a>
+            <header class="border-b border-slate-200 bg-white/80 backdrop-blur dark:border-slate-800 dark:bg-slate-900/80">
+                <div class="mx-auto flex max-w-5xl flex-wrap items-center gap-x-6 gap-y-2 px-4 py-3">
+                    <A href="/" attr:class="flex items-center gap-2 text-lg font-semibold tracking-tight text-indigo-600 dark:text-indigo-400">
+                        <img src="/favicon.svg" alt="" class="h-6 w-6" />
+                        "Herald"
+                    </A>
+                    <MainNav />
+                </div>
+            </header>
+            <main id="main" class="mx-auto w-full max-w-5xl flex-1 px-4 py-6">
+                <ErrorBoundary fallback=|errors| view! { <ErrorPanel errors /> }>
+                    {children()}
+                </ErrorBoundary>
+            </main>
+            <footer class="border-t border-slate-200 py-4 text-center text-xs text-slate-500 dark:border-slate-800 dark:text-slate-400">
+                "Herald " {env!("CARGO_PKG_VERSION")}
+            </footer>
+        </div>
+    }
+}
+
+/// The primary navigation. `A` marks the current page with
+/// `aria-current="page"`, which both assistive tech and the styling use.
+#[component]
+fn MainNav() -> impl IntoView {
+    view! {
+        <nav aria-label="Main" class="flex-1">
+            <ul class="flex flex-wrap gap-1 text-sm font-medium">
+                {NAV
+                    .iter()
+                    .map(|item| {
+                        view! {
+                            <li>
+                                <A
+                                    href=item.href
+                                    attr:class="block rounded-md px-3 py-1.5 text-slate-600 hover:bg-slate-100 hover:text-slate-900 aria-[current=page]:bg-indigo-50 aria-[current=page]:text-indigo-700 dark:text-slate-300 dark:hover:bg-slate-800 dark:hover:text-white dark:aria-[current=page]:bg-indigo-950 dark:aria-[current=page]:text-indigo-300"
+                                >
+                                    {item.label}
+                                </A>
+                            </li>
+                        }
+                    })
+                    .collect_view()}
+            </ul>
+        </nav>
+    }
+}
+
+/// What a page shows when rendering it failed.
+#[component]
+pub fn ErrorPanel(errors: ArcRwSignal<Errors>) -> impl IntoView {
+    view! {
+        <section role="alert" class="rounded-lg border border-red-200 bg-red-50 p-4 text-red-800 dark:border-red-900 dark:bg-red-950 dark:text-red-200">
+            <h1 class="text-lg font-semibold">"Something went wrong"</h1>
+            <ul class="mt-2 list-disc pl-5 text-sm">
+                {move || {
+                    errors
+                        .get()
+                        .into_iter()
+                        .map(|(_, error)| view! { <li>{error.to_string()}</li> })
+                        .collect_view()
+                }}
+            </ul>
+            <p class="mt-3 text-sm">"Reload the page to try again."</p>
+        </section>
+    }
+}

@@ -1,0 +1,3 @@
+//! Reusable UI pieces. Both sides.
+
+pub mod layout;

@@ -1,0 +1,6 @@
+//! One module per routed page. Both sides.
+
+pub mod dashboard;
+pub mod messages;
+pub mod not_found;
+pub mod settings;

@@ -1,0 +1,492 @@
+//! Server configuration: the `[herald]` table of Leptos.toml, overridden by
+//! `HERALD_*` environment variables (and `DATABASE_URL`). Server only.
+//!
+//! Values are parsed into types that cannot hold invalid settings; anything
+//! wrong stops start-up with a message naming the key and where it came from.
+
+use std::collections::BTreeSet;
+use std::net::SocketAddr;
+use std::num::{NonZeroU32, NonZeroU64, NonZeroUsize};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use figment::providers::{Format, Serialized, Toml};
+use figment::value::{Dict, Map, Value};
+use figment::{Figment, Metadata, Profile, Provider};
+use serde::{Deserialize, Serialize};
+
+/// Name of the table that holds Herald's own settings.
+const TABLE: &str = "herald";
+/// Prefix of the environment variables that override settings.
+const ENV_PREFIX: &str = "HERALD_";
+
+/// Everything the server reads at start-up. Field names are the keys of the
+/// `[herald]` table; see Leptos.toml for what each one means.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    pub addr: SocketAddr,
+    pub public_url: PublicUrl,
+    pub data_dir: PathBuf,
+    pub database_url: String,
+    pub db_max_connections: NonZeroU32,
+    pub db_busy_timeout_ms: NonZeroU64,
+    pub log: String,
+    pub log_format: LogFormat,
+    pub max_body_bytes: NonZeroUsize,
+    pub header_read_timeout_secs: NonZeroU64,
+    pub shutdown_grace_secs: u64,
+    pub heartbeat_secs: HeartbeatSecs,
+    pub sse_retry_ms: NonZeroU32,
+    pub connection_queue: NonZeroUsize,
+    pub max_connections_per_user: NonZeroU32,
+    pub event_retention_days: NonZeroU32,
+    pub event_retention_per_user: NonZeroU32,
+    pub session_idle_minutes: NonZeroU32,
+    pub session_absolute_hours: NonZeroU32,
+    pub send_rate_per_minute: NonZeroU32,
+    pub max_attachment_bytes: NonZeroUsize,
+    pub admin_username: String,
+    pub admin_password: String,
+}
+
+fn nz32(n: u32) -> NonZeroU32 {
+    NonZeroU32::new(n).expect("non-zero constant")
+}
+
+fn nz64(n: u64) -> NonZeroU64 {
+    NonZeroU64::new(n).expect("non-zero constant")
+}
+
+fn nzu(n: usize) -> NonZeroUsize {
+    NonZeroUsize::new(n).expect("non-zero constant")
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            addr: SocketAddr::from(([127, 0, 0, 1], 3000)),
+            public_url: PublicUrl("http://127.0.0.1:3000".into()),
+            data_dir: PathBuf::from("./data"),
+            database_url: String::new(),
+            db_max_connections: nz32(8),
+            db_busy_timeout_ms: nz64(5000),
+            log: "info".into(),
+            log_format: LogFormat::Pretty,
+            max_body_bytes: nzu(1 << 20),
+            header_read_timeout_secs: nz64(10),
+            shutdown_grace_secs: 5,
+            heartbeat_secs: HeartbeatSecs(15),
+            sse_retry_ms: nz32(2000),
+            connection_queue: nzu(256),
+            max_connections_per_user: nz32(16),
+            event_retention_days: nz32(30),
+            event_retention_per_user: nz32(10_000),
+            session_idle_minutes: nz32(7 * 24 * 60),
+            session_absolute_hours: nz32(30 * 24),
+            send_rate_per_minute: nz32(100),
+            max_attachment_bytes: nzu(10 << 20),
+            admin_username: String::new(),
+            admin_password: String::new(),
+        }
+    }
+}
+
+/// The URL users reach Herald at: `http://` or `https://`, no trailing slash.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(try_from = "String", into = "String")]
+pub struct PublicUrl(String);
+
+impl PublicUrl {
+    /// Whether browsers reach Herald over TLS (cookies then get `Secure`).
+    pub fn is_https(&self) -> bool {
+        self.0.starts_with("https://")
+    }
+
+    /// The URL as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl TryFrom<String> for PublicUrl {
+    type Error = String;
+
+    fn try_from(value: String) -> Result<Self, Self::Error> {
+        let rest = value
+            .strip_prefix("https://")
+            .or_else(|| value.strip_prefix("http://"))
+            .ok_or_else(|| format!("`{value}` must start with http:// or https://"))?;
+        if rest.is_empty() || rest.starts_with('/') || rest.chars().any(char::is_whitespace) {
+            return Err(format!("`{value}` has no valid host"));
+        }
+        Ok(Self(value.trim_end_matches('/').to_owned()))
+    }
+}
+
+impl From<PublicUrl> for String {
+    fn from(value: PublicUrl) -> Self {
+        value.0
+    }
+}
+
+/// Seconds between heartbeats: 1 to 15 (API.md promises one at least every 15 s).
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(try_from = "u64", into = "u64")]
+pub struct HeartbeatSecs(u64);
+
+impl HeartbeatSecs {
+    /// The interval as a duration.
+    pub fn duration(self) -> Duration {
+        Duration::from_secs(self.0)
+    }
+}
+
+impl TryFrom<u64> for HeartbeatSecs {
+    type Error = String;
+
+    fn try_from(value: u64) -> Result<Self, Self::Error> {
+        if (1..=15).contains(&value) {
+            Ok(Self(value))
+        } else {
+            Err(format!("{value} is not between 1 and 15"))
+        }
+    }
+}
+
+impl From<HeartbeatSecs> for u64 {
+    fn from(value: HeartbeatSecs) -> Self {
+        value.0
+    }
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Pretty,
+    Json,
+}
+
+/// A configuration that cannot be used; the message names the key.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("configuration file {0} not found (set HERALD_CONFIG to another path)")]
+    Missing(PathBuf),
+    #[error("{0}")]
+    Invalid(String),
+}
+
+impl From<figment::Error> for ConfigError {
+    fn from(error: figment::Error) -> Self {
+        let lines: Vec<String> = error.into_iter().map(|e| describe(&e)).collect();
+        Self::Invalid(lines.join("\n"))
+    }
+}
+
+/// One figment error as "key `herald.x` (from SOURCE): what is wrong".
+fn describe(error: &figment::Error) -> String {
+    // extract_inner reports the table name in varying positions of the path.
+    let parts: Vec<&str> = error
+        .path
+        .iter()
+        .map(String::as_str)
+        .filter(|part| *part != TABLE)
+        .collect();
+    let key = if parts.is_empty() {
+        TABLE.to_owned()
+    } else {
+        format!("{TABLE}.{}", parts.join("."))
+    };
+    let source = match &error.metadata {
+        Some(meta) if meta.name == ENV_SOURCE => env_var_name(&parts),
+        Some(meta) => meta
+            .source
+            .as_ref()
+            .map(|s| s.to_string())
+            .unwrap_or_else(|| meta.name.to_string()),
+        None => "defaults".to_owned(),
+    };
+    format!(
+        "invalid configuration: key `{key}` (from {source}): {}",
+        error.kind
+    )
+}
+
+const ENV_SOURCE: &str = "environment variable";
+
+/// The variable that overrides a key such as `data_dir`.
+fn env_var_name(parts: &[&str]) -> String {
+    format!("{ENV_PREFIX}{}", parts.join("_").to_uppercase())
+}
+
+impl Config {
+    /// Reads `path` (Leptos.toml) and the process environment.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        Self::load_with_env(path, std::env::vars())
+    }
+
+    /// Reads `path` with `vars` standing in for the environment.
+    pub fn load_with_env(
+        path: &Path,
+        vars: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Self, ConfigError> {
+        if !path.is_file() {
+            return Err(ConfigError::Missing(path.to_owned()));
+        }
+        let defaults = Self::default();
+        let env = EnvOverrides::new(&defaults, vars);
+        let config: Self = Figment::new()
+            .merge(Serialized::default(TABLE, &defaults))
+            .merge(Toml::file_exact(path))
+            .merge(env)
+            .extract_inner(TABLE)?;
+        config.check()?;
+        Ok(config)
+    }
+
+    /// Rules that span several keys.
+    fn check(&self) -> Result<(), ConfigError> {
+        let has_name = !self.admin_username.is_empty();
+        let has_password = !self.admin_password.is_empty();
+        if has_name != has_password {
+            return Err(ConfigError::Invalid(
+                "invalid configuration: key `herald.admin_username` and `herald.admin_password` \
+                 (HERALD_ADMIN_USERNAME, HERALD_ADMIN_PASSWORD) must be set together"
+                    .into(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The database to open: `database_url`, else a SQLite file in `data_dir`.
+    pub fn database_url(&self) -> String {
+        if self.database_url.is_empty() {
+            format!("sqlite://{}", self.data_dir.join("herald.db").display())
+        } else {
+            self.database_url.clone()
+        }
+    }
+
+    /// Grace period for in-flight requests at shutdown.
+    pub fn shutdown_grace(&self) -> Duration {
+        Duration::from_secs(self.shutdown_grace_secs)
+    }
+}
+
+/// `HERALD_<KEY>` variables (and `DATABASE_URL`) as a figment provider. Keys
+/// whose default is text keep the variable's text as is, so a numeric
+/// password stays a string; other keys are parsed (numbers, booleans).
+struct EnvOverrides {
+    values: Dict,
+}
+
+impl EnvOverrides {
+    fn new(defaults: &Config, vars: impl IntoIterator<Item = (String, String)>) -> Self {
+        let shape = serde_json::to_value(defaults).unwrap_or_default();
+        let fields = shape.as_object().cloned().unwrap_or_default();
+        let text_keys: BTreeSet<&str> = fields
+            .iter()
+            .filter(|(_, v)| v.is_string())
+            .map(|(k, _)| k.as_str())
+            .collect();
+        let mut values = Dict::new();
+        let mut generic_database_url = None;
+        for (name, raw) in vars {
+            if name == "DATABASE_URL" {
+                generic_database_url = Some(raw);
+                continue;
+            }
+            let Some(key) = name.strip_prefix(ENV_PREFIX) else {
+                continue;
+            };
+            let key = key.to_lowercase();
+            if !fields.contains_key(&key) {
+                // HERALD_CONFIG and variables of other tools are not settings.
+                continue;
+            }
+            let value = if text_keys.contains(key.as_str()) {
+                Value::from(raw)
+            } else {
+                raw.parse().unwrap_or_else(|_| Value::from(raw.clone()))
+            };
+            values.insert(key, value);
+        }
+        if let Some(url) = generic_database_url {
+            values
+                .entry("database_url".to_owned())
+                .or_insert_with(|| Value::from(url));
+        }
+        Self { values }
+    }
+}
+
+impl Provider for EnvOverrides {
+    fn metadata(&self) -> Metadata {
+        Metadata::named(ENV_SOURCE)
+    }
+
+    fn data(&self) -> Result<Map<Profile, Dict>, figment::Error> {
+        let mut table = Dict::new();
+        table.insert(TABLE.to_owned(), Value::from(self.values.clone()));
+        Ok(Profile::Default.collect(table))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    fn repo_file(name: &str) -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join(name)
+    }
+
+    fn load(toml: &str, vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let mut file = tempfile::NamedTempFile::new().expect("temp file");
+        file.write_all(toml.as_bytes()).expect("write");
+        let vars = vars.iter().map(|(k, v)| (k.to_string(), v.to_string()));
+        Config::load_with_env(file.path(), vars)
+    }
+
+    #[test]
+    fn shipped_file_loads_and_matches_defaults_for_addr_and_dir() {
+        let config = Config::load_with_env(&repo_file("Leptos.toml"), []).expect("valid");
+        assert_eq!(config.addr, "127.0.0.1:3000".parse().unwrap());
+        assert_eq!(config.data_dir, PathBuf::from("./data"));
+        assert_eq!(config.heartbeat_secs.duration(), Duration::from_secs(15));
+    }
+
+    #[test]
+    fn every_key_of_the_shipped_file_is_documented_and_known() {
+        let text = std::fs::read_to_string(repo_file("Leptos.toml")).unwrap();
+        let defaults = serde_json::to_value(Config::default()).unwrap();
+        let known = defaults.as_object().unwrap();
+        let table: toml::Table = text.parse().unwrap();
+        let herald = table[TABLE].as_table().unwrap();
+        for key in known.keys() {
+            assert!(herald.contains_key(key), "Leptos.toml lacks key {key}");
+            let env_name = format!("{ENV_PREFIX}{}", key.to_uppercase());
+            assert!(
+                text.contains(&env_name),
+                "Leptos.toml does not document {env_name}"
+            );
+        }
+    }
+
+    #[test]
+    fn environment_overrides_file_with_typed_values() {
+        let config = load(
+            "[herald]\naddr = \"127.0.0.1:1\"\nheartbeat_secs = 10\n",
+            &[
+                ("HERALD_ADDR", "0.0.0.0:8080"),
+                ("HERALD_HEARTBEAT_SECS", "5"),
+                ("HERALD_ADMIN_USERNAME", "root"),
+                ("HERALD_ADMIN_PASSWORD", "12345678"),
+                ("HERALD_CONFIG", "ignored"),
+                ("DATABASE_URL", "postgres://localhost/herald"),
+            ],
+        )
+        .expect("valid");
+        assert_eq!(config.addr, "0.0.0.0:8080".parse().unwrap());
+        assert_eq!(config.heartbeat_secs.duration(), Duration::from_secs(5));
+        assert_eq!(config.admin_password, "12345678");
+        assert_eq!(config.database_url(), "postgres://localhost/herald");
+    }
+
+    #[test]
+    fn herald_database_url_wins_over_generic_one() {
+        let config = load(
+            "",
+            &[
+                ("DATABASE_URL", "postgres://a/a"),
+                ("HERALD_DATABASE_URL", "postgres://b/b"),
+            ],
+        )
+        .unwrap();
+        assert_eq!(config.database_url(), "postgres://b/b");
+    }
+
+    #[test]
+    fn default_database_is_sqlite_in_data_dir() {
+        let config = load("[herald]\ndata_dir = \"/tmp/x\"\n", &[]).unwrap();
+        assert_eq!(config.database_url(), "sqlite:///tmp/x/herald.db");
+    }
+
+    fn error_of(toml: &str, vars: &[(&str, &str)]) -> String {
+        match load(toml, vars) {
+            Ok(config) => panic!("accepted: {config:?}"),
+            Err(e) => e.to_string(),
+        }
+    }
+
+    #[test]
+    fn bad_values_name_their_key_and_source() {
+        let e = error_of("[herald]\nheartbeat_secs = 60\n", &[]);
+        assert!(e.contains("herald.heartbeat_secs"), "{e}");
+        assert!(e.contains("between 1 and 15"), "{e}");
+
+        let e = error_of("", &[("HERALD_ADDR", "nowhere")]);
+        assert!(e.contains("herald.addr"), "{e}");
+        assert!(e.contains("HERALD_ADDR"), "{e}");
+
+        let e = error_of("[herald]\nconnection_queue = 0\n", &[]);
+        assert!(e.contains("herald.connection_queue"), "{e}");
+
+        let e = error_of("[herald]\npublic_url = \"ftp://x\"\n", &[]);
+        assert!(e.contains("herald.public_url"), "{e}");
+
+        let e = error_of("[herald]\nlog_format = \"xml\"\n", &[]);
+        assert!(e.contains("herald.log_format"), "{e}");
+    }
+
+    #[test]
+    fn unknown_keys_and_broken_syntax_are_refused() {
+        let e = error_of("[herald]\nheartbeat_sec = 5\n", &[]);
+        assert!(e.contains("heartbeat_sec"), "{e}");
+
+        let e = error_of("[herald\naddr = 1\n", &[]);
+        assert!(e.contains("invalid configuration"), "{e}");
+    }
+
+    #[test]
+    fn admin_name_and_password_come_together() {
+        let e = error_of("", &[("HERALD_ADMIN_USERNAME", "root")]);
+        assert!(e.contains("HERALD_ADMIN_PASSWORD"), "{e}");
+    }
+
+    #[test]
+    fn missing_file_is_reported() {
+        let e = Config::load_with_env(Path::new("/nonexistent/Leptos.toml"), []).unwrap_err();
+        assert!(e.to_string().contains("/nonexistent/Leptos.toml"));
+    }
+
+    /// cargo-leptos builds with Cargo.toml's table, the server runs with
+    /// Leptos.toml's: where both name a key they must agree.
+    #[test]
+    fn leptos_keys_shared_with_cargo_toml_agree() {
+        let leptos_table = |file: &str| -> toml::Table {
+            let text = std::fs::read_to_string(repo_file(file)).unwrap();
+            let doc: toml::Table = text.parse().unwrap();
+            doc["package"]["metadata"]["leptos"]
+                .as_table()
+                .cloned()
+                .unwrap_or_default()
+        };
+        let build = leptos_table("Cargo.toml");
+        let runtime = leptos_table("Leptos.toml");
+        let mut shared = 0;
+        for (key, value) in &runtime {
+            if key == "env" {
+                // DEV for cargo-leptos' own builds, PROD for the served app.
+                continue;
+            }
+            let Some(build_value) = build.get(key) else {
+                panic!("Leptos.toml key {key} is not in Cargo.toml's table");
+            };
+            assert_eq!(build_value, value, "key {key} differs");
+            shared += 1;
+        }
+        assert!(shared >= 4, "only {shared} shared keys");
+    }
+}

@@ -1,0 +1,9 @@
+//! The server side: configuration, state, HTTP routing, serving and
+//! telemetry. Compiled only with the `ssr` feature.
+
+pub mod config;
+pub mod error;
+pub mod router;
+pub mod serve;
+pub mod state;
+pub mod telemetry;

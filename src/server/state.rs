@@ -1,0 +1,22 @@
+//! Application state shared by every handler and server function. Server only.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::extract::FromRef;
+use leptos::prelude::LeptosOptions;
+use tokio_util::sync::CancellationToken;
+
+use crate::server::config::Config;
+use crate::store::Store;
+
+/// What every request can reach. Cloned per request: all fields are handles.
+#[derive(Clone, FromRef)]
+pub struct AppState {
+    pub leptos_options: LeptosOptions,
+    pub config: Arc<Config>,
+    pub store: Store,
+    /// Cancelled when the server begins to shut down; long-lived streams end on it.
+    pub shutdown: CancellationToken,
+    pub started_at: Instant,
+}

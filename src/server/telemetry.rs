@@ -1,0 +1,24 @@
+//! Logging set-up (tracing). Server only.
+
+use std::io::IsTerminal;
+
+use tracing_subscriber::EnvFilter;
+
+use crate::server::config::{Config, LogFormat};
+
+/// Installs the global log subscriber. `RUST_LOG` wins over the configured
+/// filter so an operator can raise verbosity without editing the file.
+pub fn init(config: &Config) {
+    let filter = EnvFilter::try_from_default_env()
+        .or_else(|_| EnvFilter::try_new(&config.log))
+        .unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal());
+    // A second init (tests that build several servers in one process) is harmless.
+    let _ = match config.log_format {
+        LogFormat::Pretty => builder.try_init(),
+        LogFormat::Json => builder.json().try_init(),
+    };
+}

@@ -1,0 +1,108 @@
+//! The store: every SQL query of Herald lives below this module, so handlers
+//! never write SQL and a PostgreSQL implementation can follow behind the same
+//! functions. Server only.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::SqlitePool;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+
+use crate::server::config::Config;
+
+/// Why the store could not be opened or answer.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("migrations: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("data directory {path}: {source}")]
+    DataDir {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("{0}")]
+    Unsupported(String),
+}
+
+/// A handle on the database; cheap to clone (a pool).
+#[derive(Clone, Debug)]
+pub struct Store {
+    pool: SqlitePool,
+}
+
+impl Store {
+    /// Opens (creating when missing) the configured database and brings its
+    /// schema up to date.
+    pub async fn open(config: &Config) -> Result<Self, StoreError> {
+        let url = config.database_url();
+        if url.starts_with("postgres") {
+            return Err(StoreError::Unsupported(
+                "PostgreSQL is not supported by this build yet; unset DATABASE_URL to use SQLite"
+                    .into(),
+            ));
+        }
+        std::fs::create_dir_all(&config.data_dir).map_err(|source| StoreError::DataDir {
+            path: config.data_dir.display().to_string(),
+            source,
+        })?;
+        let options = SqliteConnectOptions::from_str(&url)?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            // NORMAL is durable across process crashes in WAL mode; only an OS
+            // crash or power loss can lose the last transactions.
+            .synchronous(SqliteSynchronous::Normal)
+            .foreign_keys(true)
+            .busy_timeout(Duration::from_millis(config.db_busy_timeout_ms.get()));
+        let pool = SqlitePoolOptions::new()
+            .max_connections(config.db_max_connections.get())
+            .acquire_timeout(Duration::from_secs(10))
+            .connect_with(options)
+            .await?;
+        sqlx::migrate!("migrations/sqlite").run(&pool).await?;
+        let store = Self { pool };
+        let mode = store.journal_mode().await?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            return Err(StoreError::Unsupported(format!(
+                "SQLite refused WAL journaling (mode is {mode}); is the data directory on a network file system?"
+            )));
+        }
+        Ok(store)
+    }
+
+    /// SQLite's journal mode as the database reports it.
+    pub async fn journal_mode(&self) -> Result<String, StoreError> {
+        Ok(sqlx::query_scalar("PRAGMA journal_mode")
+            .fetch_one(&self.pool)
+            .await?)
+    }
+
+    /// Whether foreign keys are enforced on a pooled connection.
+    pub async fn foreign_keys_enabled(&self) -> Result<bool, StoreError> {
+        let on: i64 = sqlx::query_scalar("PRAGMA foreign_keys")
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(on == 1)
+    }
+
+    /// A round trip to the database, for `/healthz`.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    /// Number of applied schema migrations.
+    pub async fn schema_version(&self) -> Result<i64, StoreError> {
+        Ok(sqlx::query_scalar(
+            "SELECT COALESCE(MAX(version), 0) FROM _sqlx_migrations WHERE success",
+        )
+        .fetch_one(&self.pool)
+        .await?)
+    }
+
+    /// Closes the pool, waiting for connections in use (checkpoints the WAL).
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}

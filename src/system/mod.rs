@@ -1,0 +1,47 @@
+//! System facts for the UI (version, database health) and the server
+//! function that reports them. Types and the server function's client stub
+//! compile on both sides; its body runs on the server.
+
+use leptos::prelude::*;
+use serde::{Deserialize, Serialize};
+
+/// How the server and its database are doing, as the dashboard shows it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SystemReport {
+    /// Herald's version.
+    pub version: String,
+    /// Seconds since this server process started.
+    pub uptime_s: u64,
+    /// Which database backs the store ("SQLite", "PostgreSQL").
+    pub database: String,
+    /// Schema migrations applied.
+    pub schema_version: i64,
+    /// Round-trip time of a trivial query, in milliseconds.
+    pub db_latency_ms: f64,
+    /// When the check ran (server clock, RFC 3339).
+    pub checked_at: chrono::DateTime<chrono::Utc>,
+}
+
+/// Checks the database and reports the server's vital signs.
+#[server(endpoint = "system_info")]
+pub async fn system_info() -> Result<SystemReport, ServerFnError> {
+    use crate::server::state::AppState;
+
+    let state = expect_context::<AppState>();
+    let started = std::time::Instant::now();
+    let internal = |e: crate::store::StoreError| {
+        tracing::error!(error = %e, "system_info: database check failed");
+        ServerFnError::new("the database did not answer")
+    };
+    state.store.ping().await.map_err(internal)?;
+    let db_latency_ms = started.elapsed().as_secs_f64() * 1000.0;
+    let schema_version = state.store.schema_version().await.map_err(internal)?;
+    Ok(SystemReport {
+        version: env!("CARGO_PKG_VERSION").to_owned(),
+        uptime_s: state.started_at.elapsed().as_secs(),
+        database: "SQLite".to_owned(),
+        schema_version,
+        db_latency_ms,
+        checked_at: chrono::Utc::now(),
+    })
+}

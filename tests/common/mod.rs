@@ -1,0 +1,308 @@
+//! Test harness: starts the real `herald` binary on a free port with a fresh
+//! data directory and gives tests a typed HTTP client.
+
+#![allow(dead_code)] // each test file uses a different part of the harness
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::{Arc, Mutex, mpsc};
+use std::time::{Duration, Instant};
+
+use reqwest::{Method, StatusCode, header};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+/// A running server process. Killed when dropped.
+pub struct TestServer {
+    child: Option<Child>,
+    pub base_url: String,
+    pub port: u16,
+    data_dir: tempfile::TempDir,
+    logs: Arc<Mutex<Vec<String>>>,
+    extra_env: Vec<(String, String)>,
+}
+
+/// Options for starting a server.
+#[derive(Default, Clone)]
+pub struct ServerOptions {
+    pub env: Vec<(String, String)>,
+}
+
+impl ServerOptions {
+    pub fn env(mut self, key: &str, value: &str) -> Self {
+        self.env.push((key.to_owned(), value.to_owned()));
+        self
+    }
+}
+
+/// How the process ended when it was asked to, or failed to start.
+pub struct Exited {
+    pub status: ExitStatus,
+    pub stderr: String,
+}
+
+fn binary() -> &'static str {
+    env!("CARGO_BIN_EXE_herald")
+}
+
+fn command(data_dir: &Path, port: u16, env: &[(String, String)]) -> Command {
+    let mut cmd = Command::new(binary());
+    cmd.current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env_remove("DATABASE_URL")
+        .env_remove("RUST_LOG")
+        .env("HERALD_ADDR", format!("127.0.0.1:{port}"))
+        .env("HERALD_PUBLIC_URL", format!("http://127.0.0.1:{port}"))
+        .env("HERALD_DATA_DIR", data_dir)
+        .env("HERALD_LOG", "info,herald=debug")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    for (key, value) in env {
+        cmd.env(key, value);
+    }
+    cmd
+}
+
+impl TestServer {
+    /// Starts a server with a fresh data directory and default settings.
+    pub fn start() -> Self {
+        Self::start_with(ServerOptions::default())
+    }
+
+    /// Starts a server with a fresh data directory and extra variables.
+    pub fn start_with(options: ServerOptions) -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        Self::spawn(dir, 0, options.env)
+    }
+
+    fn spawn(data_dir: tempfile::TempDir, port: u16, env: Vec<(String, String)>) -> Self {
+        let mut child = command(data_dir.path(), port, &env)
+            .spawn()
+            .expect("start herald");
+        let logs = Arc::new(Mutex::new(Vec::new()));
+        let (port_tx, port_rx) = mpsc::channel();
+        let stderr = child.stderr.take().expect("stderr piped");
+        let sink = logs.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if let Some(rest) = line.split("listening on http://").nth(1) {
+                    let port = rest
+                        .split_whitespace()
+                        .next()
+                        .and_then(|addr| addr.rsplit(':').next())
+                        .and_then(|p| p.parse::<u16>().ok());
+                    if let Some(port) = port {
+                        let _ = port_tx.send(port);
+                    }
+                }
+                if std::env::var_os("HERALD_TEST_LOGS").is_some() {
+                    eprintln!("[server] {line}");
+                }
+                sink.lock().unwrap().push(line);
+            }
+        });
+        let port = match port_rx.recv_timeout(Duration::from_secs(30)) {
+            Ok(port) => port,
+            Err(_) => {
+                let _ = child.kill();
+                panic!("server did not start:\n{}", logs.lock().unwrap().join("\n"));
+            }
+        };
+        Self {
+            child: Some(child),
+            base_url: format!("http://127.0.0.1:{port}"),
+            port,
+            data_dir,
+            logs,
+            extra_env: env,
+        }
+    }
+
+    /// Full URL of `path`.
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base_url, path)
+    }
+
+    /// The server's data directory.
+    pub fn data_dir(&self) -> PathBuf {
+        self.data_dir.path().to_owned()
+    }
+
+    /// A fresh client with its own cookie jar (a new browser, in effect).
+    pub fn client(&self) -> Api {
+        Api::new(&self.base_url)
+    }
+
+    /// Everything the server logged so far.
+    pub fn logs(&self) -> String {
+        self.logs.lock().unwrap().join("\n")
+    }
+
+    /// The process id (for signals).
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("running").id()
+    }
+
+    /// Sends SIGTERM and waits (at most `limit`) for the process to exit.
+    pub fn terminate(&mut self, limit: Duration) -> Option<ExitStatus> {
+        let pid = self.pid();
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(pid.to_string())
+            .status();
+        let deadline = Instant::now() + limit;
+        let child = self.child.as_mut().expect("running");
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = child.try_wait() {
+                self.child = None;
+                return Some(status);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        None
+    }
+
+    /// SIGKILL: the process dies without any clean-up, as in a crash.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Starts a new process on the same data directory and port.
+    pub fn restart(mut self) -> Self {
+        self.kill();
+        let port = self.port;
+        let env = std::mem::take(&mut self.extra_env);
+        let data_dir =
+            std::mem::replace(&mut self.data_dir, tempfile::tempdir().expect("temp dir"));
+        // The port was just released; retry briefly in case the OS holds it.
+        let started = Instant::now();
+        loop {
+            if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok()
+                || started.elapsed() > Duration::from_secs(5)
+            {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Self::spawn(data_dir, port, env)
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// Runs the binary with `env` expecting it to fail at start-up.
+pub fn start_expecting_failure(env: &[(&str, &str)]) -> Exited {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let env: Vec<(String, String)> = env
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    let output = command(dir.path(), 0, &env).output().expect("run herald");
+    Exited {
+        status: output.status,
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    }
+}
+
+/// A typed HTTP client for one user (its own cookie jar).
+#[derive(Clone)]
+pub struct Api {
+    pub http: reqwest::Client,
+    pub base_url: String,
+    bearer: Option<String>,
+}
+
+/// A decoded answer: status, headers and body.
+#[derive(Debug)]
+pub struct Answer {
+    pub status: StatusCode,
+    pub headers: header::HeaderMap,
+    pub body: String,
+}
+
+impl Answer {
+    /// The body as JSON of type `T`; panics with the body on mismatch.
+    pub fn json<T: DeserializeOwned>(&self) -> T {
+        serde_json::from_str(&self.body)
+            .unwrap_or_else(|e| panic!("body is not the expected JSON ({e}): {}", self.body))
+    }
+
+    /// The API error code (`{"error": {"code"}}`).
+    pub fn error_code(&self) -> String {
+        let value: serde_json::Value = self.json();
+        value["error"]["code"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no error code in {}", self.body))
+            .to_owned()
+    }
+}
+
+impl Api {
+    fn new(base_url: &str) -> Self {
+        let http = reqwest::Client::builder()
+            .cookie_store(true)
+            .redirect(reqwest::redirect::Policy::none())
+            .timeout(Duration::from_secs(30))
+            .build()
+            .expect("client");
+        Self {
+            http,
+            base_url: base_url.to_owned(),
+            bearer: None,
+        }
+    }
+
+    /// The same client, authenticating with an API token instead.
+    pub fn with_bearer(mut self, token: &str) -> Self {
+        self.bearer = Some(token.to_owned());
+        self
+    }
+
+    /// A request builder for `path` with the client's credentials.
+    pub fn request(&self, method: Method, path: &str) -> reqwest::RequestBuilder {
+        let mut builder = self
+            .http
+            .request(method, format!("{}{}", self.base_url, path));
+        if let Some(token) = &self.bearer {
+            builder = builder.bearer_auth(token);
+        }
+        builder
+    }
+
+    /// Sends `builder` and reads the whole answer.
+    pub async fn send(&self, builder: reqwest::RequestBuilder) -> Answer {
+        let response = builder.send().await.expect("request sent");
+        let status = response.status();
+        let headers = response.headers().clone();
+        let body = response.text().await.expect("body read");
+        Answer {
+            status,
+            headers,
+            body,
+        }
+    }
+
+    pub async fn get(&self, path: &str) -> Answer {
+        self.send(self.request(Method::GET, path)).await
+    }
+
+    pub async fn post<B: Serialize>(&self, path: &str, body: &B) -> Answer {
+        self.send(self.request(Method::POST, path).json(body)).await
+    }
+
+    pub async fn put<B: Serialize>(&self, path: &str, body: &B) -> Answer {
+        self.send(self.request(Method::PUT, path).json(body)).await
+    }
+
+    pub async fn delete(&self, path: &str) -> Answer {
+        self.send(self.request(Method::DELETE, path)).await
+    }
+}
