@@ -1,0 +1,57 @@
+import { test, expect, hydrated } from "./fixtures";
+
+test("the dashboard hydrates and a click asks the server again", async ({ page }) => {
+  await page.goto("/");
+  await expect(page).toHaveTitle("Dashboard · Herald");
+  await hydrated(page);
+
+  const checkedAt = page.getByTestId("checked-at");
+  await expect(checkedAt).toBeVisible();
+  const before = await checkedAt.textContent();
+  await page.getByRole("button", { name: "Check now" }).click();
+  // Only the hydrated app can react to the click: the server function runs
+  // again and the time of the check changes.
+  await expect(checkedAt).not.toHaveText(before ?? "");
+  await expect(page.getByTestId("system-status")).toContainText("Operational");
+});
+
+test("navigation is client-side and marks the current page", async ({ page }) => {
+  await page.goto("/");
+  await hydrated(page);
+  const nav = page.getByRole("navigation", { name: "Main" });
+  await nav.getByRole("link", { name: "Settings" }).click();
+  await expect(page).toHaveURL(/\/settings$/);
+  await expect(page.getByRole("heading", { level: 1 })).toHaveText("Settings");
+  await expect(nav.getByRole("link", { name: "Settings" })).toHaveAttribute("aria-current", "page");
+  await expect(nav.getByRole("link", { name: "Dashboard" })).not.toHaveAttribute("aria-current", "page");
+});
+
+test("an unknown address shows the 404 page", async ({ page, consoleErrors }) => {
+  const response = await page.goto("/no/such/page");
+  expect(response?.status()).toBe(404);
+  await expect(page.getByRole("heading", { name: "Page not found" })).toBeVisible();
+  await hydrated(page);
+  await page.getByRole("link", { name: "Back to the dashboard" }).click();
+  await expect(page).toHaveURL(/\/$/);
+  // Chromium logs the document's own 404 status; that one is intended.
+  const intended = (e: string) => e.includes("404") && e.endsWith("/no/such/page");
+  expect(consoleErrors.filter(intended)).toHaveLength(1);
+  consoleErrors.splice(0, consoleErrors.length, ...consoleErrors.filter((e) => !intended(e)));
+});
+
+test("styles are served and dark mode follows the system", async ({ browser }) => {
+  const context = await browser.newContext({ colorScheme: "dark" });
+  const page = await context.newPage();
+  await page.goto("/");
+  const dark = await page.evaluate(() => getComputedStyle(document.body).backgroundColor);
+  await context.close();
+
+  const lightContext = await browser.newContext({ colorScheme: "light" });
+  const lightPage = await lightContext.newPage();
+  await lightPage.goto("/");
+  const light = await lightPage.evaluate(() => getComputedStyle(document.body).backgroundColor);
+  await lightContext.close();
+
+  expect(dark).not.toEqual(light);
+  expect(light).not.toEqual("rgba(0, 0, 0, 0)");
+});
