@@ -7,10 +7,12 @@ use leptos_router::components::{Route, Router, Routes};
 use leptos_router::path;
 
 use crate::components::layout::Layout;
-use crate::pages::{
-    dashboard::DashboardPage, messages::MessagesPage, not_found::NotFoundPage,
-    settings::SettingsPage,
-};
+use crate::components::session::{RequireUser, provide_session};
+use crate::pages::dashboard::DashboardPage;
+use crate::pages::login::{LoginPage, RegisterPage};
+use crate::pages::messages::MessagesPage;
+use crate::pages::not_found::NotFoundPage;
+use crate::pages::settings::SettingsPage;
 
 /// The document around the app; the server renders it once per page load.
 pub fn shell(options: LeptosOptions) -> impl IntoView {
@@ -37,6 +39,7 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
 #[component]
 pub fn App() -> impl IntoView {
     provide_meta_context();
+    provide_session();
 
     view! {
         <Stylesheet id="leptos" href="/pkg/herald.css" />
@@ -44,9 +47,11 @@ pub fn App() -> impl IntoView {
         <Router>
             <Layout>
                 <Routes fallback=NotFoundPage>
-                    <Route path=path!("/") view=DashboardPage />
-                    <Route path=path!("/messages") view=MessagesPage />
-                    <Route path=path!("/settings") view=SettingsPage />
+                    <Route path=path!("/") view=|| view! { <RequireUser><DashboardPage /></RequireUser> } />
+                    <Route path=path!("/messages") view=|| view! { <RequireUser><MessagesPage /></RequireUser> } />
+                    <Route path=path!("/settings") view=|| view! { <RequireUser><SettingsPage /></RequireUser> } />
+                    <Route path=path!("/login") view=LoginPage />
+                    <Route path=path!("/register") view=RegisterPage />
                 </Routes>
             </Layout>
         </Router>

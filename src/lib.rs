@@ -6,7 +6,9 @@
 //! modules are gated below.
 
 pub mod app;
+pub mod auth;
 pub mod components;
+pub mod errors;
 pub mod pages;
 pub mod system;
 

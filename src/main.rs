@@ -7,6 +7,9 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Instant;
 
+use herald::auth;
+use herald::auth::password::PasswordHasherPool;
+use herald::auth::session::LiveSessions;
 use herald::server::config::Config;
 use herald::server::state::AppState;
 use herald::server::{router, serve, telemetry};
@@ -59,6 +62,8 @@ async fn run(config: Config, config_path: PathBuf) -> Result<(), String> {
         serve::bind(config.addr).map_err(|e| format!("cannot listen on {}: {e}", config.addr))?;
     let local_addr = listener.local_addr().map_err(|e| e.to_string())?;
 
+    let hasher = PasswordHasherPool::new(config.password_hash_concurrency.get())
+        .map_err(|e| e.to_string())?;
     let shutdown = CancellationToken::new();
     let config = Arc::new(config);
     let state = AppState {
@@ -67,7 +72,13 @@ async fn run(config: Config, config_path: PathBuf) -> Result<(), String> {
         store: store.clone(),
         shutdown: shutdown.clone(),
         started_at: Instant::now(),
+        hasher,
+        live_sessions: LiveSessions::default(),
     };
+    auth::service::ensure_admin(&state)
+        .await
+        .map_err(|e| format!("cannot ensure the admin account: {e}"))?;
+    auth::service::spawn_maintenance(state.clone());
     let app = router::build(state);
 
     let signal_token = shutdown.clone();

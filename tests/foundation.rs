@@ -32,9 +32,44 @@ async fn database_is_created_in_wal_mode() {
 }
 
 #[tokio::test]
+async fn anonymous_visitors_are_sent_to_sign_in() {
+    let server = TestServer::start();
+    let client = server.client();
+    for (path, next) in [
+        ("/", "/"),
+        ("/messages", "/messages"),
+        ("/settings?x=1", "/settings%3Fx%3D1"),
+    ] {
+        let answer = client
+            .send(
+                client
+                    .request(reqwest::Method::GET, path)
+                    .header("accept", "text/html"),
+            )
+            .await;
+        assert_eq!(answer.status, StatusCode::FOUND, "{path}");
+        assert_eq!(
+            answer.headers["location"],
+            format!("/login?next={next}"),
+            "{path}"
+        );
+    }
+    let login = client.get("/login").await;
+    assert_eq!(login.status, StatusCode::OK);
+    assert!(
+        login.body.contains(r#"<label for="field-username""#),
+        "{}",
+        login.body
+    );
+    assert!(login.body.contains(r#"<label for="field-password""#));
+}
+
+#[tokio::test]
 async fn dashboard_is_server_rendered_with_navigation() {
     let server = TestServer::start();
-    let answer = server.client().get("/").await;
+    let client = server.client();
+    client.register("alice").await;
+    let answer = client.get("/").await;
     assert_eq!(answer.status, StatusCode::OK);
     assert!(
         answer.headers["content-type"]
@@ -51,6 +86,7 @@ async fn dashboard_is_server_rendered_with_navigation() {
         );
     }
     assert!(html.contains(r#"aria-current="page""#));
+    assert!(html.contains("Sign out"));
     assert!(html.contains("/pkg/herald.css"));
     // The server function's answer is rendered into the page.
     assert!(html.contains("Operational"), "{html}");
@@ -73,7 +109,7 @@ async fn system_info_server_function_reports_the_database() {
         .send(
             server
                 .client()
-                .request(reqwest::Method::POST, "/api/system_info")
+                .request(reqwest::Method::POST, "/fn/system_info")
                 .header("content-type", "application/x-www-form-urlencoded"),
         )
         .await;
@@ -92,7 +128,7 @@ async fn oversized_body_is_refused_with_413() {
     let answer = client
         .send(
             client
-                .request(reqwest::Method::POST, "/api/system_info")
+                .request(reqwest::Method::POST, "/fn/system_info")
                 .header("content-type", "application/x-www-form-urlencoded")
                 .body(vec![b'a'; 4096]),
         )

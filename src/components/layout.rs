@@ -1,8 +1,12 @@
 //! The page frame: header with the product name and navigation, the main
 //! area inside an error boundary, and the hydration marker. Both sides.
 
+use leptos::form::ActionForm;
 use leptos::prelude::*;
 use leptos_router::components::A;
+
+use crate::auth::types::User;
+use crate::components::session::use_session;
 
 /// One entry of the main navigation.
 struct NavItem {
@@ -30,6 +34,7 @@ const NAV: [NavItem; 3] = [
 pub fn Layout(children: Children) -> impl IntoView {
     // Effects run only in the browser: the attribute tells tests (and CSS)
     // that the WASM has taken over the page.
+    let session = use_session();
     let (hydrated, set_hydrated) = signal(false);
     Effect::new(move |_| set_hydrated.set(true));
 
@@ -44,7 +49,20 @@ pub fn Layout(children: Children) -> impl IntoView {
                         <img src="/favicon.svg" alt="" class="h-6 w-6" />
                         "Herald"
                     </A>
-                    <MainNav />
+                    <Transition fallback=|| ()>
+                        {move || session.user.get().map(|result| match result {
+                            Ok(Some(user)) => view! {
+                                <MainNav />
+                                <UserMenu user />
+                            }.into_any(),
+                            _ => view! {
+                                <div class="ml-auto flex gap-2 text-sm font-medium">
+                                    <A href="/login" attr:class="rounded-md px-3 py-1.5 text-slate-600 hover:bg-slate-100 dark:text-slate-300 dark:hover:bg-slate-800">"Sign in"</A>
+                                    <A href="/register" attr:class="rounded-md bg-indigo-600 px-3 py-1.5 text-white hover:bg-indigo-500">"Create account"</A>
+                                </div>
+                            }.into_any(),
+                        })}
+                    </Transition>
                 </div>
             </header>
             <main id="main" class="mx-auto w-full max-w-5xl flex-1 px-4 py-6">
@@ -83,6 +101,37 @@ fn MainNav() -> impl IntoView {
                     .collect_view()}
             </ul>
         </nav>
+    }
+}
+
+/// The signed-in user's name and the "Sign out" action, in a disclosure
+/// (`details`) that works with keyboard and screen readers without script.
+#[component]
+fn UserMenu(user: User) -> impl IntoView {
+    let session = use_session();
+    let initial = user
+        .display_name
+        .chars()
+        .next()
+        .map(|c| c.to_uppercase().to_string())
+        .unwrap_or_default();
+    view! {
+        <details class="relative" data-testid="user-menu">
+            <summary class="flex cursor-pointer list-none items-center gap-2 rounded-md px-2 py-1 text-sm hover:bg-slate-100 dark:hover:bg-slate-800" aria-label=format!("Account menu for {}", user.display_name)>
+                <span aria-hidden="true" class="flex h-7 w-7 items-center justify-center rounded-full bg-indigo-600 text-xs font-semibold text-white">{initial}</span>
+                <span class="hidden sm:inline">{user.display_name.clone()}</span>
+            </summary>
+            <div class="absolute right-0 z-20 mt-2 w-56 rounded-lg border border-slate-200 bg-white p-2 shadow-lg dark:border-slate-700 dark:bg-slate-900">
+                <p class="px-2 py-1 text-xs text-slate-500 dark:text-slate-400">
+                    "Signed in as " <span class="font-medium text-slate-700 dark:text-slate-200">"@" {user.username.clone()}</span>
+                </p>
+                <ActionForm action=session.logout>
+                    <button type="submit" class="mt-1 w-full rounded-md px-2 py-1.5 text-left text-sm hover:bg-slate-100 focus-visible:outline focus-visible:outline-2 focus-visible:outline-indigo-600 dark:hover:bg-slate-800">
+                        "Sign out"
+                    </button>
+                </ActionForm>
+            </div>
+        </details>
     }
 }
 

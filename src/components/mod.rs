@@ -1,3 +1,5 @@
 //! Reusable UI pieces. Both sides.
 
+pub mod form;
 pub mod layout;
+pub mod session;

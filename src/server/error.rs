@@ -2,10 +2,14 @@
 //! `{"error": {"code", "message", "field"?}}` with a fitting status. Internal
 //! causes are logged, never shown. Server only.
 
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{FromRequest, Request};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
+use serde::de::DeserializeOwned;
 
+use crate::errors::ApiError;
 use crate::store::StoreError;
 
 /// An error answer of the HTTP API.
@@ -14,29 +18,38 @@ pub enum AppError {
     #[error("{message}")]
     Validation {
         message: String,
-        field: Option<&'static str>,
+        field: Option<String>,
     },
-    #[error("sign in first")]
+    #[error("Sign in first.")]
     Unauthorized,
-    #[error("{0}")]
-    Forbidden(&'static str),
-    #[error("cross-site request refused")]
+    #[error("Wrong username or password.")]
+    InvalidCredentials,
+    #[error("{message}")]
+    Forbidden {
+        code: &'static str,
+        message: &'static str,
+    },
+    #[error("This request came from another site and was refused.")]
     CrossSite,
-    #[error("not found")]
+    #[error("Not found.")]
     NotFound,
     #[error("{message}")]
-    Conflict { code: &'static str, message: String },
-    #[error("request body too large")]
+    Conflict {
+        code: &'static str,
+        message: String,
+        field: Option<&'static str>,
+    },
+    #[error("The request body is too large.")]
     PayloadTooLarge,
-    #[error("unsupported media type")]
-    UnsupportedMediaType,
+    #[error("{0}")]
+    UnsupportedMediaType(String),
     #[error("{message}")]
     RateLimited {
         code: &'static str,
         message: String,
         retry_after_secs: u64,
     },
-    #[error("service unavailable")]
+    #[error("Service unavailable.")]
     Unavailable,
     #[error("internal error: {0}")]
     Internal(String),
@@ -44,11 +57,16 @@ pub enum AppError {
 
 impl AppError {
     /// A 400 `validation` error naming the offending field.
-    pub fn validation(field: &'static str, message: impl Into<String>) -> Self {
+    pub fn validation(field: &str, message: impl Into<String>) -> Self {
         Self::Validation {
             message: message.into(),
-            field: Some(field),
+            field: Some(field.to_owned()),
         }
+    }
+
+    /// A 403 with its own code.
+    pub fn forbidden(code: &'static str, message: &'static str) -> Self {
+        Self::Forbidden { code, message }
     }
 
     /// Status code and machine-readable code.
@@ -56,18 +74,58 @@ impl AppError {
         match self {
             Self::Validation { .. } => (StatusCode::BAD_REQUEST, "validation"),
             Self::Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized"),
-            Self::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden"),
+            Self::InvalidCredentials => (StatusCode::UNAUTHORIZED, "invalid_credentials"),
+            Self::Forbidden { code, .. } => (StatusCode::FORBIDDEN, code),
             Self::CrossSite => (StatusCode::FORBIDDEN, "cross_site"),
             Self::NotFound => (StatusCode::NOT_FOUND, "not_found"),
             Self::Conflict { code, .. } => (StatusCode::CONFLICT, code),
             Self::PayloadTooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"),
-            Self::UnsupportedMediaType => {
+            Self::UnsupportedMediaType(_) => {
                 (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type")
             }
             Self::RateLimited { code, .. } => (StatusCode::TOO_MANY_REQUESTS, code),
             Self::Unavailable => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
             Self::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         }
+    }
+
+    /// The error as the client sees it (internal causes are logged here and
+    /// replaced by a generic message).
+    pub fn to_api_error(&self) -> ApiError {
+        let (_, code) = self.status_and_code();
+        let message = match self {
+            Self::Internal(cause) => {
+                tracing::error!(%cause, "internal error");
+                "Something went wrong on our side. Try again in a moment.".to_owned()
+            }
+            other => other.to_string(),
+        };
+        let field = match self {
+            Self::Validation { field, .. } => field.clone(),
+            Self::Conflict { field, .. } => field.map(str::to_owned),
+            _ => None,
+        };
+        ApiError {
+            code: code.to_owned(),
+            message,
+            field,
+        }
+    }
+}
+
+/// Input checks written once for both sides produce `ApiError`s.
+impl From<ApiError> for AppError {
+    fn from(error: ApiError) -> Self {
+        Self::Validation {
+            message: error.message,
+            field: error.field,
+        }
+    }
+}
+
+impl From<AppError> for ApiError {
+    fn from(error: AppError) -> Self {
+        error.to_api_error()
     }
 }
 
@@ -84,38 +142,15 @@ impl From<sqlx::Error> for AppError {
 }
 
 #[derive(Serialize)]
-struct ErrorBody<'a> {
-    error: ErrorDetail<'a>,
-}
-
-#[derive(Serialize)]
-struct ErrorDetail<'a> {
-    code: &'a str,
-    message: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    field: Option<&'a str>,
+struct ErrorBody {
+    error: ApiError,
 }
 
 impl IntoResponse for AppError {
     fn into_response(self) -> Response {
-        let (status, code) = self.status_and_code();
-        let message = match &self {
-            Self::Internal(cause) => {
-                tracing::error!(%cause, "internal error");
-                "something went wrong on our side".to_owned()
-            }
-            other => other.to_string(),
-        };
-        let field = match &self {
-            Self::Validation { field, .. } => *field,
-            _ => None,
-        };
+        let (status, _) = self.status_and_code();
         let body = ErrorBody {
-            error: ErrorDetail {
-                code,
-                message,
-                field,
-            },
+            error: self.to_api_error(),
         };
         let mut response = (status, axum::Json(body)).into_response();
         if let Self::RateLimited {
@@ -129,6 +164,50 @@ impl IntoResponse for AppError {
         }
         response
     }
+}
+
+/// `axum::Json` whose rejections speak API.md's error shape: 415 without a
+/// JSON content type, 413 past the body limit, 400 naming what is wrong.
+pub struct ApiJson<T>(pub T);
+
+impl<T, S> FromRequest<S> for ApiJson<T>
+where
+    T: DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = AppError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, AppError> {
+        match axum::Json::<T>::from_request(request, state).await {
+            Ok(axum::Json(value)) => Ok(Self(value)),
+            Err(JsonRejection::MissingJsonContentType(_)) => Err(AppError::UnsupportedMediaType(
+                "Send JSON with Content-Type: application/json.".into(),
+            )),
+            Err(JsonRejection::BytesRejection(rejection)) => {
+                if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                    Err(AppError::PayloadTooLarge)
+                } else {
+                    Err(AppError::Validation {
+                        message: rejection.body_text(),
+                        field: None,
+                    })
+                }
+            }
+            Err(rejection) => Err(AppError::Validation {
+                message: format!("Invalid JSON body: {}", rejection.body_text()),
+                field: None,
+            }),
+        }
+    }
+}
+
+/// Parses an id from a path; anything that is not a positive integer is
+/// simply not found.
+pub fn parse_id(text: &str) -> Result<i64, AppError> {
+    text.parse::<i64>()
+        .ok()
+        .filter(|id| *id > 0)
+        .ok_or(AppError::NotFound)
 }
 
 #[cfg(test)]

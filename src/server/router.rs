@@ -3,9 +3,9 @@
 
 use axum::Router;
 use axum::extract::State;
-use axum::http::{HeaderName, HeaderValue, StatusCode, header};
+use axum::http::{HeaderName, HeaderValue, Method, StatusCode, header};
 use axum::response::IntoResponse;
-use axum::routing::get;
+use axum::routing::{MethodRouter, get};
 use leptos::prelude::provide_context;
 use leptos_axum::{LeptosRoutes, generate_route_list};
 use tower_http::limit::RequestBodyLimitLayer;
@@ -15,14 +15,44 @@ use tower_http::trace::TraceLayer;
 use crate::app::{App, shell};
 use crate::server::state::AppState;
 
+/// One REST route: method, path and handler. Every API route is declared
+/// through this list so that tests can walk all of them (for example to
+/// check that each state-changing route refuses cross-site requests).
+pub struct ApiRoute {
+    pub method: Method,
+    pub path: &'static str,
+    pub handler: MethodRouter<AppState>,
+}
+
+impl ApiRoute {
+    /// A route entry.
+    pub fn new(method: Method, path: &'static str, handler: MethodRouter<AppState>) -> Self {
+        Self {
+            method,
+            path,
+            handler,
+        }
+    }
+}
+
+/// Every REST route of the API.
+pub fn api_routes() -> Vec<ApiRoute> {
+    let mut routes = vec![ApiRoute::new(Method::GET, "/healthz", get(healthz))];
+    routes.extend(crate::auth::routes::routes());
+    routes
+}
+
 /// Builds the whole HTTP surface for `state`.
 pub fn build(state: AppState) -> Router {
     let routes = generate_route_list(App);
     let leptos_options = state.leptos_options.clone();
     let fallback_state = state.clone();
 
-    Router::new()
-        .route("/healthz", get(healthz))
+    let mut router = Router::new();
+    for route in api_routes() {
+        router = router.route(route.path, route.handler);
+    }
+    router
         .leptos_routes_with_context(&state, routes, || {}, move || shell(leptos_options.clone()))
         .fallback(leptos_axum::file_and_error_handler_with_context::<
             AppState,
@@ -47,6 +77,10 @@ pub fn build(state: AppState) -> Router {
         .layer(SetResponseHeaderLayer::if_not_present(
             HeaderName::from_static("x-frame-options"),
             HeaderValue::from_static("DENY"),
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            crate::auth::csrf::guard,
         ))
         .layer(TraceLayer::new_for_http())
         .with_state(state)

@@ -7,6 +7,8 @@ use axum::extract::FromRef;
 use leptos::prelude::LeptosOptions;
 use tokio_util::sync::CancellationToken;
 
+use crate::auth::password::PasswordHasherPool;
+use crate::auth::session::LiveSessions;
 use crate::server::config::Config;
 use crate::store::Store;
 
@@ -19,4 +21,7 @@ pub struct AppState {
     /// Cancelled when the server begins to shut down; long-lived streams end on it.
     pub shutdown: CancellationToken,
     pub started_at: Instant,
+    pub hasher: PasswordHasherPool,
+    /// Event streams by session, ended when their session ends.
+    pub live_sessions: LiveSessions,
 }

@@ -10,6 +10,8 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 
 use crate::server::config::Config;
 
+pub mod accounts;
+
 /// Why the store could not be opened or answer.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -24,6 +26,8 @@ pub enum StoreError {
     },
     #[error("{0}")]
     Unsupported(String),
+    #[error("stored data is invalid: {0}")]
+    Corrupt(String),
 }
 
 /// A handle on the database; cheap to clone (a pool).

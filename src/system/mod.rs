@@ -23,7 +23,7 @@ pub struct SystemReport {
 }
 
 /// Checks the database and reports the server's vital signs.
-#[server(endpoint = "system_info")]
+#[server(prefix = "/fn", endpoint = "system_info")]
 pub async fn system_info() -> Result<SystemReport, ServerFnError> {
     use crate::server::state::AppState;
 

@@ -172,10 +172,15 @@ impl TestServer {
     }
 
     /// Starts a new process on the same data directory and port.
-    pub fn restart(mut self) -> Self {
+    pub fn restart(self) -> Self {
+        let env = self.extra_env.clone();
+        self.restart_with(env)
+    }
+
+    /// Restarts with other variables, on the same data directory and port.
+    pub fn restart_with(mut self, env: Vec<(String, String)>) -> Self {
         self.kill();
         let port = self.port;
-        let env = std::mem::take(&mut self.extra_env);
         let data_dir =
             std::mem::replace(&mut self.data_dir, tempfile::tempdir().expect("temp dir"));
         // The port was just released; retry briefly in case the OS holds it.
@@ -228,7 +233,29 @@ pub struct Answer {
     pub body: String,
 }
 
+/// The value a `Set-Cookie` header of `answer` gives `name`.
+pub fn set_cookie(answer: &Answer, name: &str) -> Option<String> {
+    answer
+        .headers
+        .get_all(header::SET_COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find_map(|v| {
+            v.strip_prefix(&format!("{name}="))
+                .map(|rest| rest.split(';').next().unwrap_or("").to_owned())
+        })
+}
+
 impl Answer {
+    /// The raw `Set-Cookie` header lines.
+    pub fn set_cookie_lines(&self) -> Vec<String> {
+        self.headers
+            .get_all(header::SET_COOKIE)
+            .iter()
+            .filter_map(|v| v.to_str().ok().map(str::to_owned))
+            .collect()
+    }
+
     /// The body as JSON of type `T`; panics with the body on mismatch.
     pub fn json<T: DeserializeOwned>(&self) -> T {
         serde_json::from_str(&self.body)
@@ -245,7 +272,41 @@ impl Answer {
     }
 }
 
+/// A password every test user gets.
+pub const PASSWORD: &str = "correct horse battery";
+
 impl Api {
+    /// Registers `username` (password [`PASSWORD`]) and keeps its session.
+    pub async fn register(&self, username: &str) -> serde_json::Value {
+        let answer = self
+            .post(
+                "/api/auth/register",
+                &serde_json::json!({"username": username, "password": PASSWORD}),
+            )
+            .await;
+        assert_eq!(
+            answer.status,
+            StatusCode::CREATED,
+            "register {username}: {}",
+            answer.body
+        );
+        answer.json::<serde_json::Value>()["user"].clone()
+    }
+
+    /// Signs in as `username` with `password`.
+    pub async fn login(&self, username: &str, password: &str) -> Answer {
+        self.post(
+            "/api/auth/login",
+            &serde_json::json!({"username": username, "password": password}),
+        )
+        .await
+    }
+
+    /// The session cookie value this client holds, if any.
+    pub fn session_cookie(&self, answer: &Answer) -> Option<String> {
+        set_cookie(answer, "herald_session")
+    }
+
     fn new(base_url: &str) -> Self {
         let http = reqwest::Client::builder()
             .cookie_store(true)

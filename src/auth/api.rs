@@ -1,0 +1,161 @@
+//! Server functions behind the sign-in, registration and sign-out UI. They
+//! call the same service code as the REST routes. Both sides (the browser
+//! gets generated client stubs).
+
+use leptos::prelude::*;
+
+use crate::auth::types::User;
+use crate::errors::{ApiError, Outcome};
+
+/// Where to go after signing in: only paths on this site, so a crafted link
+/// cannot send a user elsewhere.
+pub fn safe_next(next: Option<&str>) -> String {
+    match next {
+        Some(path)
+            if path.starts_with('/')
+                && !path.starts_with("//")
+                && !path.starts_with("/\\")
+                && !path.starts_with("/login")
+                && !path.starts_with("/register") =>
+        {
+            path.to_owned()
+        }
+        _ => "/".to_owned(),
+    }
+}
+
+#[cfg(feature = "ssr")]
+mod server_side {
+    use axum::http::{HeaderValue, header};
+    use axum_extra::extract::cookie::Cookie;
+    use leptos::prelude::*;
+
+    use crate::auth::extract::MaybeUser;
+    use crate::auth::types::User;
+    use crate::errors::{ApiError, Outcome};
+    use crate::server::error::AppError;
+    use crate::server::state::AppState;
+
+    pub fn state() -> AppState {
+        expect_context::<AppState>()
+    }
+
+    pub async fn maybe_user(state: &AppState) -> Result<MaybeUser, AppError> {
+        leptos_axum::extract_with_state::<MaybeUser, AppState>(state)
+            .await
+            .map_err(|e| AppError::Internal(e.to_string()))
+    }
+
+    /// Signs in on success (cookie + redirect to `next`); hands refusals
+    /// back as values and failures as errors.
+    pub fn outcome(
+        result: Result<(User, Cookie<'static>), AppError>,
+        next: Option<String>,
+    ) -> Result<Outcome<User>, ApiError> {
+        match result {
+            Ok((user, cookie)) => {
+                set_cookie(cookie);
+                leptos_axum::redirect(&super::safe_next(next.as_deref()));
+                Ok(Ok(user))
+            }
+            Err(error @ AppError::Internal(_)) => Err(error.into()),
+            Err(refusal) => Ok(Err(refusal.into())),
+        }
+    }
+
+    pub fn set_cookie(cookie: Cookie<'static>) {
+        let response = expect_context::<leptos_axum::ResponseOptions>();
+        if let Ok(value) = HeaderValue::from_str(&cookie.to_string()) {
+            response.append_header(header::SET_COOKIE, value);
+        }
+    }
+}
+
+/// The signed-in user, or `None`.
+#[server(prefix = "/fn", endpoint = "auth/current_user")]
+pub async fn current_user() -> Result<Option<User>, ApiError> {
+    let state = server_side::state();
+    let found = server_side::maybe_user(&state).await?;
+    Ok(found.0.map(|current| current.user))
+}
+
+/// Signs in and goes to `next` (a local path).
+#[server(prefix = "/fn", endpoint = "auth/login")]
+pub async fn login(
+    username: String,
+    password: String,
+    next: Option<String>,
+) -> Result<Outcome<User>, ApiError> {
+    use crate::auth::service::{self, LoginRequest};
+    use axum::extract::ConnectInfo;
+    use std::net::SocketAddr;
+
+    let state = server_side::state();
+    let previous = server_side::maybe_user(&state).await?;
+    let ConnectInfo(peer) = leptos_axum::extract::<ConnectInfo<SocketAddr>>()
+        .await
+        .map_err(|e| ApiError::new("internal", e.to_string()))?;
+    let input = LoginRequest { username, password };
+    server_side::outcome(
+        service::login(&state, &input, peer.ip(), previous.0.as_ref()).await,
+        next,
+    )
+}
+
+/// Creates an account, signs it in and goes to `next`.
+#[server(prefix = "/fn", endpoint = "auth/register")]
+pub async fn register(
+    username: String,
+    password: String,
+    display_name: Option<String>,
+    next: Option<String>,
+) -> Result<Outcome<User>, ApiError> {
+    use crate::auth::service::{self, Registration};
+
+    let state = server_side::state();
+    let previous = server_side::maybe_user(&state).await?;
+    let input = Registration {
+        username,
+        password,
+        display_name,
+    };
+    server_side::outcome(
+        service::register(&state, &input, previous.0.as_ref()).await,
+        next,
+    )
+}
+
+/// Ends the session (closing its event streams) and goes to the sign-in page.
+#[server(prefix = "/fn", endpoint = "auth/logout")]
+pub async fn logout() -> Result<(), ApiError> {
+    use crate::auth::{service, session};
+
+    let state = server_side::state();
+    if let Some(current) = server_side::maybe_user(&state).await?.0 {
+        service::logout(&state, &current).await?;
+    }
+    server_side::set_cookie(session::removal_cookie(&state.config));
+    leptos_axum::redirect("/login");
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::safe_next;
+
+    #[test]
+    fn only_local_paths_are_followed() {
+        assert_eq!(safe_next(Some("/messages?x=1")), "/messages?x=1");
+        assert_eq!(safe_next(None), "/");
+        for bad in [
+            "https://evil.example",
+            "//evil.example",
+            "/\\evil.example",
+            "evil",
+            "/login",
+            "/register?next=/",
+        ] {
+            assert_eq!(safe_next(Some(bad)), "/", "{bad}");
+        }
+    }
+}

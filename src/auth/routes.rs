@@ -1,0 +1,190 @@
+//! REST routes of "Accounts" in API.md, plus user and token administration.
+//! Server only.
+
+use std::net::SocketAddr;
+
+use axum::Json;
+use axum::extract::{ConnectInfo, Path, Query, State};
+use axum::http::{Method, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, get, patch, post};
+use axum_extra::extract::CookieJar;
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::auth::extract::{AdminUser, CurrentUser, MaybeUser, Publisher};
+use crate::auth::service::{self, AccountChange, LoginRequest, PasswordChange, Registration};
+use crate::auth::session::{self, hash_secret};
+use crate::server::error::{ApiJson, AppError, parse_id};
+use crate::server::router::ApiRoute;
+use crate::server::state::AppState;
+
+/// The routes this module serves.
+pub fn routes() -> Vec<ApiRoute> {
+    vec![
+        ApiRoute::new(Method::POST, "/api/auth/register", post(register)),
+        ApiRoute::new(Method::POST, "/api/auth/login", post(login)),
+        ApiRoute::new(Method::POST, "/api/auth/logout", post(logout)),
+        ApiRoute::new(Method::GET, "/api/auth/me", get(me)),
+        ApiRoute::new(Method::POST, "/api/auth/password", post(change_password)),
+        ApiRoute::new(Method::GET, "/api/users", get(list_users)),
+        ApiRoute::new(Method::PATCH, "/api/users/{id}", patch(update_user)),
+        ApiRoute::new(Method::GET, "/api/tokens", get(list_tokens)),
+        ApiRoute::new(Method::POST, "/api/tokens", post(create_token)),
+        ApiRoute::new(Method::GET, "/api/tokens/current", get(current_token)),
+        ApiRoute::new(Method::DELETE, "/api/tokens/{id}", delete(revoke_token)),
+    ]
+}
+
+async fn register(
+    State(state): State<AppState>,
+    MaybeUser(previous): MaybeUser,
+    jar: CookieJar,
+    ApiJson(input): ApiJson<Registration>,
+) -> Result<Response, AppError> {
+    let (user, cookie) = service::register(&state, &input, previous.as_ref()).await?;
+    Ok((
+        StatusCode::CREATED,
+        jar.add(cookie),
+        Json(json!({ "user": user })),
+    )
+        .into_response())
+}
+
+async fn login(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    MaybeUser(previous): MaybeUser,
+    jar: CookieJar,
+    ApiJson(input): ApiJson<LoginRequest>,
+) -> Result<Response, AppError> {
+    let (user, cookie) = service::login(&state, &input, peer.ip(), previous.as_ref()).await?;
+    Ok((jar.add(cookie), Json(json!({ "user": user }))).into_response())
+}
+
+async fn logout(
+    State(state): State<AppState>,
+    MaybeUser(current): MaybeUser,
+    jar: CookieJar,
+) -> Result<Response, AppError> {
+    // Signing out twice is not an error: the goal, no session, is reached.
+    if let Some(current) = current {
+        service::logout(&state, &current).await?;
+    }
+    Ok((
+        StatusCode::NO_CONTENT,
+        jar.add(session::removal_cookie(&state.config)),
+    )
+        .into_response())
+}
+
+async fn me(current: CurrentUser) -> Json<serde_json::Value> {
+    Json(json!({ "user": current.user }))
+}
+
+async fn change_password(
+    State(state): State<AppState>,
+    current: CurrentUser,
+    jar: CookieJar,
+    ApiJson(input): ApiJson<PasswordChange>,
+) -> Result<Response, AppError> {
+    let cookie = service::change_password(&state, &current, &input).await?;
+    Ok((StatusCode::NO_CONTENT, jar.add(cookie)).into_response())
+}
+
+#[derive(Debug, Deserialize)]
+struct UserQuery {
+    #[serde(default)]
+    q: String,
+    limit: Option<u32>,
+    offset: Option<u32>,
+}
+
+async fn list_users(
+    State(state): State<AppState>,
+    _admin: AdminUser,
+    Query(query): Query<UserQuery>,
+) -> Result<Json<serde_json::Value>, AppError> {
+    let limit = query.limit.unwrap_or(50).clamp(1, 200);
+    let users = state
+        .store
+        .list_accounts(query.q.trim(), limit, query.offset.unwrap_or(0))
+        .await?;
+    Ok(Json(json!({ "users": users })))
+}
+
+async fn update_user(
+    State(state): State<AppState>,
+    AdminUser(admin): AdminUser,
+    Path(id): Path<String>,
+    ApiJson(change): ApiJson<AccountChange>,
+) -> Result<Json<serde_json::Value>, AppError> {
+    let account = service::update_account(&state, &admin, parse_id(&id)?, &change).await?;
+    Ok(Json(json!({ "user": account })))
+}
+
+async fn list_tokens(
+    State(state): State<AppState>,
+    _admin: AdminUser,
+) -> Result<Json<serde_json::Value>, AppError> {
+    Ok(Json(json!({ "tokens": state.store.list_tokens().await? })))
+}
+
+#[derive(Debug, Deserialize)]
+struct NewToken {
+    name: String,
+}
+
+async fn create_token(
+    State(state): State<AppState>,
+    AdminUser(admin): AdminUser,
+    ApiJson(input): ApiJson<NewToken>,
+) -> Result<Response, AppError> {
+    let name = input.name.trim();
+    if name.is_empty() || name.chars().count() > 100 {
+        return Err(AppError::validation(
+            "name",
+            "Name the token (1 to 100 characters).",
+        ));
+    }
+    let (token, hash) = session::new_token();
+    debug_assert_eq!(hash, hash_secret(&token));
+    let info = state
+        .store
+        .create_token(name, &hash, &admin.user, service::now_ms())
+        .await?;
+    tracing::info!(token = %info.name, by = %admin.user.username, "API token created");
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({ "id": info.id, "name": info.name, "token": token, "created_at": info.created_at })),
+    )
+        .into_response())
+}
+
+/// For integrators: which token is this? 401 when it is not a live token.
+async fn current_token(publisher: Publisher) -> Result<Json<serde_json::Value>, AppError> {
+    match publisher {
+        Publisher::Token(token) => Ok(Json(json!({ "token": token }))),
+        Publisher::Admin(_) => Err(AppError::validation(
+            "authorization",
+            "Send an API token as Authorization: Bearer <token>.",
+        )),
+    }
+}
+
+async fn revoke_token(
+    State(state): State<AppState>,
+    AdminUser(admin): AdminUser,
+    Path(id): Path<String>,
+) -> Result<StatusCode, AppError> {
+    if state
+        .store
+        .revoke_token(parse_id(&id)?, service::now_ms())
+        .await?
+    {
+        tracing::info!(token = %id, by = %admin.user.username, "API token revoked");
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(AppError::NotFound)
+    }
+}

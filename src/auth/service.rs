@@ -1,0 +1,356 @@
+//! Account operations shared by the REST routes and the server functions:
+//! one implementation, so both behave the same. Server only.
+
+use std::net::IpAddr;
+
+use axum_extra::extract::cookie::Cookie;
+
+use crate::auth::extract::CurrentUser;
+use crate::auth::session::{self, hash_secret};
+use crate::auth::types::{DisplayName, Password, Role, User, UserAccount, Username};
+use crate::server::error::AppError;
+use crate::server::state::AppState;
+use crate::store::accounts::{CreateUser, SessionHash, TokenInfo};
+
+const HOUR_MS: i64 = 3_600_000;
+/// A session's `last_seen_at` is written at most this often (or every half
+/// idle period, when that is shorter).
+const TOUCH_EVERY_MS: i64 = 60_000;
+
+/// Milliseconds since the Unix epoch.
+pub fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
+fn hash_error(error: crate::auth::password::HashError) -> AppError {
+    AppError::Internal(error.to_string())
+}
+
+/// The user of a session cookie, if the session is valid. Expired sessions
+/// and those of disabled users are deleted (and their streams ended).
+pub async fn authenticate_session(
+    state: &AppState,
+    cookie_value: &str,
+) -> Result<Option<CurrentUser>, AppError> {
+    let hash = hash_secret(cookie_value);
+    let Some(record) = state.store.session(&hash).await? else {
+        return Ok(None);
+    };
+    let now = now_ms();
+    let idle_ms = i64::from(state.config.session_idle_secs.get()) * 1000;
+    if record.disabled || record.expires_at <= now || record.last_seen_at + idle_ms <= now {
+        end_sessions(state, &[hash]).await?;
+        return Ok(None);
+    }
+    if now - record.last_seen_at >= TOUCH_EVERY_MS.min(idle_ms / 2) {
+        state.store.touch_session(&hash, now).await?;
+    }
+    Ok(Some(CurrentUser {
+        user: record.user,
+        session: hash,
+    }))
+}
+
+/// The API token with this secret, if it is live.
+pub async fn authenticate_token(
+    state: &AppState,
+    secret: &str,
+) -> Result<Option<TokenInfo>, AppError> {
+    if !secret.starts_with(session::TOKEN_PREFIX) {
+        return Ok(None);
+    }
+    Ok(state
+        .store
+        .use_token(&hash_secret(secret), now_ms())
+        .await?)
+}
+
+async fn end_sessions(state: &AppState, sessions: &[SessionHash]) -> Result<(), AppError> {
+    for hash in sessions {
+        state.store.delete_session(hash).await?;
+    }
+    state.live_sessions.end(sessions);
+    Ok(())
+}
+
+/// Starts a session for `user` and returns its cookie.
+async fn start_session(state: &AppState, user: &User) -> Result<Cookie<'static>, AppError> {
+    let new = session::new_session();
+    let now = now_ms();
+    let lifetime_ms = i64::from(state.config.session_absolute_secs.get()) * 1000;
+    state
+        .store
+        .create_session(&new.hash, user.id, now, now + lifetime_ms)
+        .await?;
+    Ok(session::session_cookie(
+        &state.config,
+        new.cookie_value,
+        lifetime_ms / 1000,
+    ))
+}
+
+/// What a registration form or request carries.
+#[derive(Debug, Clone, serde::Deserialize)]
+pub struct Registration {
+    pub username: String,
+    pub password: String,
+    #[serde(default)]
+    pub display_name: Option<String>,
+}
+
+/// Creates an account and signs it in.
+pub async fn register(
+    state: &AppState,
+    input: &Registration,
+    previous: Option<&CurrentUser>,
+) -> Result<(User, Cookie<'static>), AppError> {
+    if !state.config.registration_open {
+        return Err(AppError::forbidden(
+            "registration_closed",
+            "Registration is closed on this server.",
+        ));
+    }
+    let username = Username::parse(&input.username)?;
+    let password = Password::parse(&input.password, "password")?;
+    let display_name = DisplayName::parse(input.display_name.as_deref(), &username)?;
+    if state.store.user_exists(username.as_str()).await? {
+        return Err(taken());
+    }
+    let hash = state.hasher.hash(&password).await.map_err(hash_error)?;
+    let created = state
+        .store
+        .create_user(
+            username.as_str(),
+            display_name.as_str(),
+            &hash,
+            Role::User,
+            now_ms(),
+        )
+        .await?;
+    let user = match created {
+        CreateUser::Created(user) => user,
+        CreateUser::UsernameTaken => return Err(taken()),
+    };
+    if let Some(previous) = previous {
+        end_sessions(state, &[previous.session]).await?;
+    }
+    let cookie = start_session(state, &user).await?;
+    tracing::info!(user = %user.username, "account created");
+    Ok((user, cookie))
+}
+
+fn taken() -> AppError {
+    AppError::Conflict {
+        code: "username_taken",
+        message: "That username is taken.".into(),
+        field: Some("username"),
+    }
+}
+
+/// What a login form or request carries.
+#[derive(Debug, Clone, serde::Deserialize)]
+pub struct LoginRequest {
+    pub username: String,
+    pub password: String,
+}
+
+fn invalid_credentials() -> AppError {
+    AppError::InvalidCredentials
+}
+
+async fn throttle(state: &AppState, scope: &str, limit: u32, now: i64) -> Result<(), AppError> {
+    let (failures, oldest) = state.store.login_failures(scope, now - HOUR_MS).await?;
+    if failures >= limit {
+        let retry_ms = oldest.map_or(HOUR_MS, |at| at + HOUR_MS - now);
+        return Err(AppError::RateLimited {
+            code: "too_many_attempts",
+            message: "Too many failed sign-in attempts. Try again later.".into(),
+            retry_after_secs: u64::try_from(retry_ms / 1000 + 1).unwrap_or(1),
+        });
+    }
+    Ok(())
+}
+
+/// Checks credentials and starts a new session (never reusing an old id).
+/// Unknown users and wrong passwords get the same answer in about the same
+/// time. Failures are throttled per account and per client address.
+pub async fn login(
+    state: &AppState,
+    input: &LoginRequest,
+    ip: IpAddr,
+    previous: Option<&CurrentUser>,
+) -> Result<(User, Cookie<'static>), AppError> {
+    let now = now_ms();
+    let name = input.username.trim().to_lowercase();
+    let account_scope = format!("user:{name}");
+    let ip_scope = format!("ip:{ip}");
+    throttle(
+        state,
+        &ip_scope,
+        state.config.login_failures_per_ip_per_hour.get(),
+        now,
+    )
+    .await?;
+    throttle(
+        state,
+        &account_scope,
+        state.config.login_failures_per_account_per_hour.get(),
+        now,
+    )
+    .await?;
+
+    let credentials = match Username::parse(&name) {
+        Ok(username) => state.store.credentials(username.as_str()).await?,
+        Err(_) => None,
+    };
+    let matches = state
+        .hasher
+        .verify(
+            &input.password,
+            credentials.as_ref().map(|c| c.password_hash.as_str()),
+        )
+        .await
+        .map_err(hash_error)?;
+    let credentials = match credentials {
+        Some(credentials) if matches => credentials,
+        _ => {
+            state
+                .store
+                .record_login_failure(&[&account_scope, &ip_scope], now)
+                .await?;
+            return Err(invalid_credentials());
+        }
+    };
+    if credentials.disabled {
+        return Err(AppError::forbidden(
+            "account_disabled",
+            "This account is disabled.",
+        ));
+    }
+    state.store.clear_login_failures(&account_scope).await?;
+    if let Some(previous) = previous {
+        end_sessions(state, &[previous.session]).await?;
+    }
+    let cookie = start_session(state, &credentials.user).await?;
+    tracing::info!(user = %credentials.user.username, "signed in");
+    Ok((credentials.user, cookie))
+}
+
+/// Ends the session and closes its event streams.
+pub async fn logout(state: &AppState, current: &CurrentUser) -> Result<(), AppError> {
+    end_sessions(state, &[current.session]).await
+}
+
+/// What a password change carries.
+#[derive(Debug, Clone, serde::Deserialize)]
+pub struct PasswordChange {
+    pub current_password: String,
+    pub new_password: String,
+}
+
+/// Changes the password, ends every session of the user (closing their
+/// streams) and signs the caller in again with a new session.
+pub async fn change_password(
+    state: &AppState,
+    current: &CurrentUser,
+    input: &PasswordChange,
+) -> Result<Cookie<'static>, AppError> {
+    let new_password = Password::parse(&input.new_password, "new_password")?;
+    let stored = state.store.password_hash(current.user.id).await?;
+    let matches = state
+        .hasher
+        .verify(&input.current_password, stored.as_deref())
+        .await
+        .map_err(hash_error)?;
+    if !matches {
+        return Err(AppError::validation(
+            "current_password",
+            "The current password is wrong.",
+        ));
+    }
+    let hash = state.hasher.hash(&new_password).await.map_err(hash_error)?;
+    let ended = state
+        .store
+        .set_password(current.user.id, &hash, None)
+        .await?;
+    state.live_sessions.end(&ended);
+    tracing::info!(user = %current.user.username, sessions = ended.len(), "password changed");
+    start_session(state, &current.user).await
+}
+
+/// Creates the configured admin, or makes an existing user of that name admin.
+pub async fn ensure_admin(state: &AppState) -> Result<(), AppError> {
+    let config = &state.config;
+    if config.admin_username.is_empty() {
+        return Ok(());
+    }
+    let username = Username::parse(&config.admin_username)
+        .map_err(|e| AppError::Internal(format!("HERALD_ADMIN_USERNAME: {}", e.message)))?;
+    let password = Password::parse(&config.admin_password, "password")
+        .map_err(|e| AppError::Internal(format!("HERALD_ADMIN_PASSWORD: {}", e.message)))?;
+    let hash = state.hasher.hash(&password).await.map_err(hash_error)?;
+    let created = state
+        .store
+        .ensure_admin(username.as_str(), &hash, now_ms())
+        .await?;
+    tracing::info!(admin = %username.as_str(), created, "admin account ensured");
+    Ok(())
+}
+
+/// Changes to an account made by an admin.
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AccountChange {
+    pub role: Option<Role>,
+    pub disabled: Option<bool>,
+}
+
+/// Applies `change` to user `id`. Admins cannot demote or disable
+/// themselves, so an instance cannot lose its last way in by accident.
+pub async fn update_account(
+    state: &AppState,
+    admin: &CurrentUser,
+    id: i64,
+    change: &AccountChange,
+) -> Result<UserAccount, AppError> {
+    if id == admin.user.id && (change.role == Some(Role::User) || change.disabled == Some(true)) {
+        return Err(AppError::Conflict {
+            code: "self_change",
+            message: "You cannot demote or disable your own account.".into(),
+            field: None,
+        });
+    }
+    if state.store.account(id).await?.is_none() {
+        return Err(AppError::NotFound);
+    }
+    if let Some(role) = change.role {
+        state.store.set_role(id, role).await?;
+    }
+    if let Some(disabled) = change.disabled
+        && let Some(ended) = state.store.set_disabled(id, disabled).await?
+    {
+        state.live_sessions.end(&ended);
+    }
+    state.store.account(id).await?.ok_or(AppError::NotFound)
+}
+
+/// Deletes expired sessions and aged-out login failures, every few minutes.
+pub fn spawn_maintenance(state: AppState) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(std::time::Duration::from_secs(300));
+        loop {
+            tokio::select! {
+                () = state.shutdown.cancelled() => break,
+                _ = tick.tick() => {}
+            }
+            let now = now_ms();
+            let idle_ms = i64::from(state.config.session_idle_secs.get()) * 1000;
+            if let Err(error) = state.store.prune_sessions(now, idle_ms).await {
+                tracing::warn!(%error, "pruning sessions failed");
+            }
+            if let Err(error) = state.store.prune_login_failures(now - HOUR_MS).await {
+                tracing::warn!(%error, "pruning login failures failed");
+            }
+        }
+    });
+}
