@@ -10,6 +10,7 @@ pub mod auth;
 pub mod components;
 pub mod errors;
 pub mod pages;
+pub mod realtime;
 pub mod system;
 
 #[cfg(feature = "ssr")]

@@ -1,6 +1,7 @@
-import { test, expect, hydrated } from "./fixtures";
+import { test, expect, hydrated, signUp } from "./fixtures";
 
 test("the dashboard hydrates and a click asks the server again", async ({ page }) => {
+  await signUp(page);
   await page.goto("/");
   await expect(page).toHaveTitle("Dashboard · Herald");
   await hydrated(page);
@@ -16,6 +17,7 @@ test("the dashboard hydrates and a click asks the server again", async ({ page }
 });
 
 test("navigation is client-side and marks the current page", async ({ page }) => {
+  await signUp(page);
   await page.goto("/");
   await hydrated(page);
   const nav = page.getByRole("navigation", { name: "Main" });
@@ -42,13 +44,13 @@ test("an unknown address shows the 404 page", async ({ page, consoleErrors }) =>
 test("styles are served and dark mode follows the system", async ({ browser }) => {
   const context = await browser.newContext({ colorScheme: "dark" });
   const page = await context.newPage();
-  await page.goto("/");
+  await page.goto("/login");
   const dark = await page.evaluate(() => getComputedStyle(document.body).backgroundColor);
   await context.close();
 
   const lightContext = await browser.newContext({ colorScheme: "light" });
   const lightPage = await lightContext.newPage();
-  await lightPage.goto("/");
+  await lightPage.goto("/login");
   const light = await lightPage.evaluate(() => getComputedStyle(document.body).backgroundColor);
   await lightContext.close();
 

@@ -55,11 +55,27 @@ mod server_side {
         match result {
             Ok((user, cookie)) => {
                 set_cookie(cookie);
-                leptos_axum::redirect(&super::safe_next(next.as_deref()));
+                redirect_plain_form(&super::safe_next(next.as_deref()));
                 Ok(Ok(user))
             }
             Err(error @ AppError::Internal(_)) => Err(error.into()),
             Err(refusal) => Ok(Err(refusal.into())),
+        }
+    }
+
+    /// A form posted without the WASM (before hydration, or with script
+    /// off) is answered with a 302. The hydrated app navigates by itself
+    /// once it has recorded the new user, so it gets no redirect.
+    pub fn redirect_plain_form(path: &str) {
+        let accepts_html = use_context::<axum::http::request::Parts>().is_some_and(|parts| {
+            parts
+                .headers
+                .get(header::ACCEPT)
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|v| v.contains("text/html"))
+        });
+        if accepts_html {
+            leptos_axum::redirect(path);
         }
     }
 
@@ -135,7 +151,7 @@ pub async fn logout() -> Result<(), ApiError> {
         service::logout(&state, &current).await?;
     }
     server_side::set_cookie(session::removal_cookie(&state.config));
-    leptos_axum::redirect("/login");
+    server_side::redirect_plain_form("/login");
     Ok(())
 }
 

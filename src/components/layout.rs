@@ -3,7 +3,9 @@
 
 use leptos::form::ActionForm;
 use leptos::prelude::*;
+use leptos_router::NavigateOptions;
 use leptos_router::components::A;
+use leptos_router::hooks::use_navigate;
 
 use crate::auth::types::User;
 use crate::components::session::use_session;
@@ -50,7 +52,7 @@ pub fn Layout(children: Children) -> impl IntoView {
                         "Herald"
                     </A>
                     <Transition fallback=|| ()>
-                        {move || session.user.get().map(|result| match result {
+                        {move || session.user().map(|result| match result {
                             Ok(Some(user)) => view! {
                                 <MainNav />
                                 <UserMenu user />
@@ -109,6 +111,13 @@ fn MainNav() -> impl IntoView {
 #[component]
 fn UserMenu(user: User) -> impl IntoView {
     let session = use_session();
+    let navigate = use_navigate();
+    Effect::new(move |_| {
+        if let Some(Ok(())) = session.logout.value().get() {
+            session.set_user(None);
+            navigate("/login", NavigateOptions::default());
+        }
+    });
     let initial = user
         .display_name
         .chars()

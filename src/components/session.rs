@@ -13,16 +13,29 @@ use crate::errors::ApiError;
 /// The session as the UI sees it. `Copy`: every field is an arena handle.
 #[derive(Clone, Copy)]
 pub struct Session {
-    pub user: Resource<Result<Option<User>, ApiError>>,
+    /// Who the page was loaded for.
+    initial: Resource<Result<Option<User>, ApiError>>,
+    /// Who the user is since a sign-in, registration or sign-out on this page.
+    /// Set from the server's answer before the app navigates, so the next
+    /// page never sees a stale "signed out".
+    changed: RwSignal<Option<Option<User>>>,
     pub login: ServerAction<Login>,
     pub register: ServerAction<Register>,
     pub logout: ServerAction<Logout>,
 }
 
 impl Session {
-    /// The user once known (`None` while loading or when signed out).
-    pub fn signed_in(&self) -> Option<User> {
-        self.user.get().and_then(Result::ok).flatten()
+    /// The current user: `None` while loading, then `Ok(None)` when signed out.
+    pub fn user(&self) -> Option<Result<Option<User>, ApiError>> {
+        match self.changed.get() {
+            Some(user) => Some(Ok(user)),
+            None => self.initial.get(),
+        }
+    }
+
+    /// Records a user the server has just signed in or out.
+    pub fn set_user(&self, user: Option<User>) {
+        self.changed.set(Some(user));
     }
 }
 
@@ -33,18 +46,10 @@ pub fn provide_session() {
     let logout = ServerAction::<Logout>::new();
     // Blocking: the server waits for it before sending the page head, so a
     // page that needs a user can still answer with a redirect.
-    let user = Resource::new_blocking(
-        move || {
-            (
-                login.version().get(),
-                register.version().get(),
-                logout.version().get(),
-            )
-        },
-        |_| current_user(),
-    );
+    let initial = Resource::new_blocking(|| (), |_| current_user());
     provide_context(Session {
-        user,
+        initial,
+        changed: RwSignal::new(None),
         login,
         register,
         logout,
@@ -79,8 +84,7 @@ pub fn RequireUser(children: ChildrenFn) -> impl IntoView {
         <Suspense fallback=|| view! { <p class="text-slate-500">"Loading…"</p> }>
             {move || {
                 session
-                    .user
-                    .get()
+                    .user()
                     .map(|result| match result {
                         Ok(Some(_)) => children.read_value()().into_any(),
                         Ok(None) => {

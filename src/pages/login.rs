@@ -3,8 +3,12 @@
 use leptos::form::ActionForm;
 use leptos::prelude::*;
 use leptos_meta::Title;
+use leptos_router::NavigateOptions;
 use leptos_router::components::A;
-use leptos_router::hooks::use_query_map;
+use leptos_router::hooks::{use_navigate, use_query_map};
+
+use crate::auth::api::safe_next;
+use crate::auth::types::User;
 
 use crate::components::form::{Field, FormError, SubmitButton};
 use crate::components::session::{encode_component, use_session};
@@ -27,6 +31,22 @@ fn field_error(error: Signal<Option<ApiError>>, field: &'static str) -> Signal<O
 
 fn form_error(error: Signal<Option<ApiError>>) -> Signal<Option<String>> {
     Signal::derive(move || error.get().filter(|e| e.field.is_none()).map(|e| e.message))
+}
+
+/// After a successful sign-in or registration: record the user, then go on.
+fn continue_when_signed_in(
+    value: impl Get<Value = Option<Result<Outcome<User>, ApiError>>> + Send + Sync + 'static,
+    next: Memo<String>,
+) {
+    let session = use_session();
+    let navigate = use_navigate();
+    Effect::new(move |_| {
+        if let Some(Ok(Ok(user))) = value.get() {
+            session.set_user(Some(user));
+            let target = safe_next(Some(next.get_untracked().as_str()).filter(|n| !n.is_empty()));
+            navigate(&target, NavigateOptions::default());
+        }
+    });
 }
 
 /// The `next` query parameter, carried through the forms.
@@ -53,6 +73,7 @@ pub fn LoginPage() -> impl IntoView {
     let next = next_param();
     let error = refusal(session.login.value());
     let pending = session.login.pending();
+    continue_when_signed_in(session.login.value(), next);
     let register_href = move || match next.get() {
         n if n.is_empty() => "/register".to_owned(),
         n => format!("/register?next={}", encode_component(&n)),
@@ -81,6 +102,7 @@ pub fn RegisterPage() -> impl IntoView {
     let next = next_param();
     let error = refusal(session.register.value());
     let pending = session.register.pending();
+    continue_when_signed_in(session.register.value(), next);
     let login_href = move || match next.get() {
         n if n.is_empty() => "/login".to_owned(),
         n => format!("/login?next={}", encode_component(&n)),

@@ -367,3 +367,131 @@ impl Api {
         self.send(self.request(Method::DELETE, path)).await
     }
 }
+
+/// One parsed Server-Sent Events frame (or comment).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Frame {
+    pub id: Option<String>,
+    pub event: Option<String>,
+    pub data: String,
+    pub retry: Option<u64>,
+    /// Comment lines (`: ping`), without the colon.
+    pub comments: Vec<String>,
+}
+
+impl Frame {
+    /// `data` as JSON.
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.data).unwrap_or_else(|e| panic!("bad data ({e}): {}", self.data))
+    }
+}
+
+/// A real SSE client: reads the response byte stream and splits it into
+/// frames exactly as the EventSource specification does (blank line ends a
+/// frame; `field: value`; lines starting with `:` are comments).
+pub struct EventStream {
+    pub status: StatusCode,
+    pub headers: header::HeaderMap,
+    body: std::pin::Pin<Box<dyn futures_util::Stream<Item = reqwest::Result<bytes::Bytes>> + Send>>,
+    buffer: Vec<u8>,
+    ended: bool,
+}
+
+impl EventStream {
+    /// Opens `path` with `api`'s credentials and extra headers.
+    pub async fn open(api: &Api, path: &str, headers: &[(&str, &str)]) -> Self {
+        let mut request = api
+            .request(Method::GET, path)
+            .header("accept", "text/event-stream");
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        // No overall timeout: streams are long-lived.
+        let response = request
+            .timeout(Duration::from_secs(3600))
+            .send()
+            .await
+            .expect("stream opened");
+        Self {
+            status: response.status(),
+            headers: response.headers().clone(),
+            body: Box::pin(response.bytes_stream()),
+            buffer: Vec::new(),
+            ended: false,
+        }
+    }
+
+    fn take_frame(&mut self) -> Option<Frame> {
+        let text = String::from_utf8_lossy(&self.buffer).into_owned();
+        let end = text.find("\n\n")?;
+        let block = text[..end].to_owned();
+        self.buffer.drain(..end + 2);
+        let mut frame = Frame::default();
+        let mut data = Vec::new();
+        for line in block.split('\n') {
+            if let Some(comment) = line.strip_prefix(':') {
+                frame.comments.push(comment.trim_start().to_owned());
+                continue;
+            }
+            let (field, value) = line
+                .split_once(':')
+                .map_or((line, ""), |(f, v)| (f, v.strip_prefix(' ').unwrap_or(v)));
+            match field {
+                "id" => frame.id = Some(value.to_owned()),
+                "event" => frame.event = Some(value.to_owned()),
+                "data" => data.push(value.to_owned()),
+                "retry" => frame.retry = value.parse().ok(),
+                _ => {}
+            }
+        }
+        frame.data = data.join("\n");
+        Some(frame)
+    }
+
+    /// The next frame, or None when the server ended the stream. Panics when
+    /// nothing arrives within `limit`.
+    pub async fn next_frame(&mut self, limit: Duration) -> Option<Frame> {
+        let deadline = tokio::time::Instant::now() + limit;
+        loop {
+            if let Some(frame) = self.take_frame() {
+                return Some(frame);
+            }
+            if self.ended {
+                return None;
+            }
+            match tokio::time::timeout_at(deadline, futures_util::StreamExt::next(&mut self.body))
+                .await
+            {
+                Err(_) => panic!("no frame within {limit:?}"),
+                Ok(Some(Ok(chunk))) => self.buffer.extend_from_slice(&chunk),
+                Ok(Some(Err(_))) | Ok(None) => self.ended = true,
+            }
+        }
+    }
+
+    /// The next frame that is an event (skipping comments and `retry:`).
+    pub async fn next_event(&mut self, limit: Duration) -> Option<Frame> {
+        loop {
+            let frame = self.next_frame(limit).await?;
+            if frame.event.is_some() {
+                return Some(frame);
+            }
+        }
+    }
+
+    /// Whether the server closes the stream within `limit` (frames that
+    /// arrive meanwhile are discarded).
+    pub async fn ends_within(&mut self, limit: Duration) -> bool {
+        let deadline = tokio::time::Instant::now() + limit;
+        while !self.ended {
+            match tokio::time::timeout_at(deadline, futures_util::StreamExt::next(&mut self.body))
+                .await
+            {
+                Err(_) => return false,
+                Ok(Some(Ok(_))) => {}
+                Ok(Some(Err(_))) | Ok(None) => self.ended = true,
+            }
+        }
+        true
+    }
+}
