@@ -138,6 +138,42 @@ async fn password_change_and_disabling_close_streams() {
 }
 
 #[tokio::test]
+async fn a_stream_ends_when_its_session_expires() {
+    let server =
+        TestServer::start_with(ServerOptions::default().env("HERALD_SESSION_ABSOLUTE_SECS", "2"));
+    let client = server.client();
+    client.register("alice").await;
+    let mut stream = EventStream::open(&client, "/api/events", &[]).await;
+    stream.next_event(WAIT).await.expect("ready");
+    assert!(
+        stream.ends_within(WAIT).await,
+        "stream outlived its session"
+    );
+    assert_eq!(
+        client.get("/api/auth/me").await.status,
+        StatusCode::UNAUTHORIZED
+    );
+}
+
+#[tokio::test]
+async fn an_open_stream_keeps_an_idle_limited_session_alive() {
+    let server = TestServer::start_with(
+        ServerOptions::default()
+            .env("HERALD_SESSION_IDLE_SECS", "4")
+            .env("HERALD_HEARTBEAT_SECS", "1"),
+    );
+    let client = server.client();
+    client.register("alice").await;
+    let mut stream = EventStream::open(&client, "/api/events", &[]).await;
+    stream.next_event(WAIT).await.expect("ready");
+    // Twice the idle limit with no request but the open stream.
+    for _ in 0..8 {
+        stream.next_frame(WAIT).await.expect("heartbeat");
+    }
+    assert_eq!(client.get("/api/auth/me").await.status, StatusCode::OK);
+}
+
+#[tokio::test]
 async fn shutdown_ends_open_streams_at_once() {
     let mut server =
         TestServer::start_with(ServerOptions::default().env("HERALD_SHUTDOWN_GRACE_SECS", "30"));

@@ -21,6 +21,8 @@ use crate::store::accounts::{SessionHash, TokenInfo};
 pub struct CurrentUser {
     pub user: User,
     pub session: SessionHash,
+    /// When the session ends regardless of activity (Unix ms).
+    pub session_expires_at: i64,
 }
 
 /// A signed-in user, or nobody. Never rejects.

@@ -48,7 +48,15 @@ pub async fn authenticate_session(
     Ok(Some(CurrentUser {
         user: record.user,
         session: hash,
+        session_expires_at: record.expires_at,
     }))
+}
+
+/// Marks a session as in use by a long-lived stream, so that the idle limit
+/// does not end a session whose user is watching the app.
+pub async fn keep_session_alive(state: &AppState, session: &SessionHash) -> Result<(), AppError> {
+    state.store.touch_session(session, now_ms()).await?;
+    Ok(())
 }
 
 /// The API token with this secret, if it is live.
