@@ -9,6 +9,7 @@ pub mod app;
 pub mod auth;
 pub mod components;
 pub mod errors;
+pub mod notifications;
 pub mod pages;
 pub mod realtime;
 pub mod system;

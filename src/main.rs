@@ -10,7 +10,9 @@ use std::time::Instant;
 use herald::auth;
 use herald::auth::password::PasswordHasherPool;
 use herald::auth::session::LiveSessions;
+use herald::realtime::hub::Hub;
 use herald::server::config::Config;
+use herald::server::rate_limit::RateLimiter;
 use herald::server::state::AppState;
 use herald::server::{router, serve, telemetry};
 use herald::store::Store;
@@ -74,11 +76,14 @@ async fn run(config: Config, config_path: PathBuf) -> Result<(), String> {
         started_at: Instant::now(),
         hasher,
         live_sessions: LiveSessions::default(),
+        hub: Hub::new(config.connection_queue.get()),
+        publish_limiter: RateLimiter::new(config.send_rate_per_minute.get()),
     };
     auth::service::ensure_admin(&state)
         .await
         .map_err(|e| format!("cannot ensure the admin account: {e}"))?;
     auth::service::spawn_maintenance(state.clone());
+    herald::realtime::retention::spawn(state.clone());
     let app = router::build(state);
 
     let signal_token = shutdown.clone();

@@ -4,4 +4,8 @@
 pub mod types;
 
 #[cfg(feature = "ssr")]
+pub mod hub;
+#[cfg(feature = "ssr")]
+pub mod retention;
+#[cfg(feature = "ssr")]
 pub mod sse;

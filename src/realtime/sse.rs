@@ -1,32 +1,51 @@
-//! `GET /api/events`: the Server-Sent Events stream of the signed-in user.
-//! Writes `retry:` and the ephemeral `ready` event first, a `: ping` comment
-//! every heartbeat, and ends when the session ends (logout, password change,
-//! disabling, absolute expiry) or the server shuts down. An open stream
-//! counts as activity for the session's idle limit. Server only.
+//! `GET /api/events` (Server-Sent Events) and `GET /api/events/poll` (the
+//! same stored events as JSON). Server only.
+//!
+//! A stream subscribes to the hub FIRST, then reads the user's window and
+//! backlog from the store, then forwards live frames, skipping any sequence
+//! number it already sent. A live frame that is not the next number (an
+//! announcement overtaken by a later one) makes it catch up from the store,
+//! so the client gets every event after its resume point, in order, exactly
+//! once. Frames queued together go out in one write. The stream ends when
+//! its session ends (logout, password change, disabling, absolute expiry),
+//! when the hub drops it as a slow consumer (the client resumes), or at
+//! shutdown. An open stream counts as activity for the session's idle limit.
 
 use std::time::Duration;
 
+use axum::Json;
 use axum::body::{Body, Bytes};
-use axum::extract::State;
-use axum::http::Method;
-use axum::http::{HeaderValue, header};
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, HeaderValue, Method, header};
 use axum::response::Response;
 use axum::routing::get;
+use bytes::BytesMut;
 use futures_util::stream;
+use serde::{Deserialize, Serialize};
 use tokio::time::{Instant, Interval, MissedTickBehavior, interval_at};
 
 use crate::auth::extract::CurrentUser;
 use crate::auth::service;
 use crate::auth::session::StreamRegistration;
-use crate::realtime::types::Ephemeral;
+use crate::realtime::hub::{Frame, Subscription};
+use crate::realtime::types::{Ephemeral, Event, Sequenced};
 use crate::server::error::AppError;
 use crate::server::router::ApiRoute;
 use crate::server::state::AppState;
 use crate::store::accounts::SessionHash;
 
+/// Stored events read from the store per query while catching up.
+const PAGE: u32 = 500;
+/// Most live frames coalesced into one write.
+const MAX_BATCH: usize = 256;
+const PING: &[u8] = b": ping\n\n";
+
 /// The routes this module serves.
 pub fn routes() -> Vec<ApiRoute> {
-    vec![ApiRoute::new(Method::GET, "/api/events", get(events))]
+    vec![
+        ApiRoute::new(Method::GET, "/api/events", get(events)),
+        ApiRoute::new(Method::GET, "/api/events/poll", get(poll)),
+    ]
 }
 
 /// One ephemeral frame: `event:` and `data:`, no `id:`.
@@ -38,19 +57,57 @@ pub fn ephemeral_frame(event: &Ephemeral) -> Result<Bytes, AppError> {
     )))
 }
 
-const PING: &[u8] = b": ping\n\n";
+fn too_many_connections() -> AppError {
+    AppError::RateLimited {
+        code: "too_many_connections",
+        message: "Too many open event streams for this account; close a tab or try again shortly."
+            .into(),
+        retry_after_secs: 5,
+    }
+}
+
+/// Where a client resumes: the `Last-Event-ID` header, else the
+/// `last_event_id` parameter. `Some(None)` is a resume point that is not a
+/// number at all, answered like one outside the window (reset).
+fn resume_point(headers: &HeaderMap, query: &StreamQuery) -> Option<Option<i64>> {
+    let raw = headers
+        .get("last-event-id")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
+        .or_else(|| query.last_event_id.clone())?;
+    let raw = raw.trim();
+    if raw.is_empty() {
+        return None;
+    }
+    Some(raw.parse::<i64>().ok())
+}
+
+#[derive(Debug, Deserialize)]
+struct StreamQuery {
+    last_event_id: Option<String>,
+}
 
 struct Connection {
     state: AppState,
+    user_id: i64,
     session: SessionHash,
+    subscription: Subscription,
     registration: StreamRegistration,
+    /// The highest sequence number written to this client.
+    last_sent: i64,
+    /// Read the store before forwarding more live frames.
+    catch_up: bool,
+    opening: Option<Bytes>,
     heartbeat: Interval,
-    /// The session's absolute expiry: the stream ends then.
     expires: Instant,
-    /// When the stream last marked its session as in use.
     touched: Instant,
     touch_every: Duration,
-    opening: Option<Bytes>,
+}
+
+enum Step {
+    Write(Bytes),
+    Again,
+    End,
 }
 
 impl Connection {
@@ -63,43 +120,148 @@ impl Connection {
             }
         }
     }
+
+    /// One page of stored events after `last_sent`, as one chunk.
+    async fn read_store(&mut self) -> Step {
+        match self
+            .state
+            .store
+            .events_after(self.user_id, self.last_sent, PAGE)
+            .await
+        {
+            Ok(events) => {
+                if events.len() < PAGE as usize {
+                    self.catch_up = false;
+                }
+                let mut out = BytesMut::new();
+                for event in &events {
+                    out.extend_from_slice(&Frame::stored_bytes(event));
+                    self.last_sent = event.seq;
+                }
+                if out.is_empty() {
+                    Step::Again
+                } else {
+                    Step::Write(out.freeze())
+                }
+            }
+            Err(error) => {
+                // The client reconnects and resumes from what it has.
+                tracing::error!(%error, user_id = self.user_id, "event replay failed; ending stream");
+                Step::End
+            }
+        }
+    }
+
+    /// Live frames: the next numbers go out together; anything out of
+    /// order switches to catching up from the store.
+    fn take_live(&mut self, first: std::sync::Arc<Frame>) -> Step {
+        let mut out = BytesMut::new();
+        let mut next = Some(first);
+        let mut taken = 0;
+        while let Some(frame) = next.take() {
+            taken += 1;
+            if frame.seq > self.last_sent {
+                if frame.seq == self.last_sent + 1 && !self.catch_up {
+                    out.extend_from_slice(&frame.bytes);
+                    self.last_sent = frame.seq;
+                } else {
+                    self.catch_up = true;
+                }
+            }
+            if taken < MAX_BATCH {
+                next = self.subscription.frames.try_recv().ok();
+            }
+        }
+        if out.is_empty() {
+            Step::Again
+        } else {
+            Step::Write(out.freeze())
+        }
+    }
+
+    async fn step(&mut self) -> Step {
+        if let Some(opening) = self.opening.take() {
+            return Step::Write(opening);
+        }
+        if self.catch_up {
+            return self.read_store().await;
+        }
+        tokio::select! {
+            () = self.registration.ended().cancelled() => Step::End,
+            () = tokio::time::sleep_until(self.expires) => Step::End,
+            _ = self.heartbeat.tick() => {
+                self.on_heartbeat().await;
+                Step::Write(Bytes::from_static(PING))
+            }
+            frame = self.subscription.frames.recv() => match frame {
+                Some(frame) => self.take_live(frame),
+                // Dropped by the hub as a slow consumer.
+                None => Step::End,
+            },
+        }
+    }
 }
 
-async fn events(State(state): State<AppState>, current: CurrentUser) -> Result<Response, AppError> {
-    let registration = state
-        .live_sessions
-        .register(current.session, &state.shutdown);
-    let ready = ephemeral_frame(&Ephemeral::Ready { cursor: 0 })?;
-    let mut opening = format!("retry: {}\n\n", state.config.sse_retry_ms.get()).into_bytes();
-    opening.extend_from_slice(&ready);
+async fn events(
+    State(state): State<AppState>,
+    current: CurrentUser,
+    headers: HeaderMap,
+    Query(query): Query<StreamQuery>,
+) -> Result<Response, AppError> {
+    let user_id = current.user.id;
+    // Subscribe before reading the window: nothing committed from here on
+    // can be missed, and what both paths carry is skipped by number.
+    let subscription = state
+        .hub
+        .subscribe(user_id, state.config.max_connections_per_user.get())
+        .map_err(|_| too_many_connections())?;
+    let window = state.store.event_window(user_id).await?;
 
-    let period: Duration = state.config.heartbeat_secs.duration();
+    let mut opening =
+        BytesMut::from(format!("retry: {}\n\n", state.config.sse_retry_ms.get()).as_bytes());
+    opening.extend_from_slice(&ephemeral_frame(&Ephemeral::Ready {
+        cursor: window.cursor,
+    })?);
+    let (last_sent, catch_up) = match resume_point(&headers, &query) {
+        None => (window.cursor, false),
+        Some(Some(seen)) if window.can_resume_from(seen) => (seen, seen < window.cursor),
+        Some(_) => {
+            opening.extend_from_slice(&ephemeral_frame(&Ephemeral::Reset {
+                cursor: window.cursor,
+            })?);
+            (window.cursor, false)
+        }
+    };
+
+    let period = state.config.heartbeat_secs.duration();
     let mut heartbeat = interval_at(Instant::now() + period, period);
     heartbeat.set_missed_tick_behavior(MissedTickBehavior::Delay);
     let remaining_ms = u64::try_from(current.session_expires_at - service::now_ms()).unwrap_or(0);
     let idle = Duration::from_secs(u64::from(state.config.session_idle_secs.get()));
+    let registration = state
+        .live_sessions
+        .register(current.session, &state.shutdown);
     let connection = Connection {
+        user_id,
         session: current.session,
+        subscription,
         registration,
+        last_sent,
+        catch_up,
+        opening: Some(opening.freeze()),
         heartbeat,
         expires: Instant::now() + Duration::from_millis(remaining_ms),
         touched: Instant::now(),
         touch_every: idle / 4,
-        opening: Some(Bytes::from(opening)),
         state,
     };
-    tracing::debug!(user = %current.user.username, "event stream opened");
 
     let body = stream::unfold(connection, |mut connection| async move {
-        if let Some(opening) = connection.opening.take() {
-            return Some((Ok::<_, std::io::Error>(opening), connection));
-        }
-        tokio::select! {
-            () = connection.registration.ended().cancelled() => None,
-            () = tokio::time::sleep_until(connection.expires) => None,
-            _ = connection.heartbeat.tick() => {
-                connection.on_heartbeat().await;
-                Some((Ok(Bytes::from_static(PING)), connection))
+        loop {
+            match connection.step().await {
+                Step::Write(bytes) => return Some((Ok::<_, std::io::Error>(bytes), connection)),
+                Step::Again => continue,
+                Step::End => return None,
             }
         }
     });
@@ -113,4 +275,90 @@ async fn events(State(state): State<AppState>, current: CurrentUser) -> Result<R
         .header("x-accel-buffering", HeaderValue::from_static("no"))
         .body(Body::from_stream(body))
         .map_err(|e| AppError::Internal(e.to_string()))
+}
+
+#[derive(Debug, Deserialize)]
+struct PollQuery {
+    after: Option<String>,
+    wait: Option<String>,
+}
+
+/// `GET /api/events/poll`'s answer.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct PollAnswer {
+    pub events: Vec<Sequenced>,
+    pub cursor: i64,
+    pub reset: bool,
+}
+
+async fn poll(
+    State(state): State<AppState>,
+    current: CurrentUser,
+    Query(query): Query<PollQuery>,
+) -> Result<Json<PollAnswer>, AppError> {
+    let after = match query.after.as_deref() {
+        None | Some("") => 0,
+        Some(text) => text
+            .parse::<i64>()
+            .map_err(|_| AppError::validation("after", "after must be a sequence number"))?,
+    };
+    let wait = match query.wait.as_deref() {
+        None | Some("") => 0,
+        Some(text) => text
+            .parse::<u64>()
+            .ok()
+            .filter(|w| *w <= 30)
+            .ok_or_else(|| AppError::validation("wait", "wait must be 0 to 30 seconds"))?,
+    };
+    let user_id = current.user.id;
+    let mut subscription = if wait > 0 {
+        Some(
+            state
+                .hub
+                .subscribe(user_id, state.config.max_connections_per_user.get())
+                .map_err(|_| too_many_connections())?,
+        )
+    } else {
+        None
+    };
+    let deadline = Instant::now() + Duration::from_secs(wait);
+    loop {
+        let window = state.store.event_window(user_id).await?;
+        if !window.can_resume_from(after) {
+            return Ok(Json(PollAnswer {
+                events: Vec::new(),
+                cursor: window.cursor,
+                reset: true,
+            }));
+        }
+        let stored = state.store.events_after(user_id, after, PAGE).await?;
+        if stored.is_empty()
+            && let Some(live) = subscription.as_mut()
+        {
+            // Nothing yet: wait for this user's next announcement, then read
+            // the store again (the store, not the frame, is the answer).
+            tokio::select! {
+                () = tokio::time::sleep_until(deadline) => subscription = None,
+                () = state.shutdown.cancelled() => subscription = None,
+                frame = live.frames.recv() => if frame.is_none() { subscription = None },
+            }
+            continue;
+        }
+        let events = stored
+            .iter()
+            .map(|event| {
+                let parsed: Event = serde_json::from_str(&event.payload)
+                    .map_err(|e| AppError::Internal(format!("stored event {}: {e}", event.seq)))?;
+                Ok(Sequenced {
+                    id: event.seq,
+                    event: parsed,
+                })
+            })
+            .collect::<Result<Vec<_>, AppError>>()?;
+        return Ok(Json(PollAnswer {
+            events,
+            cursor: window.cursor,
+            reset: false,
+        }));
+    }
 }

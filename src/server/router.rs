@@ -40,6 +40,7 @@ pub fn api_routes() -> Vec<ApiRoute> {
     let mut routes = vec![ApiRoute::new(Method::GET, "/healthz", get(healthz))];
     routes.extend(crate::auth::routes::routes());
     routes.extend(crate::realtime::sse::routes());
+    routes.extend(crate::notifications::routes::routes());
     routes
 }
 

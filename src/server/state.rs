@@ -9,7 +9,9 @@ use tokio_util::sync::CancellationToken;
 
 use crate::auth::password::PasswordHasherPool;
 use crate::auth::session::LiveSessions;
+use crate::realtime::hub::Hub;
 use crate::server::config::Config;
+use crate::server::rate_limit::RateLimiter;
 use crate::store::Store;
 
 /// What every request can reach. Cloned per request: all fields are handles.
@@ -24,4 +26,8 @@ pub struct AppState {
     pub hasher: PasswordHasherPool,
     /// Event streams by session, ended when their session ends.
     pub live_sessions: LiveSessions,
+    /// Live event-stream connections per user.
+    pub hub: Hub,
+    /// Publishes per admin or token per minute.
+    pub publish_limiter: RateLimiter,
 }

@@ -11,6 +11,8 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use crate::server::config::Config;
 
 pub mod accounts;
+pub mod events;
+pub mod notifications;
 
 /// Why the store could not be opened or answer.
 #[derive(Debug, thiserror::Error)]

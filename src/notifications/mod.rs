@@ -1,0 +1,11 @@
+//! Notifications: the wire types (both sides) and, on the server, the
+//! publish, list and state-change routes.
+
+pub mod types;
+
+#[cfg(feature = "ssr")]
+pub mod routes;
+#[cfg(feature = "ssr")]
+pub mod service;
+
+pub use types::{Category, Notification, Preferences, Priority};

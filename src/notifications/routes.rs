@@ -1,0 +1,262 @@
+//! REST routes of "Notifications" in API.md. Server only.
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, Method, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, get, post};
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::auth::extract::{CurrentUser, Publisher};
+use crate::auth::service::now_ms;
+use crate::notifications::service::{self, PublishRequest};
+use crate::notifications::types::{Category, Preferences, Priority};
+use crate::server::error::{ApiJson, AppError, parse_id};
+use crate::server::router::ApiRoute;
+use crate::server::state::AppState;
+use crate::store::notifications::{Idempotency, NotificationFilter};
+
+/// The routes this module serves.
+pub fn routes() -> Vec<ApiRoute> {
+    vec![
+        ApiRoute::new(Method::GET, "/api/notifications", get(list)),
+        ApiRoute::new(Method::POST, "/api/notifications", post(publish)),
+        ApiRoute::new(
+            Method::POST,
+            "/api/notifications/{id}/read",
+            post(mark_read),
+        ),
+        ApiRoute::new(
+            Method::POST,
+            "/api/notifications/read-all",
+            post(mark_all_read),
+        ),
+        ApiRoute::new(Method::DELETE, "/api/notifications/{id}", delete(remove)),
+        ApiRoute::new(Method::GET, "/api/preferences", get(preferences)),
+        ApiRoute::new(
+            Method::PUT,
+            "/api/preferences",
+            axum::routing::put(save_preferences),
+        ),
+    ]
+}
+
+#[derive(Debug, Deserialize)]
+struct ListQuery {
+    status: Option<String>,
+    category: Option<String>,
+    priority: Option<String>,
+    limit: Option<String>,
+    before: Option<String>,
+}
+
+fn optional<T>(
+    value: Option<&str>,
+    field: &'static str,
+    parse: impl Fn(&str) -> Option<T>,
+) -> Result<Option<T>, AppError> {
+    match value {
+        None | Some("") => Ok(None),
+        Some(text) => parse(text)
+            .map(Some)
+            .ok_or_else(|| AppError::validation(field, format!("{field} {text:?} is not valid"))),
+    }
+}
+
+async fn list(
+    State(state): State<AppState>,
+    current: CurrentUser,
+    Query(query): Query<ListQuery>,
+) -> Result<Json<serde_json::Value>, AppError> {
+    let unread_only = match query.status.as_deref() {
+        None | Some("") | Some("all") => false,
+        Some("unread") => true,
+        Some(_) => {
+            return Err(AppError::validation(
+                "status",
+                "status must be all or unread",
+            ));
+        }
+    };
+    let filter = NotificationFilter {
+        unread_only,
+        category: optional(query.category.as_deref(), "category", Category::parse)?,
+        priority: optional(query.priority.as_deref(), "priority", Priority::parse)?,
+    };
+    let limit = optional(query.limit.as_deref(), "limit", |t| {
+        t.parse::<u32>().ok().filter(|l| (1..=100).contains(l))
+    })?
+    .unwrap_or(20);
+    let before = optional(query.before.as_deref(), "before", |t| t.parse::<i64>().ok())?;
+    let user_id = current.user.id;
+    // The cursor is read first: whatever happens after it is replayed to a
+    // stream resumed from it, so nothing falls between list and stream.
+    let cursor = state.store.event_window(user_id).await?.cursor;
+    let notifications = state
+        .store
+        .list_notifications(user_id, &filter, before, limit)
+        .await?;
+    let unread_count = state.store.unread_count(user_id).await?;
+    let next_before = (notifications.len() == limit as usize)
+        .then(|| notifications.last().map(|n| n.id))
+        .flatten();
+    Ok(Json(json!({
+        "notifications": notifications,
+        "unread_count": unread_count,
+        "cursor": cursor,
+        "next_before": next_before,
+    })))
+}
+
+async fn publish(
+    State(state): State<AppState>,
+    publisher: Publisher,
+    headers: HeaderMap,
+    ApiJson(request): ApiJson<PublishRequest>,
+) -> Result<Response, AppError> {
+    let caller = publisher.key();
+    if let Err(retry_after_secs) = state.publish_limiter.check(&caller) {
+        return Err(AppError::RateLimited {
+            code: "rate_limited",
+            message: format!("Too many publishes; try again in {retry_after_secs} s."),
+            retry_after_secs,
+        });
+    }
+    let publish = request.parse(&publisher)?;
+    let idempotency_key = headers
+        .get("idempotency-key")
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+        .filter(|k| !k.is_empty())
+        .map(str::to_owned);
+    if let Some(key) = &idempotency_key {
+        if key.len() > 200 {
+            return Err(AppError::validation(
+                "Idempotency-Key",
+                "Idempotency-Key must be at most 200 characters.",
+            ));
+        }
+        match state
+            .store
+            .reserve_idempotency_key(&caller, key, now_ms())
+            .await?
+        {
+            Idempotency::Reserved => {}
+            Idempotency::InProgress => {
+                return Err(AppError::Conflict {
+                    code: "idempotency_in_progress",
+                    message: "A request with this Idempotency-Key is still being processed.".into(),
+                    field: None,
+                });
+            }
+            Idempotency::Done { status, response } => {
+                let status = StatusCode::from_u16(status).unwrap_or(StatusCode::ACCEPTED);
+                let body: serde_json::Value = serde_json::from_str(&response)
+                    .map_err(|e| AppError::Internal(e.to_string()))?;
+                return Ok((status, Json(body)).into_response());
+            }
+        }
+    }
+    let result = service::publish(&state, &publish).await;
+    match (result, idempotency_key) {
+        (Ok(published), key) => {
+            let body =
+                serde_json::to_value(&published).map_err(|e| AppError::Internal(e.to_string()))?;
+            if let Some(key) = key {
+                state
+                    .store
+                    .complete_idempotency_key(
+                        &caller,
+                        &key,
+                        StatusCode::ACCEPTED.as_u16(),
+                        &body.to_string(),
+                    )
+                    .await?;
+            }
+            Ok((StatusCode::ACCEPTED, Json(body)).into_response())
+        }
+        (Err(error), Some(key)) => {
+            // Nothing (or only whole batches) written: let a retry run again.
+            state.store.release_idempotency_key(&caller, &key).await?;
+            Err(error)
+        }
+        (Err(error), None) => Err(error),
+    }
+}
+
+async fn mark_read(
+    State(state): State<AppState>,
+    current: CurrentUser,
+    Path(id): Path<String>,
+) -> Result<StatusCode, AppError> {
+    let change = state
+        .store
+        .mark_read(current.user.id, parse_id(&id)?, now_ms())
+        .await?;
+    service::announce_change(&state, change)?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ReadAll {
+    category: Option<Category>,
+}
+
+async fn mark_all_read(
+    State(state): State<AppState>,
+    current: CurrentUser,
+    body: Bytes,
+) -> Result<StatusCode, AppError> {
+    // The body is optional: `{}`, `{"category": ...}` or nothing at all.
+    let input: ReadAll = if body.iter().all(u8::is_ascii_whitespace) {
+        ReadAll::default()
+    } else {
+        serde_json::from_slice(&body).map_err(|e| AppError::Validation {
+            message: format!("Invalid JSON body: {e}"),
+            field: None,
+        })?
+    };
+    let change = state
+        .store
+        .mark_all_read(current.user.id, input.category, now_ms())
+        .await?;
+    service::announce_change(&state, change)?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn remove(
+    State(state): State<AppState>,
+    current: CurrentUser,
+    Path(id): Path<String>,
+) -> Result<StatusCode, AppError> {
+    let change = state
+        .store
+        .delete_notification(current.user.id, parse_id(&id)?, now_ms())
+        .await?;
+    service::announce_change(&state, change)?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn preferences(
+    State(state): State<AppState>,
+    current: CurrentUser,
+) -> Result<Json<Preferences>, AppError> {
+    Ok(Json(state.store.preferences(current.user.id).await?))
+}
+
+async fn save_preferences(
+    State(state): State<AppState>,
+    current: CurrentUser,
+    ApiJson(mut preferences): ApiJson<Preferences>,
+) -> Result<Json<Preferences>, AppError> {
+    preferences.muted_categories.sort_by_key(|c| c.as_str());
+    preferences.muted_categories.dedup();
+    state
+        .store
+        .save_preferences(current.user.id, &preferences)
+        .await?;
+    Ok(Json(preferences))
+}

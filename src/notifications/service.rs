@@ -1,0 +1,277 @@
+//! Publishing and changing notifications, shared by the REST routes and the
+//! server functions. Inputs are parsed into types that hold only valid
+//! values before anything is written. Server only.
+
+use serde::Deserialize;
+
+use crate::auth::extract::Publisher;
+use crate::auth::types::Username;
+use crate::notifications::types::{Category, Priority};
+use crate::server::error::AppError;
+use crate::server::state::AppState;
+use crate::store::notifications::{Change, NewNotification};
+
+/// Recipients written per transaction: a large "everyone" publish never
+/// holds the write lock for long, so other writers interleave.
+const FAN_OUT_BATCH: u32 = 500;
+const MAX_NAMED_RECIPIENTS: usize = 10_000;
+const MAX_DATA_BYTES: usize = 8 * 1024;
+
+/// A publish request as sent.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PublishRequest {
+    pub to: serde_json::Value,
+    pub category: Category,
+    #[serde(default)]
+    pub priority: Option<Priority>,
+    pub title: String,
+    #[serde(default)]
+    pub body: String,
+    #[serde(default)]
+    pub url: Option<String>,
+    #[serde(default)]
+    pub key: Option<String>,
+    #[serde(default)]
+    pub data: Option<serde_json::Value>,
+}
+
+/// Who receives a publish.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Audience {
+    Everyone,
+    Users(Vec<String>),
+}
+
+/// A publish that passed every check.
+#[derive(Debug, Clone)]
+pub struct Publish {
+    pub audience: Audience,
+    pub notification: NewNotification,
+}
+
+/// What a publish did.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize, PartialEq)]
+pub struct Published {
+    pub ids: Vec<i64>,
+    pub recipients: usize,
+}
+
+/// Checks a link target: a path on this site or an http(s) URL.
+pub fn parse_url(url: &str) -> Result<String, AppError> {
+    let url = url.trim();
+    let bad = || {
+        AppError::validation(
+            "url",
+            "url must be a path on this site (/...) or an http(s) URL.",
+        )
+    };
+    if url.len() > 2000 || url.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(bad());
+    }
+    let local = url.starts_with('/') && !url.starts_with("//") && !url.starts_with("/\\");
+    let web = ["http://", "https://"]
+        .iter()
+        .any(|scheme| url.len() > scheme.len() && url[..scheme.len()].eq_ignore_ascii_case(scheme));
+    if local || web {
+        Ok(url.to_owned())
+    } else {
+        Err(bad())
+    }
+}
+
+fn parse_audience(to: &serde_json::Value) -> Result<Audience, AppError> {
+    let bad = || AppError::validation("to", "to must be \"all\" or a list of usernames.");
+    match to {
+        serde_json::Value::String(all) if all == "all" => Ok(Audience::Everyone),
+        serde_json::Value::Array(names) => {
+            if names.is_empty() || names.len() > MAX_NAMED_RECIPIENTS {
+                return Err(AppError::validation(
+                    "to",
+                    format!("to must name 1 to {MAX_NAMED_RECIPIENTS} users."),
+                ));
+            }
+            let mut users = Vec::with_capacity(names.len());
+            for name in names {
+                let name = name.as_str().ok_or_else(bad)?;
+                // A name that cannot be valid is simply unknown.
+                users.push(
+                    Username::parse(name)
+                        .map(|u| u.as_str().to_owned())
+                        .unwrap_or_else(|_| name.to_owned()),
+                );
+            }
+            users.sort();
+            users.dedup();
+            Ok(Audience::Users(users))
+        }
+        _ => Err(bad()),
+    }
+}
+
+impl PublishRequest {
+    /// Checks every field (API.md's limits) and names the first bad one.
+    pub fn parse(self, publisher: &Publisher) -> Result<Publish, AppError> {
+        let audience = parse_audience(&self.to)?;
+        let title = self.title.trim().to_owned();
+        let title_len = title.chars().count();
+        if title_len == 0 || title_len > 200 {
+            return Err(AppError::validation(
+                "title",
+                "title must be 1 to 200 characters.",
+            ));
+        }
+        if self.body.chars().count() > 2000 {
+            return Err(AppError::validation(
+                "body",
+                "body must be at most 2000 characters.",
+            ));
+        }
+        let url = self
+            .url
+            .as_deref()
+            .filter(|u| !u.trim().is_empty())
+            .map(parse_url)
+            .transpose()?;
+        let key = match self.key {
+            Some(key) if key.is_empty() || key.chars().count() > 200 => {
+                return Err(AppError::validation(
+                    "key",
+                    "key must be 1 to 200 characters.",
+                ));
+            }
+            other => other,
+        };
+        let data = match self.data {
+            None | Some(serde_json::Value::Null) => None,
+            Some(object @ serde_json::Value::Object(_)) => {
+                if object.to_string().len() > MAX_DATA_BYTES {
+                    return Err(AppError::validation(
+                        "data",
+                        "data must be at most 8 KiB of JSON.",
+                    ));
+                }
+                Some(object)
+            }
+            Some(_) => return Err(AppError::validation("data", "data must be a JSON object.")),
+        };
+        let actor = match publisher {
+            Publisher::Admin(user) => Some(user.clone()),
+            Publisher::Token(_) => None,
+        };
+        Ok(Publish {
+            audience,
+            notification: NewNotification {
+                category: self.category,
+                priority: self.priority.unwrap_or(Priority::Normal),
+                title,
+                body: self.body,
+                url,
+                key,
+                actor,
+                data,
+            },
+        })
+    }
+}
+
+/// Writes the notification for every recipient (in batches, each batch one
+/// transaction) and announces the events after each commit. Unknown
+/// usernames fail the whole publish before anything is written.
+pub async fn publish(state: &AppState, publish: &Publish) -> Result<Published, AppError> {
+    let mut published = Published {
+        ids: Vec::new(),
+        recipients: 0,
+    };
+    match &publish.audience {
+        Audience::Users(names) => {
+            let (ids, unknown) = state.store.resolve_usernames(names).await?;
+            if !unknown.is_empty() {
+                return Err(AppError::validation(
+                    "to",
+                    format!("Unknown users: {}.", unknown.join(", ")),
+                ));
+            }
+            for batch in ids.chunks(FAN_OUT_BATCH as usize) {
+                write_batch(state, batch, publish, &mut published).await?;
+            }
+        }
+        Audience::Everyone => {
+            let mut after = 0;
+            loop {
+                let batch = state.store.user_ids_after(after, FAN_OUT_BATCH).await?;
+                let Some(&last) = batch.last() else { break };
+                write_batch(state, &batch, publish, &mut published).await?;
+                after = last;
+            }
+        }
+    }
+    Ok(published)
+}
+
+async fn write_batch(
+    state: &AppState,
+    recipients: &[i64],
+    publish: &Publish,
+    published: &mut Published,
+) -> Result<(), AppError> {
+    let now = crate::auth::service::now_ms();
+    let (ids, appended) = state
+        .store
+        .publish_notifications(recipients, &publish.notification, now)
+        .await?;
+    state.hub.announce_all(&appended);
+    published.recipients += recipients.len();
+    published.ids.extend(ids);
+    Ok(())
+}
+
+/// Applies a change's outcome: 404 when absent, else announces its event.
+pub fn announce_change(state: &AppState, change: Change) -> Result<(), AppError> {
+    match change {
+        Change::NotFound => Err(AppError::NotFound),
+        Change::Unchanged => Ok(()),
+        Change::Changed(appended) => {
+            state.hub.announce_all(std::slice::from_ref(&appended));
+            Ok(())
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_must_be_local_paths_or_web_links() {
+        for good in ["/jobs/7", "https://example.com/a?b=c", "HTTP://example.com"] {
+            assert!(parse_url(good).is_ok(), "{good}");
+        }
+        for bad in [
+            "javascript:alert(1)",
+            "//evil.example",
+            "/\\evil",
+            "ftp://x",
+            "data:text/html,x",
+            "https://",
+            "/a b",
+        ] {
+            assert!(parse_url(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn audiences_parse() {
+        assert_eq!(
+            parse_audience(&serde_json::json!("all")).unwrap(),
+            Audience::Everyone
+        );
+        assert_eq!(
+            parse_audience(&serde_json::json!(["Bob", "alice", "bob"])).unwrap(),
+            Audience::Users(vec!["alice".into(), "bob".into()])
+        );
+        assert!(parse_audience(&serde_json::json!([])).is_err());
+        assert!(parse_audience(&serde_json::json!("everyone")).is_err());
+        assert!(parse_audience(&serde_json::json!([1])).is_err());
+    }
+}

@@ -1,0 +1,279 @@
+//! The hub: live connections per user, each with a bounded queue. It is only
+//! the fast path; the store is the truth, and a connection that misses
+//! anything (dropped when its queue is full, or an announcement that arrives
+//! out of order) catches up from the store. Server only.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use axum::body::Bytes;
+use tokio::sync::mpsc;
+
+use crate::store::events::{Appended, StoredEvent};
+
+/// One stored event as SSE bytes (`id:`, `event:`, `data:`), serialized
+/// once and shared by every connection that receives it.
+#[derive(Debug)]
+pub struct Frame {
+    pub user_id: i64,
+    pub seq: i64,
+    pub bytes: Bytes,
+}
+
+/// A frame shared between queues.
+pub type SharedFrame = Arc<Frame>;
+
+fn sse_bytes(seq: i64, kind: &str, payload: &str) -> Bytes {
+    Bytes::from(format!("id: {seq}\nevent: {kind}\ndata: {payload}\n\n"))
+}
+
+impl Frame {
+    /// The frame of a just-written event.
+    pub fn appended(appended: &Appended) -> SharedFrame {
+        Arc::new(Self {
+            user_id: appended.user_id,
+            seq: appended.seq,
+            bytes: sse_bytes(appended.seq, appended.kind, &appended.payload),
+        })
+    }
+
+    /// The SSE bytes of an event read back from the store.
+    pub fn stored_bytes(event: &StoredEvent) -> Bytes {
+        sse_bytes(event.seq, &event.kind, &event.payload)
+    }
+}
+
+struct Connection {
+    id: u64,
+    queue: mpsc::Sender<SharedFrame>,
+}
+
+/// Counters the status page reads.
+#[derive(Debug, Default)]
+pub struct HubCounters {
+    pub frames_announced: AtomicU64,
+    pub frames_queued: AtomicU64,
+    pub slow_consumers_dropped: AtomicU64,
+    pub connections_refused: AtomicU64,
+}
+
+struct Inner {
+    users: Mutex<HashMap<i64, Vec<Connection>>>,
+    next_id: AtomicU64,
+    queue_capacity: usize,
+    counters: HubCounters,
+}
+
+/// The set of live connections; cheap to clone.
+#[derive(Clone)]
+pub struct Hub {
+    inner: Arc<Inner>,
+}
+
+/// A live connection's receiving end; leaving the hub when dropped.
+pub struct Subscription {
+    hub: Hub,
+    user_id: i64,
+    id: u64,
+    /// Frames for this connection. `None` from `recv` means the hub dropped
+    /// the connection (its queue was full): end the stream so the client
+    /// resumes from the store.
+    pub frames: mpsc::Receiver<SharedFrame>,
+}
+
+impl Drop for Subscription {
+    fn drop(&mut self) {
+        let mut users = self.hub.lock();
+        if let Some(connections) = users.get_mut(&self.user_id) {
+            connections.retain(|c| c.id != self.id);
+            if connections.is_empty() {
+                users.remove(&self.user_id);
+            }
+        }
+    }
+}
+
+/// The user has as many connections as allowed.
+#[derive(Debug)]
+pub struct TooManyConnections;
+
+impl Hub {
+    /// A hub whose connections each buffer `queue_capacity` frames.
+    pub fn new(queue_capacity: usize) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                users: Mutex::new(HashMap::new()),
+                next_id: AtomicU64::new(1),
+                queue_capacity: queue_capacity.max(1),
+                counters: HubCounters::default(),
+            }),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<i64, Vec<Connection>>> {
+        // Critical sections are single pushes/removals: never inconsistent.
+        self.inner.users.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Adds a connection of `user_id`, at most `max` per user.
+    pub fn subscribe(&self, user_id: i64, max: u32) -> Result<Subscription, TooManyConnections> {
+        let (queue, frames) = mpsc::channel(self.inner.queue_capacity);
+        let id = self.inner.next_id.fetch_add(1, Ordering::Relaxed);
+        let mut users = self.lock();
+        let connections = users.entry(user_id).or_default();
+        if connections.len() >= max as usize {
+            self.inner
+                .counters
+                .connections_refused
+                .fetch_add(1, Ordering::Relaxed);
+            return Err(TooManyConnections);
+        }
+        connections.push(Connection { id, queue });
+        drop(users);
+        Ok(Subscription {
+            hub: self.clone(),
+            user_id,
+            id,
+            frames,
+        })
+    }
+
+    /// Queues `frame` on every connection of its user. A full queue drops
+    /// that connection (never waits): other users are never slowed down.
+    pub fn announce(&self, frame: SharedFrame) {
+        self.inner
+            .counters
+            .frames_announced
+            .fetch_add(1, Ordering::Relaxed);
+        let mut users = self.lock();
+        let Some(connections) = users.get_mut(&frame.user_id) else {
+            return;
+        };
+        let before = connections.len();
+        connections.retain(
+            |connection| match connection.queue.try_send(frame.clone()) {
+                Ok(()) => true,
+                Err(mpsc::error::TrySendError::Full(_)) => false,
+                Err(mpsc::error::TrySendError::Closed(_)) => false,
+            },
+        );
+        let kept = connections.len();
+        if kept == 0 {
+            users.remove(&frame.user_id);
+        }
+        drop(users);
+        let counters = &self.inner.counters;
+        counters
+            .frames_queued
+            .fetch_add(kept as u64, Ordering::Relaxed);
+        if kept < before {
+            counters
+                .slow_consumers_dropped
+                .fetch_add((before - kept) as u64, Ordering::Relaxed);
+            tracing::info!(
+                user_id = frame.user_id,
+                dropped = before - kept,
+                "slow consumer dropped"
+            );
+        }
+    }
+
+    /// Announces everything a committed transaction wrote.
+    pub fn announce_all(&self, appended: &[Appended]) {
+        for event in appended {
+            self.announce(Frame::appended(event));
+        }
+    }
+
+    /// Live connections in total.
+    pub fn connections(&self) -> usize {
+        self.lock().values().map(Vec::len).sum()
+    }
+
+    /// Users with at least one live connection.
+    pub fn online_users(&self) -> usize {
+        self.lock().len()
+    }
+
+    /// Whether `user_id` has a live connection.
+    pub fn is_online(&self, user_id: i64) -> bool {
+        self.lock().contains_key(&user_id)
+    }
+
+    /// The hub's counters.
+    pub fn counters(&self) -> &HubCounters {
+        &self.inner.counters
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn frame(user_id: i64, seq: i64) -> SharedFrame {
+        Arc::new(Frame {
+            user_id,
+            seq,
+            bytes: sse_bytes(seq, "notification", "{}"),
+        })
+    }
+
+    #[test]
+    fn frames_reach_only_their_users_connections() {
+        let hub = Hub::new(8);
+        let mut alice1 = hub.subscribe(1, 4).unwrap();
+        let mut alice2 = hub.subscribe(1, 4).unwrap();
+        let mut bob = hub.subscribe(2, 4).unwrap();
+        hub.announce(frame(1, 1));
+        let a = alice1.frames.try_recv().unwrap();
+        let b = alice2.frames.try_recv().unwrap();
+        // Serialized once, shared.
+        assert!(Arc::ptr_eq(&a, &b));
+        assert_eq!(
+            a.bytes,
+            Bytes::from("id: 1\nevent: notification\ndata: {}\n\n")
+        );
+        assert!(bob.frames.try_recv().is_err());
+        assert_eq!((hub.connections(), hub.online_users()), (3, 2));
+        drop(alice1);
+        drop(alice2);
+        assert_eq!((hub.connections(), hub.online_users()), (1, 1));
+        assert!(!hub.is_online(1));
+    }
+
+    #[test]
+    fn a_full_queue_drops_only_that_connection() {
+        let hub = Hub::new(2);
+        let mut slow = hub.subscribe(1, 4).unwrap();
+        let mut fast = hub.subscribe(1, 4).unwrap();
+        for seq in 1..=3 {
+            hub.announce(frame(1, seq));
+            // The fast one keeps up.
+            assert_eq!(fast.frames.try_recv().unwrap().seq, seq);
+        }
+        // The slow one got what fitted, then its channel closed.
+        assert_eq!(slow.frames.try_recv().unwrap().seq, 1);
+        assert_eq!(slow.frames.try_recv().unwrap().seq, 2);
+        assert!(matches!(
+            slow.frames.try_recv(),
+            Err(mpsc::error::TryRecvError::Disconnected)
+        ));
+        assert_eq!(
+            hub.counters()
+                .slow_consumers_dropped
+                .load(Ordering::Relaxed),
+            1
+        );
+        assert_eq!(hub.connections(), 1);
+    }
+
+    #[test]
+    fn connections_per_user_are_capped() {
+        let hub = Hub::new(2);
+        let _a = hub.subscribe(1, 2).unwrap();
+        let _b = hub.subscribe(1, 2).unwrap();
+        assert!(hub.subscribe(1, 2).is_err());
+        assert!(hub.subscribe(2, 2).is_ok());
+    }
+}

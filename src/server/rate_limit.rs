@@ -1,0 +1,82 @@
+//! A token-bucket rate limiter keyed by caller (user, token). In memory,
+//! per instance. Server only.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+/// Allows `per_minute` actions per key per minute, in bursts of up to the
+/// same number.
+#[derive(Clone)]
+pub struct RateLimiter {
+    per_minute: f64,
+    buckets: Arc<Mutex<HashMap<String, Bucket>>>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Bucket {
+    tokens: f64,
+    updated: Instant,
+}
+
+impl RateLimiter {
+    /// A limiter allowing `per_minute` actions per key per minute.
+    pub fn new(per_minute: u32) -> Self {
+        Self {
+            per_minute: f64::from(per_minute.max(1)),
+            buckets: Arc::new(Mutex::new(HashMap::new())),
+        }
+    }
+
+    /// Takes one action for `key`, or says in how many seconds one is allowed.
+    pub fn check(&self, key: &str) -> Result<(), u64> {
+        self.check_at(key, Instant::now())
+    }
+
+    fn check_at(&self, key: &str, now: Instant) -> Result<(), u64> {
+        let per_second = self.per_minute / 60.0;
+        let mut buckets = self.buckets.lock().unwrap_or_else(|e| e.into_inner());
+        if buckets.len() > 100_000 {
+            // Forget full buckets so memory stays bounded under key churn.
+            let capacity = self.per_minute;
+            buckets.retain(|_, b| {
+                b.tokens + now.duration_since(b.updated).as_secs_f64() * per_second < capacity
+            });
+        }
+        let bucket = buckets.entry(key.to_owned()).or_insert(Bucket {
+            tokens: self.per_minute,
+            updated: now,
+        });
+        let refill = now.duration_since(bucket.updated).as_secs_f64() * per_second;
+        bucket.tokens = (bucket.tokens + refill).min(self.per_minute);
+        bucket.updated = now;
+        if bucket.tokens >= 1.0 {
+            bucket.tokens -= 1.0;
+            Ok(())
+        } else {
+            Err(((1.0 - bucket.tokens) / per_second).ceil() as u64)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn allows_the_rate_then_says_when_to_retry() {
+        let limiter = RateLimiter::new(60);
+        let start = Instant::now();
+        for _ in 0..60 {
+            assert!(limiter.check_at("a", start).is_ok());
+        }
+        assert_eq!(limiter.check_at("a", start), Err(1));
+        assert!(limiter.check_at("b", start).is_ok(), "keys are independent");
+        assert!(
+            limiter
+                .check_at("a", start + Duration::from_secs(1))
+                .is_ok()
+        );
+    }
+}

@@ -1,0 +1,149 @@
+//! The per-user event log. Server only.
+//!
+//! `append` runs inside the caller's transaction, next to the domain write
+//! it describes: it bumps the user's counter row (`users.event_seq`) and
+//! inserts the event with that number. The counter row is locked by the
+//! update until commit, so numbers are gap-free and commit-ordered per user
+//! on any backend (a global autoincrement would not be on PostgreSQL).
+
+use sqlx::{Row, Sqlite, Transaction};
+
+use super::{Store, StoreError};
+use crate::realtime::types::Event;
+
+/// An event as written: who, which number, and its JSON. Announced to the
+/// hub after the transaction commits.
+#[derive(Debug, Clone)]
+pub struct Appended {
+    pub user_id: i64,
+    pub seq: i64,
+    pub kind: &'static str,
+    pub payload: String,
+}
+
+/// A stored event read back for replay.
+#[derive(Debug, Clone)]
+pub struct StoredEvent {
+    pub seq: i64,
+    pub kind: String,
+    pub payload: String,
+}
+
+/// The replayable window of a user's log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Window {
+    /// The latest sequence number (0 before the first event).
+    pub cursor: i64,
+    /// The highest number removed by retention; events after it are stored.
+    pub pruned: i64,
+}
+
+impl Window {
+    /// Whether a client that has seen everything up to `seen` can be
+    /// brought up to date from the log without a gap.
+    pub fn can_resume_from(&self, seen: i64) -> bool {
+        seen >= self.pruned && seen <= self.cursor
+    }
+}
+
+/// Appends `event` to `user_id`'s log inside `tx`.
+pub async fn append(
+    tx: &mut Transaction<'_, Sqlite>,
+    user_id: i64,
+    event: &Event,
+    now: i64,
+) -> Result<Appended, StoreError> {
+    let payload = serde_json::to_string(event).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    let seq: i64 = sqlx::query_scalar(
+        "UPDATE users SET event_seq = event_seq + 1 WHERE id = ? RETURNING event_seq",
+    )
+    .bind(user_id)
+    .fetch_one(&mut **tx)
+    .await?;
+    sqlx::query(
+        "INSERT INTO events (user_id, seq, kind, payload, created_at) VALUES (?, ?, ?, ?, ?)",
+    )
+    .bind(user_id)
+    .bind(seq)
+    .bind(event.name())
+    .bind(&payload)
+    .bind(now)
+    .execute(&mut **tx)
+    .await?;
+    Ok(Appended {
+        user_id,
+        seq,
+        kind: event.name(),
+        payload,
+    })
+}
+
+impl Store {
+    /// The user's latest sequence number and retention floor.
+    pub async fn event_window(&self, user_id: i64) -> Result<Window, StoreError> {
+        let row = sqlx::query("SELECT event_seq, pruned_seq FROM users WHERE id = ?")
+            .bind(user_id)
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(Window {
+            cursor: row.try_get("event_seq")?,
+            pruned: row.try_get("pruned_seq")?,
+        })
+    }
+
+    /// Up to `limit` events of `user_id` after `after`, in order.
+    pub async fn events_after(
+        &self,
+        user_id: i64,
+        after: i64,
+        limit: u32,
+    ) -> Result<Vec<StoredEvent>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT seq, kind, payload FROM events WHERE user_id = ? AND seq > ? ORDER BY seq LIMIT ?",
+        )
+        .bind(user_id)
+        .bind(after)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(StoredEvent {
+                    seq: row.try_get("seq")?,
+                    kind: row.try_get("kind")?,
+                    payload: row.try_get("payload")?,
+                })
+            })
+            .collect()
+    }
+
+    /// Retention: removes events created before `older_than` and all but the
+    /// newest `keep_per_user` of each user, raising each affected user's
+    /// `pruned_seq` in the same transaction so that a resume from before it
+    /// is answered with a reset, never a silent gap. Returns events removed.
+    pub async fn prune_events(
+        &self,
+        older_than: i64,
+        keep_per_user: i64,
+    ) -> Result<u64, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(
+            "UPDATE users SET pruned_seq = MAX(pruned_seq, (
+                 SELECT MAX(e.seq) FROM events e
+                 WHERE e.user_id = users.id AND (e.created_at < ?1 OR e.seq <= users.event_seq - ?2)))
+             WHERE EXISTS (SELECT 1 FROM events e
+                 WHERE e.user_id = users.id AND (e.created_at < ?1 OR e.seq <= users.event_seq - ?2))",
+        )
+        .bind(older_than)
+        .bind(keep_per_user)
+        .execute(&mut *tx)
+        .await?;
+        let done = sqlx::query(
+            "DELETE FROM events WHERE seq <= (SELECT pruned_seq FROM users WHERE users.id = events.user_id)",
+        )
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(done.rows_affected())
+    }
+}

@@ -1,0 +1,452 @@
+//! Notifications, preferences and publish idempotency. Every state change
+//! writes its event in the same transaction. Server only.
+
+use sqlx::Row;
+use sqlx::sqlite::SqliteRow;
+
+use super::events::{self, Appended};
+use super::{Store, StoreError};
+use crate::auth::types::{Role, User};
+use crate::notifications::types::{Category, Notification, Preferences, Priority};
+use crate::realtime::types::Event;
+
+/// A notification to write for each recipient.
+#[derive(Debug, Clone)]
+pub struct NewNotification {
+    pub category: Category,
+    pub priority: Priority,
+    pub title: String,
+    pub body: String,
+    pub url: Option<String>,
+    pub key: Option<String>,
+    pub actor: Option<User>,
+    pub data: Option<serde_json::Value>,
+}
+
+/// Which notifications to list.
+#[derive(Debug, Clone, Default)]
+pub struct NotificationFilter {
+    pub unread_only: bool,
+    pub category: Option<Category>,
+    pub priority: Option<Priority>,
+}
+
+/// The outcome of a state change on one notification.
+#[derive(Debug)]
+pub enum Change {
+    /// No such notification for this user.
+    NotFound,
+    /// Already in that state: nothing written.
+    Unchanged,
+    /// Written, with the event to announce.
+    Changed(Appended),
+}
+
+/// A stored answer to a publish with an `Idempotency-Key`.
+#[derive(Debug, Clone)]
+pub enum Idempotency {
+    /// The key is new and now reserved for this request.
+    Reserved,
+    /// A request with this key is still being processed.
+    InProgress,
+    /// The first request's answer.
+    Done { status: u16, response: String },
+}
+
+const SELECT_NOTIFICATION: &str = "SELECT n.id, n.category, n.priority, n.title, n.body, n.url, n.key,
+        n.read_at, n.created_at, n.data,
+        a.id AS actor_id, a.username AS actor_username, a.display_name AS actor_display_name, a.role AS actor_role
+    FROM notifications n LEFT JOIN users a ON a.id = n.actor_id";
+
+fn notification_from(row: &SqliteRow) -> Result<Notification, StoreError> {
+    let corrupt = |what: &str, value: &str| StoreError::Corrupt(format!("{what} {value}"));
+    let category: String = row.try_get("category")?;
+    let priority: String = row.try_get("priority")?;
+    let actor = match row.try_get::<Option<i64>, _>("actor_id")? {
+        Some(id) => {
+            let role: String = row.try_get("actor_role")?;
+            Some(User {
+                id,
+                username: row.try_get("actor_username")?,
+                display_name: row.try_get("actor_display_name")?,
+                role: Role::parse(&role).ok_or_else(|| corrupt("role", &role))?,
+            })
+        }
+        None => None,
+    };
+    let data = row
+        .try_get::<Option<String>, _>("data")?
+        .map(|text| serde_json::from_str(&text))
+        .transpose()
+        .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    Ok(Notification {
+        id: row.try_get("id")?,
+        category: Category::parse(&category).ok_or_else(|| corrupt("category", &category))?,
+        priority: Priority::parse(&priority).ok_or_else(|| corrupt("priority", &priority))?,
+        title: row.try_get("title")?,
+        body: row.try_get("body")?,
+        url: row.try_get("url")?,
+        key: row.try_get("key")?,
+        read: row.try_get::<Option<i64>, _>("read_at")?.is_some(),
+        created_at: chrono::DateTime::from_timestamp_millis(row.try_get("created_at")?)
+            .unwrap_or_default(),
+        actor,
+        data,
+    })
+}
+
+impl Store {
+    /// Ids of these usernames; the second list names those that do not exist
+    /// (or are disabled).
+    pub async fn resolve_usernames(
+        &self,
+        names: &[String],
+    ) -> Result<(Vec<i64>, Vec<String>), StoreError> {
+        let mut ids = Vec::with_capacity(names.len());
+        let mut unknown = Vec::new();
+        for name in names {
+            let id: Option<i64> =
+                sqlx::query_scalar("SELECT id FROM users WHERE username = ? AND NOT disabled")
+                    .bind(name)
+                    .fetch_optional(&self.pool)
+                    .await?;
+            match id {
+                Some(id) => ids.push(id),
+                None => unknown.push(name.clone()),
+            }
+        }
+        ids.sort_unstable();
+        ids.dedup();
+        Ok((ids, unknown))
+    }
+
+    /// Up to `limit` ids of enabled users after `after`, ascending (for
+    /// "everyone" fan-out in batches).
+    pub async fn user_ids_after(&self, after: i64, limit: u32) -> Result<Vec<i64>, StoreError> {
+        Ok(sqlx::query_scalar(
+            "SELECT id FROM users WHERE id > ? AND NOT disabled ORDER BY id LIMIT ?",
+        )
+        .bind(after)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    /// Writes `new` for every recipient in ONE transaction, with its event.
+    /// A recipient that already has a notification with the same key gets
+    /// that one replaced (marked unread again) and a `notification_updated`.
+    /// Returns the notification ids and the events to announce.
+    pub async fn publish_notifications(
+        &self,
+        recipients: &[i64],
+        new: &NewNotification,
+        now: i64,
+    ) -> Result<(Vec<i64>, Vec<Appended>), StoreError> {
+        let data = new.data.as_ref().map(|d| d.to_string());
+        let actor_id = new.actor.as_ref().map(|a| a.id);
+        let mut tx = self.pool.begin().await?;
+        let mut ids = Vec::with_capacity(recipients.len());
+        let mut appended = Vec::with_capacity(recipients.len());
+        for &user_id in recipients {
+            let replaced: Option<i64> = match &new.key {
+                Some(key) => {
+                    sqlx::query_scalar(
+                        "UPDATE notifications SET category = ?, priority = ?, title = ?, body = ?, url = ?,
+                             actor_id = ?, data = ?, read_at = NULL, created_at = ?
+                         WHERE user_id = ? AND key = ? RETURNING id",
+                    )
+                    .bind(new.category.as_str())
+                    .bind(new.priority.as_str())
+                    .bind(&new.title)
+                    .bind(&new.body)
+                    .bind(&new.url)
+                    .bind(actor_id)
+                    .bind(&data)
+                    .bind(now)
+                    .bind(user_id)
+                    .bind(key)
+                    .fetch_optional(&mut *tx)
+                    .await?
+                }
+                None => None,
+            };
+            let id = match replaced {
+                Some(id) => id,
+                None => {
+                    sqlx::query_scalar(
+                        "INSERT INTO notifications
+                             (user_id, category, priority, title, body, url, key, actor_id, data, created_at)
+                         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+                    )
+                    .bind(user_id)
+                    .bind(new.category.as_str())
+                    .bind(new.priority.as_str())
+                    .bind(&new.title)
+                    .bind(&new.body)
+                    .bind(&new.url)
+                    .bind(&new.key)
+                    .bind(actor_id)
+                    .bind(&data)
+                    .bind(now)
+                    .fetch_one(&mut *tx)
+                    .await?
+                }
+            };
+            let notification = Notification {
+                id,
+                category: new.category,
+                priority: new.priority,
+                title: new.title.clone(),
+                body: new.body.clone(),
+                url: new.url.clone(),
+                key: new.key.clone(),
+                read: false,
+                created_at: chrono::DateTime::from_timestamp_millis(now).unwrap_or_default(),
+                actor: new.actor.clone(),
+                data: new.data.clone(),
+            };
+            let event = if replaced.is_some() {
+                Event::NotificationUpdated { notification }
+            } else {
+                Event::Notification { notification }
+            };
+            appended.push(events::append(&mut tx, user_id, &event, now).await?);
+            ids.push(id);
+        }
+        tx.commit().await?;
+        Ok((ids, appended))
+    }
+
+    /// A page of `user_id`'s notifications, newest first, before `before`.
+    pub async fn list_notifications(
+        &self,
+        user_id: i64,
+        filter: &NotificationFilter,
+        before: Option<i64>,
+        limit: u32,
+    ) -> Result<Vec<Notification>, StoreError> {
+        let rows = sqlx::query(&format!(
+            "{SELECT_NOTIFICATION}
+             WHERE n.user_id = ?1 AND n.id < ?2
+               AND (?3 = 0 OR n.read_at IS NULL)
+               AND (?4 IS NULL OR n.category = ?4)
+               AND (?5 IS NULL OR n.priority = ?5)
+             ORDER BY n.id DESC LIMIT ?6"
+        ))
+        .bind(user_id)
+        .bind(before.unwrap_or(i64::MAX))
+        .bind(filter.unread_only)
+        .bind(filter.category.map(Category::as_str))
+        .bind(filter.priority.map(Priority::as_str))
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(notification_from).collect()
+    }
+
+    /// How many of `user_id`'s notifications are unread.
+    pub async fn unread_count(&self, user_id: i64) -> Result<i64, StoreError> {
+        Ok(sqlx::query_scalar(
+            "SELECT COUNT(*) FROM notifications WHERE user_id = ? AND read_at IS NULL",
+        )
+        .bind(user_id)
+        .fetch_one(&self.pool)
+        .await?)
+    }
+
+    /// Marks one notification read.
+    pub async fn mark_read(&self, user_id: i64, id: i64, now: i64) -> Result<Change, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let exists: Option<Option<i64>> =
+            sqlx::query_scalar("SELECT read_at FROM notifications WHERE id = ? AND user_id = ?")
+                .bind(id)
+                .bind(user_id)
+                .fetch_optional(&mut *tx)
+                .await?;
+        match exists {
+            None => return Ok(Change::NotFound),
+            Some(Some(_)) => return Ok(Change::Unchanged),
+            Some(None) => {}
+        }
+        sqlx::query("UPDATE notifications SET read_at = ? WHERE id = ?")
+            .bind(now)
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        let appended = events::append(
+            &mut tx,
+            user_id,
+            &Event::NotificationsRead { ids: vec![id] },
+            now,
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(Change::Changed(appended))
+    }
+
+    /// Marks every unread notification (of one category, if given) read.
+    pub async fn mark_all_read(
+        &self,
+        user_id: i64,
+        category: Option<Category>,
+        now: i64,
+    ) -> Result<Change, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let up_to: Option<i64> = sqlx::query_scalar(
+            "UPDATE notifications SET read_at = ?1
+             WHERE user_id = ?2 AND read_at IS NULL AND (?3 IS NULL OR category = ?3)
+             RETURNING id",
+        )
+        .bind(now)
+        .bind(user_id)
+        .bind(category.map(Category::as_str))
+        .fetch_all(&mut *tx)
+        .await?
+        .into_iter()
+        .max();
+        let Some(up_to_id) = up_to else {
+            return Ok(Change::Unchanged);
+        };
+        let event = Event::NotificationsReadAll { up_to_id, category };
+        let appended = events::append(&mut tx, user_id, &event, now).await?;
+        tx.commit().await?;
+        Ok(Change::Changed(appended))
+    }
+
+    /// Deletes one notification.
+    pub async fn delete_notification(
+        &self,
+        user_id: i64,
+        id: i64,
+        now: i64,
+    ) -> Result<Change, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let done = sqlx::query("DELETE FROM notifications WHERE id = ? AND user_id = ?")
+            .bind(id)
+            .bind(user_id)
+            .execute(&mut *tx)
+            .await?;
+        if done.rows_affected() == 0 {
+            return Ok(Change::NotFound);
+        }
+        let appended = events::append(
+            &mut tx,
+            user_id,
+            &Event::NotificationsDeleted { ids: vec![id] },
+            now,
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(Change::Changed(appended))
+    }
+
+    /// A user's preferences (defaults when never saved).
+    pub async fn preferences(&self, user_id: i64) -> Result<Preferences, StoreError> {
+        let row = sqlx::query("SELECT muted_categories, sound, browser_notifications FROM preferences WHERE user_id = ?")
+            .bind(user_id)
+            .fetch_optional(&self.pool)
+            .await?;
+        let Some(row) = row else {
+            return Ok(Preferences::default());
+        };
+        let muted: String = row.try_get("muted_categories")?;
+        Ok(Preferences {
+            muted_categories: serde_json::from_str(&muted)
+                .map_err(|e| StoreError::Corrupt(e.to_string()))?,
+            sound: row.try_get("sound")?,
+            browser_notifications: row.try_get("browser_notifications")?,
+        })
+    }
+
+    /// Saves a user's preferences.
+    pub async fn save_preferences(
+        &self,
+        user_id: i64,
+        preferences: &Preferences,
+    ) -> Result<(), StoreError> {
+        let muted = serde_json::to_string(&preferences.muted_categories)
+            .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        sqlx::query(
+            "INSERT INTO preferences (user_id, muted_categories, sound, browser_notifications) VALUES (?, ?, ?, ?)
+             ON CONFLICT (user_id) DO UPDATE SET muted_categories = excluded.muted_categories,
+                 sound = excluded.sound, browser_notifications = excluded.browser_notifications",
+        )
+        .bind(user_id)
+        .bind(muted)
+        .bind(preferences.sound)
+        .bind(preferences.browser_notifications)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Reserves `key` for `publisher`, or reports what happened to it.
+    pub async fn reserve_idempotency_key(
+        &self,
+        publisher: &str,
+        key: &str,
+        now: i64,
+    ) -> Result<Idempotency, StoreError> {
+        let inserted = sqlx::query(
+            "INSERT INTO idempotency_keys (publisher, key, status, response, created_at) VALUES (?, ?, 0, '', ?)
+             ON CONFLICT DO NOTHING",
+        )
+        .bind(publisher)
+        .bind(key)
+        .bind(now)
+        .execute(&self.pool)
+        .await?;
+        if inserted.rows_affected() == 1 {
+            return Ok(Idempotency::Reserved);
+        }
+        let row = sqlx::query(
+            "SELECT status, response FROM idempotency_keys WHERE publisher = ? AND key = ?",
+        )
+        .bind(publisher)
+        .bind(key)
+        .fetch_one(&self.pool)
+        .await?;
+        let status: i64 = row.try_get("status")?;
+        Ok(match u16::try_from(status) {
+            Ok(status) if status > 0 => Idempotency::Done {
+                status,
+                response: row.try_get("response")?,
+            },
+            _ => Idempotency::InProgress,
+        })
+    }
+
+    /// Stores the answer for a reserved key.
+    pub async fn complete_idempotency_key(
+        &self,
+        publisher: &str,
+        key: &str,
+        status: u16,
+        response: &str,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE idempotency_keys SET status = ?, response = ? WHERE publisher = ? AND key = ?",
+        )
+        .bind(i64::from(status))
+        .bind(response)
+        .bind(publisher)
+        .bind(key)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Frees a reserved key whose request failed, so a retry can run.
+    pub async fn release_idempotency_key(
+        &self,
+        publisher: &str,
+        key: &str,
+    ) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM idempotency_keys WHERE publisher = ? AND key = ? AND status = 0")
+            .bind(publisher)
+            .bind(key)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,715 @@
+//! The real-time core against the real server: publish, live delivery,
+//! exact replay, resets, slow consumers, durability across SIGKILL, polling,
+//! and the notification state routes.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{Api, EventStream, PASSWORD, ServerOptions, TestServer};
+use herald::realtime::types::{Event, Sequenced};
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+const WAIT: Duration = Duration::from_secs(20);
+const ADMIN: &str = "root";
+const ADMIN_PASSWORD: &str = "admin password 1";
+
+fn options() -> ServerOptions {
+    ServerOptions::default()
+        .env("HERALD_ADMIN_USERNAME", ADMIN)
+        .env("HERALD_ADMIN_PASSWORD", ADMIN_PASSWORD)
+        .env("HERALD_SEND_RATE_PER_MINUTE", "1000000")
+}
+
+async fn admin(server: &TestServer) -> Api {
+    let admin = server.client();
+    assert_eq!(
+        admin.login(ADMIN, ADMIN_PASSWORD).await.status,
+        StatusCode::OK
+    );
+    admin
+}
+
+async fn publish(admin: &Api, to: Value, title: &str) -> Value {
+    let answer = admin
+        .post(
+            "/api/notifications",
+            &json!({"to": to, "category": "job", "priority": "high", "title": title, "body": "b"}),
+        )
+        .await;
+    assert_eq!(answer.status, StatusCode::ACCEPTED, "{}", answer.body);
+    answer.json()
+}
+
+/// Reads stored events (skipping ephemeral ones) until `count` arrived.
+async fn read_stored(stream: &mut EventStream, count: usize) -> Vec<(i64, Event)> {
+    let mut out = Vec::with_capacity(count);
+    while out.len() < count {
+        let frame = stream.next_event(WAIT).await.expect("stream ended early");
+        if let Some(id) = &frame.id {
+            let event: Event = serde_json::from_str(&frame.data).expect("event JSON");
+            assert_eq!(
+                frame.event.as_deref(),
+                Some(event.name()),
+                "event name and type differ"
+            );
+            out.push((id.parse().expect("numeric id"), event));
+        }
+    }
+    out
+}
+
+fn title_of(event: &Event) -> &str {
+    match event {
+        Event::Notification { notification } | Event::NotificationUpdated { notification } => {
+            &notification.title
+        }
+        other => panic!("not a notification: {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn published_notifications_arrive_live_in_order() {
+    let server = TestServer::start_with(options());
+    let admin = admin(&server).await;
+    let alice = server.client();
+    alice.register("alice").await;
+    let mut stream = EventStream::open(&alice, "/api/events", &[]).await;
+    let ready = stream.next_event(WAIT).await.unwrap();
+    assert_eq!(ready.json(), json!({"type": "ready", "cursor": 0}));
+
+    for n in 1..=5 {
+        let answer = publish(&admin, json!(["alice"]), &format!("job {n}")).await;
+        assert_eq!(answer["recipients"], 1);
+    }
+    let events = read_stored(&mut stream, 5).await;
+    for (n, (seq, event)) in events.iter().enumerate() {
+        assert_eq!(*seq, n as i64 + 1);
+        let Event::Notification { notification } = event else {
+            panic!("{event:?}")
+        };
+        assert_eq!(notification.title, format!("job {}", n + 1));
+        assert_eq!(notification.actor.as_ref().unwrap().username, ADMIN);
+        assert!(!notification.read);
+    }
+}
+
+#[tokio::test]
+async fn two_users_see_only_their_own_events() {
+    let server = TestServer::start_with(options());
+    let admin = admin(&server).await;
+    let alice = server.client();
+    alice.register("alice").await;
+    let bob = server.client();
+    bob.register("bob").await;
+    let mut alice_stream = EventStream::open(&alice, "/api/events", &[]).await;
+    let mut bob_stream = EventStream::open(&bob, "/api/events", &[]).await;
+
+    const EACH: usize = 1000;
+    let publisher = tokio::spawn({
+        let admin = admin.clone();
+        async move {
+            for n in 0..EACH {
+                publish(&admin, json!(["alice"]), &format!("alice {n}")).await;
+                publish(&admin, json!(["bob"]), &format!("bob {n}")).await;
+            }
+        }
+    });
+    let (alice_events, bob_events) = tokio::join!(
+        read_stored(&mut alice_stream, EACH),
+        read_stored(&mut bob_stream, EACH)
+    );
+    publisher.await.unwrap();
+    for (name, events) in [("alice", alice_events), ("bob", bob_events)] {
+        let seqs: Vec<i64> = events.iter().map(|(s, _)| *s).collect();
+        assert_eq!(
+            seqs,
+            (1..=EACH as i64).collect::<Vec<_>>(),
+            "{name}: gap, duplicate or disorder"
+        );
+        for (n, (_, event)) in events.iter().enumerate() {
+            assert_eq!(
+                title_of(event),
+                format!("{name} {n}"),
+                "{name} saw a foreign event"
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn resuming_twenty_times_under_load_loses_and_repeats_nothing() {
+    let server = TestServer::start_with(options());
+    let admin = admin(&server).await;
+    let alice = server.client();
+    alice.register("alice").await;
+
+    const TOTAL: i64 = 10_000;
+    let publisher = tokio::spawn({
+        let admin = admin.clone();
+        async move {
+            for n in 1..=TOTAL {
+                publish(&admin, json!(["alice"]), &format!("n{n}")).await;
+            }
+        }
+    });
+
+    let mut received: Vec<i64> = Vec::new();
+    let mut last: Option<i64> = None;
+    for round in 0..=20 {
+        let resume = last.map(|l| l.to_string());
+        let headers: Vec<(&str, &str)> = match &resume {
+            Some(id) => vec![("last-event-id", id.as_str())],
+            None => vec![],
+        };
+        let mut stream = if round == 0 {
+            EventStream::open(&alice, "/api/events?last_event_id=0", &[]).await
+        } else {
+            EventStream::open(&alice, "/api/events", &headers).await
+        };
+        let remaining = (TOTAL - received.len() as i64) as usize;
+        // Read a slice of the stream, then drop the connection mid-flight.
+        let take = if round == 20 {
+            remaining
+        } else {
+            (remaining / 4).clamp(1, 700).min(remaining)
+        };
+        for (seq, event) in read_stored(&mut stream, take).await {
+            assert_eq!(title_of(&event), format!("n{seq}"));
+            received.push(seq);
+            last = Some(seq);
+        }
+        if received.len() as i64 == TOTAL {
+            break;
+        }
+    }
+    publisher.await.unwrap();
+    assert_eq!(received.len() as i64, TOTAL);
+    assert_eq!(
+        received,
+        (1..=TOTAL).collect::<Vec<_>>(),
+        "gap, duplicate or disorder across resumes"
+    );
+}
+
+#[tokio::test]
+async fn resume_points_outside_the_log_get_a_reset() {
+    let server = TestServer::start_with(
+        options()
+            .env("HERALD_EVENT_RETENTION_PER_USER", "5")
+            .env("HERALD_EVENT_RETENTION_INTERVAL_SECS", "1"),
+    );
+    let admin = admin(&server).await;
+    let alice = server.client();
+    alice.register("alice").await;
+    for n in 0..12 {
+        publish(&admin, json!(["alice"]), &format!("n{n}")).await;
+    }
+    // Past the end.
+    let mut stream = EventStream::open(&alice, "/api/events", &[("last-event-id", "999")]).await;
+    assert_eq!(
+        stream.next_event(WAIT).await.unwrap().json(),
+        json!({"type": "ready", "cursor": 12})
+    );
+    let reset = stream.next_event(WAIT).await.unwrap();
+    assert_eq!(reset.event.as_deref(), Some("reset"));
+    assert_eq!(reset.id, None);
+    assert_eq!(reset.json(), json!({"type": "reset", "cursor": 12}));
+    // Not a number.
+    let mut stream = EventStream::open(&alice, "/api/events?last_event_id=abc", &[]).await;
+    stream.next_event(WAIT).await.unwrap();
+    assert_eq!(
+        stream.next_event(WAIT).await.unwrap().event.as_deref(),
+        Some("reset")
+    );
+
+    // Too old: wait for retention to keep only the newest 5.
+    let mut pruned = false;
+    for _ in 0..50 {
+        let poll = alice.get("/api/events/poll?after=1").await.json::<Value>();
+        if poll["reset"] == true {
+            pruned = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(pruned, "retention never pruned");
+    let mut stream = EventStream::open(&alice, "/api/events", &[("last-event-id", "3")]).await;
+    stream.next_event(WAIT).await.unwrap();
+    assert_eq!(
+        stream.next_event(WAIT).await.unwrap().json(),
+        json!({"type": "reset", "cursor": 12})
+    );
+    // Within the window, replay still works.
+    let mut stream = EventStream::open(&alice, "/api/events", &[("last-event-id", "9")]).await;
+    let replayed: Vec<i64> = read_stored(&mut stream, 3)
+        .await
+        .into_iter()
+        .map(|(s, _)| s)
+        .collect();
+    assert_eq!(replayed, vec![10, 11, 12]);
+}
+
+#[tokio::test]
+async fn a_slow_consumer_is_dropped_without_slowing_others_and_loses_nothing() {
+    let server = TestServer::start_with(options().env("HERALD_CONNECTION_QUEUE", "8"));
+    let admin = admin(&server).await;
+    let alice = server.client();
+    alice.register("alice").await;
+    let bob = server.client();
+    bob.register("bob").await;
+
+    let mut stalled = EventStream::open(&alice, "/api/events?last_event_id=0", &[]).await;
+    let mut bob_stream = EventStream::open(&bob, "/api/events", &[]).await;
+    bob_stream.next_event(WAIT).await.unwrap();
+
+    // Enough large events to fill the stalled client's socket buffers and queue.
+    const BIG: usize = 3000;
+    let body = "x".repeat(1900);
+    for n in 1..=BIG {
+        let answer = admin
+            .post("/api/notifications", &json!({"to": ["alice"], "category": "job", "title": format!("n{n}"), "body": body}))
+            .await;
+        assert_eq!(answer.status, StatusCode::ACCEPTED);
+        if n % 500 == 0 {
+            // Bob's events keep flowing while alice is stalled.
+            publish(&admin, json!(["bob"]), &format!("bob {n}")).await;
+            let (_, event) = read_stored(&mut bob_stream, 1).await.remove(0);
+            assert_eq!(title_of(&event), format!("bob {n}"));
+        }
+    }
+    // Alice reads what was buffered; the server has closed her stream.
+    let mut seen: Vec<i64> = Vec::new();
+    while let Some(frame) = stalled.next_frame(WAIT).await {
+        if let Some(id) = frame.id {
+            seen.push(id.parse().unwrap());
+        }
+    }
+    assert!((seen.len()) < BIG, "the stalled stream was never dropped");
+    // Resuming from the last event she has brings everything else.
+    let last = seen.last().copied().unwrap_or(0);
+    let mut resumed = EventStream::open(
+        &alice,
+        "/api/events",
+        &[("last-event-id", &last.to_string())],
+    )
+    .await;
+    for (seq, _) in read_stored(&mut resumed, BIG - seen.len()).await {
+        seen.push(seq);
+    }
+    assert_eq!(seen, (1..=BIG as i64).collect::<Vec<_>>());
+}
+
+#[tokio::test]
+async fn acknowledged_publishes_survive_sigkill() {
+    let server = TestServer::start_with(options());
+    let admin_client = admin(&server).await;
+    let alice = server.client();
+    alice.register("alice").await;
+    for n in 1..=50 {
+        publish(&admin_client, json!(["alice"]), &format!("n{n}")).await;
+    }
+    let mut server = server;
+    server.kill();
+    let server = server.restart();
+    let alice = server.client();
+    assert_eq!(alice.login("alice", PASSWORD).await.status, StatusCode::OK);
+    let mut stream = EventStream::open(&alice, "/api/events", &[("last-event-id", "0")]).await;
+    let seqs: Vec<i64> = read_stored(&mut stream, 50)
+        .await
+        .into_iter()
+        .map(|(s, _)| s)
+        .collect();
+    assert_eq!(seqs, (1..=50).collect::<Vec<_>>());
+}
+
+#[tokio::test]
+async fn polling_returns_exactly_what_the_stream_returns() {
+    let server = TestServer::start_with(options());
+    let admin = admin(&server).await;
+    let alice = server.client();
+    alice.register("alice").await;
+    for n in 1..=7 {
+        publish(&admin, json!(["alice"]), &format!("n{n}")).await;
+    }
+    let listed = alice.get("/api/notifications").await.json::<Value>();
+    let first_id = listed["notifications"][6]["id"].as_i64().unwrap();
+    assert_eq!(
+        alice
+            .post(&format!("/api/notifications/{first_id}/read"), &json!({}))
+            .await
+            .status,
+        StatusCode::NO_CONTENT
+    );
+
+    let polled = alice.get("/api/events/poll?after=2").await;
+    assert_eq!(polled.status, StatusCode::OK, "{}", polled.body);
+    let polled: Value = polled.json();
+    assert_eq!(polled["cursor"], 8);
+    assert_eq!(polled["reset"], false);
+    let polled: Vec<Sequenced> = serde_json::from_value(polled["events"].clone()).unwrap();
+
+    let mut stream = EventStream::open(&alice, "/api/events", &[("last-event-id", "2")]).await;
+    let streamed = read_stored(&mut stream, 6).await;
+    assert_eq!(polled.len(), 6);
+    for (p, (seq, event)) in polled.iter().zip(&streamed) {
+        assert_eq!(p.id, *seq);
+        assert_eq!(&p.event, event);
+    }
+    assert!(
+        matches!(streamed[5].1, Event::NotificationsRead { ref ids } if ids == &vec![first_id])
+    );
+
+    // Long-poll: waits for the next event instead of answering empty at once.
+    let waiter = tokio::spawn({
+        let alice = alice.clone();
+        async move {
+            alice
+                .get("/api/events/poll?after=8&wait=20")
+                .await
+                .json::<Value>()
+        }
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    publish(&admin, json!(["alice"]), "late").await;
+    let answer = waiter.await.unwrap();
+    assert_eq!(answer["events"][0]["id"], 9);
+    assert_eq!(answer["events"][0]["notification"]["title"], "late");
+    let bad = alice.get("/api/events/poll?after=0&wait=31").await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST);
+}
+
+#[tokio::test]
+async fn state_changes_emit_events_and_stay_private() {
+    let server = TestServer::start_with(options());
+    let admin = admin(&server).await;
+    let alice = server.client();
+    alice.register("alice").await;
+    let bob = server.client();
+    bob.register("bob").await;
+    let published = publish(&admin, json!(["alice", "bob"]), "hello").await;
+    assert_eq!(published["recipients"], 2);
+    let ids: Vec<i64> = published["ids"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_i64().unwrap())
+        .collect();
+    let alice_list = alice.get("/api/notifications").await.json::<Value>();
+    assert_eq!(alice_list["unread_count"], 1);
+    let alice_id = alice_list["notifications"][0]["id"].as_i64().unwrap();
+    let bob_id = *ids.iter().find(|id| **id != alice_id).unwrap();
+
+    // Bob's notification does not exist as far as alice can tell.
+    for (method, path) in [
+        (Method::POST, format!("/api/notifications/{bob_id}/read")),
+        (Method::DELETE, format!("/api/notifications/{bob_id}")),
+        (Method::POST, "/api/notifications/99999/read".to_owned()),
+    ] {
+        let answer = alice
+            .send(alice.request(method.clone(), &path).json(&json!({})))
+            .await;
+        assert_eq!(answer.status, StatusCode::NOT_FOUND, "{method} {path}");
+    }
+    assert_eq!(
+        bob.get("/api/notifications").await.json::<Value>()["unread_count"],
+        1
+    );
+
+    let mut stream = EventStream::open(&alice, "/api/events", &[("last-event-id", "1")]).await;
+    assert_eq!(
+        alice
+            .post(&format!("/api/notifications/{alice_id}/read"), &json!({}))
+            .await
+            .status,
+        StatusCode::NO_CONTENT
+    );
+    publish(&admin, json!(["alice"]), "second").await;
+    let answer = alice
+        .send(alice.request(Method::POST, "/api/notifications/read-all"))
+        .await;
+    assert_eq!(answer.status, StatusCode::NO_CONTENT, "{}", answer.body);
+    assert_eq!(
+        alice
+            .delete(&format!("/api/notifications/{alice_id}"))
+            .await
+            .status,
+        StatusCode::NO_CONTENT
+    );
+    let events: Vec<Value> = read_stored(&mut stream, 4)
+        .await
+        .into_iter()
+        .map(|(_, e)| serde_json::to_value(e).unwrap())
+        .collect();
+    assert_eq!(
+        events[0],
+        json!({"type": "notifications_read", "ids": [alice_id]})
+    );
+    assert_eq!(events[1]["type"], "notification");
+    assert_eq!(events[2]["type"], "notifications_read_all");
+    assert_eq!(
+        events[3],
+        json!({"type": "notifications_deleted", "ids": [alice_id]})
+    );
+    let list = alice.get("/api/notifications").await.json::<Value>();
+    assert_eq!(list["unread_count"], 0);
+    assert_eq!(list["notifications"].as_array().unwrap().len(), 1);
+    assert_eq!(list["cursor"], 5);
+}
+
+#[tokio::test]
+async fn listing_filters_and_pages_newest_first() {
+    let server = TestServer::start_with(options());
+    let admin = admin(&server).await;
+    let alice = server.client();
+    alice.register("alice").await;
+    for (n, category) in ["job", "payment", "job", "social", "job"]
+        .iter()
+        .enumerate()
+    {
+        let answer = admin
+            .post(
+                "/api/notifications",
+                &json!({"to": ["alice"], "category": category, "title": format!("t{n}")}),
+            )
+            .await;
+        assert_eq!(answer.status, StatusCode::ACCEPTED);
+    }
+    let page = alice
+        .get("/api/notifications?limit=2")
+        .await
+        .json::<Value>();
+    let titles: Vec<&str> = page["notifications"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n["title"].as_str().unwrap())
+        .collect();
+    assert_eq!(titles, vec!["t4", "t3"]);
+    let before = page["next_before"].as_i64().unwrap();
+    let next = alice
+        .get(&format!("/api/notifications?limit=2&before={before}"))
+        .await
+        .json::<Value>();
+    assert_eq!(next["notifications"][0]["title"], "t2");
+    let jobs = alice
+        .get("/api/notifications?category=job")
+        .await
+        .json::<Value>();
+    assert_eq!(jobs["notifications"].as_array().unwrap().len(), 3);
+    assert_eq!(jobs["next_before"], Value::Null);
+    for bad in [
+        "?status=maybe",
+        "?category=spam",
+        "?limit=0",
+        "?limit=101",
+        "?before=x",
+        "?priority=meh",
+    ] {
+        let answer = alice.get(&format!("/api/notifications{bad}")).await;
+        assert_eq!(answer.status, StatusCode::BAD_REQUEST, "{bad}");
+    }
+    assert_eq!(
+        server.client().get("/api/notifications").await.status,
+        StatusCode::UNAUTHORIZED
+    );
+}
+
+#[tokio::test]
+async fn publishing_validates_everything_before_sending_anything() {
+    let server = TestServer::start_with(options());
+    let admin = admin(&server).await;
+    let alice = server.client();
+    alice.register("alice").await;
+    let cases = [
+        (
+            json!({"to": ["alice", "ghost", "nobody"], "category": "job", "title": "t"}),
+            "to",
+        ),
+        (
+            json!({"to": "everyone", "category": "job", "title": "t"}),
+            "to",
+        ),
+        (
+            json!({"to": ["alice"], "category": "job", "title": ""}),
+            "title",
+        ),
+        (
+            json!({"to": ["alice"], "category": "job", "title": "x".repeat(201)}),
+            "title",
+        ),
+        (
+            json!({"to": ["alice"], "category": "job", "title": "t", "body": "x".repeat(2001)}),
+            "body",
+        ),
+        (
+            json!({"to": ["alice"], "category": "job", "title": "t", "url": "javascript:alert(1)"}),
+            "url",
+        ),
+        (
+            json!({"to": ["alice"], "category": "job", "title": "t", "data": [1]}),
+            "data",
+        ),
+    ];
+    for (body, field) in cases {
+        let answer = admin.post("/api/notifications", &body).await;
+        assert_eq!(answer.status, StatusCode::BAD_REQUEST, "{body}");
+        assert_eq!(answer.json::<Value>()["error"]["field"], field, "{body}");
+    }
+    let unknown = admin
+        .post(
+            "/api/notifications",
+            &json!({"to": ["alice", "ghost"], "category": "job", "title": "t"}),
+        )
+        .await;
+    assert!(
+        unknown.json::<Value>()["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("ghost")
+    );
+    let bad_category = admin
+        .post(
+            "/api/notifications",
+            &json!({"to": ["alice"], "category": "spam", "title": "t"}),
+        )
+        .await;
+    assert_eq!(bad_category.status, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        alice.get("/api/notifications").await.json::<Value>()["notifications"],
+        json!([]),
+        "something was sent"
+    );
+    // Users may not publish; anonymous callers are not signed in.
+    let as_user = alice
+        .post(
+            "/api/notifications",
+            &json!({"to": ["alice"], "category": "job", "title": "t"}),
+        )
+        .await;
+    assert_eq!(as_user.status, StatusCode::FORBIDDEN);
+    let anonymous = server
+        .client()
+        .post(
+            "/api/notifications",
+            &json!({"to": ["alice"], "category": "job", "title": "t"}),
+        )
+        .await;
+    assert_eq!(anonymous.status, StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn keys_replace_idempotency_keys_dedupe_and_tokens_publish_to_everyone() {
+    let server = TestServer::start_with(options().env("HERALD_SEND_RATE_PER_MINUTE", "5"));
+    let admin = admin(&server).await;
+    let alice = server.client();
+    alice.register("alice").await;
+    let bob = server.client();
+    bob.register("bob").await;
+    let token: Value = admin
+        .post("/api/tokens", &json!({"name": "ci"}))
+        .await
+        .json();
+    let integration = server
+        .client()
+        .with_bearer(token["token"].as_str().unwrap());
+
+    // "all" reaches every enabled account (root, alice, bob).
+    let everyone = integration
+        .post(
+            "/api/notifications",
+            &json!({"to": "all", "category": "system", "title": "maintenance"}),
+        )
+        .await;
+    assert_eq!(everyone.status, StatusCode::ACCEPTED, "{}", everyone.body);
+    assert_eq!(everyone.json::<Value>()["recipients"], 3);
+
+    // A key the recipient already has replaces that notification.
+    let first = integration.post("/api/notifications", &json!({"to": ["alice"], "category": "job", "title": "build 1 running", "key": "build-1"})).await;
+    let second = integration.post("/api/notifications", &json!({"to": ["alice"], "category": "job", "title": "build 1 passed", "key": "build-1"})).await;
+    assert_eq!(first.json::<Value>()["ids"], second.json::<Value>()["ids"]);
+    let list = alice.get("/api/notifications").await.json::<Value>();
+    assert_eq!(list["notifications"].as_array().unwrap().len(), 2);
+    assert_eq!(list["notifications"][0]["title"], "build 1 passed");
+    let poll = alice.get("/api/events/poll?after=2").await.json::<Value>();
+    assert_eq!(poll["events"][0]["type"], "notification_updated");
+
+    // A retried request with the same Idempotency-Key sends once.
+    let send = |key: &'static str| {
+        let integration = integration.clone();
+        async move {
+            integration
+                .send(
+                    integration
+                        .request(Method::POST, "/api/notifications")
+                        .header("idempotency-key", key)
+                        .json(&json!({"to": ["bob"], "category": "payment", "title": "paid"})),
+                )
+                .await
+        }
+    };
+    let once = send("pay-42").await;
+    let again = send("pay-42").await;
+    assert_eq!(once.status, StatusCode::ACCEPTED);
+    assert_eq!(again.status, StatusCode::ACCEPTED);
+    assert_eq!(once.body, again.body);
+    let bobs = bob
+        .get("/api/notifications?category=payment")
+        .await
+        .json::<Value>();
+    assert_eq!(bobs["notifications"].as_array().unwrap().len(), 1);
+
+    // 5 publishes per minute for this token: the next is refused with a wait.
+    let limited = integration
+        .post(
+            "/api/notifications",
+            &json!({"to": ["bob"], "category": "job", "title": "t"}),
+        )
+        .await;
+    assert_eq!(limited.status, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(limited.error_code(), "rate_limited");
+    assert!(limited.headers.contains_key("retry-after"));
+}
+
+#[tokio::test]
+async fn connections_per_user_are_capped() {
+    let server = TestServer::start_with(options().env("HERALD_MAX_CONNECTIONS_PER_USER", "2"));
+    let alice = server.client();
+    alice.register("alice").await;
+    let _one = EventStream::open(&alice, "/api/events", &[]).await;
+    let _two = EventStream::open(&alice, "/api/events", &[]).await;
+    let three = EventStream::open(&alice, "/api/events", &[]).await;
+    assert_eq!(three.status, StatusCode::TOO_MANY_REQUESTS);
+    drop(_one);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let again = EventStream::open(&alice, "/api/events", &[]).await;
+    assert_eq!(again.status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn preferences_round_trip() {
+    let server = TestServer::start();
+    let alice = server.client();
+    alice.register("alice").await;
+    let defaults = alice.get("/api/preferences").await.json::<Value>();
+    assert_eq!(
+        defaults,
+        json!({"muted_categories": [], "sound": false, "browser_notifications": false})
+    );
+    let saved = alice
+        .put("/api/preferences", &json!({"muted_categories": ["social", "job", "social"], "sound": true, "browser_notifications": true}))
+        .await;
+    assert_eq!(saved.status, StatusCode::OK);
+    assert_eq!(
+        alice.get("/api/preferences").await.json::<Value>()["muted_categories"],
+        json!(["job", "social"])
+    );
+    let bad = alice
+        .put(
+            "/api/preferences",
+            &json!({"muted_categories": ["spam"], "sound": true, "browser_notifications": false}),
+        )
+        .await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST);
+}
