@@ -19,6 +19,7 @@ use herald::store::Store;
 use tokio_util::sync::CancellationToken;
 
 fn main() -> ExitCode {
+    telemetry::tune_allocator();
     let config_path = std::env::var_os("HERALD_CONFIG")
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from("Leptos.toml"));

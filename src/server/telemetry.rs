@@ -1,4 +1,4 @@
-//! Logging set-up (tracing). Server only.
+//! Process set-up: logging (tracing) and allocator tuning. Server only.
 
 use std::io::IsTerminal;
 
@@ -21,4 +21,20 @@ pub fn init(config: &Config) {
         LogFormat::Pretty => builder.try_init(),
         LogFormat::Json => builder.json().try_init(),
     };
+}
+
+/// Keeps glibc from hoarding password-hashing memory. Each argon2 hash
+/// allocates 19 MiB; glibc raises its mmap threshold after the first such
+/// buffer is freed, so later ones are carved from per-thread arenas and stay
+/// resident (measured: 34 MiB -> 644 MiB RSS after 100 registrations). A
+/// fixed threshold keeps large buffers mmapped and returned on free.
+pub fn tune_allocator() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    {
+        // SAFETY: mallopt only changes allocator parameters; called once at
+        // start-up before other threads exist.
+        unsafe {
+            libc::mallopt(libc::M_MMAP_THRESHOLD, 256 * 1024);
+        }
+    }
 }

@@ -1,0 +1,380 @@
+//! Load generator: starts the release server on a free port with a fresh
+//! data directory, opens N Server-Sent Events connections (spread over
+//! several loopback source addresses), publishes at a chosen rate, and
+//! prints connections held, server RSS per connection, publish-to-receive
+//! latency percentiles and events delivered per second.
+//!
+//!     cargo bench --bench loadgen --features ssr -- --connections 10000 --rate 200 --seconds 20
+//!
+//! Options: --connections N (1000), --per-user K connections per user (10),
+//! --rate R publishes per second (200; each reaches one user's K
+//! connections), --seconds S of publishing (15), --sources M loopback
+//! source addresses (N / 2000 + 1).
+
+use std::net::{IpAddr, Ipv4Addr};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use futures_util::StreamExt;
+use serde_json::{Value, json};
+use tokio::sync::Barrier;
+
+struct Options {
+    connections: usize,
+    per_user: usize,
+    rate: u64,
+    seconds: u64,
+    sources: usize,
+}
+
+fn parse_options() -> Options {
+    let args: Vec<String> = std::env::args().collect();
+    let value = |name: &str| {
+        args.iter()
+            .position(|a| a == name)
+            .and_then(|i| args.get(i + 1))
+            .and_then(|v| v.parse::<u64>().ok())
+    };
+    if args.iter().any(|a| a == "--help") {
+        println!(
+            "{}",
+            include_str!("loadgen.rs")
+                .lines()
+                .take_while(|l| l.starts_with("//!"))
+                .map(|l| l.trim_start_matches("//!"))
+                .collect::<Vec<_>>()
+                .join("\n")
+        );
+        std::process::exit(0);
+    }
+    let connections = value("--connections").unwrap_or(1000) as usize;
+    Options {
+        connections,
+        per_user: value("--per-user").unwrap_or(10).max(1) as usize,
+        rate: value("--rate").unwrap_or(200).max(1),
+        seconds: value("--seconds").unwrap_or(15).max(1),
+        sources: value("--sources")
+            .map(|v| v as usize)
+            .unwrap_or(connections / 2000 + 1)
+            .clamp(1, 250),
+    }
+}
+
+fn now_us() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_micros() as u64)
+        .unwrap_or(0)
+}
+
+fn rss_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
+}
+
+struct Server {
+    child: Child,
+    _data: tempfile::TempDir,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start_server(port: u16, options: &Options) -> Server {
+    let data = tempfile::tempdir().expect("temp dir");
+    let child = Command::new(env!("CARGO_BIN_EXE_herald"))
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env("HERALD_ADDR", format!("127.0.0.1:{port}"))
+        .env("HERALD_DATA_DIR", data.path())
+        .env("HERALD_ADMIN_USERNAME", "loadgen")
+        .env("HERALD_ADMIN_PASSWORD", "loadgen password")
+        .env("HERALD_SEND_RATE_PER_MINUTE", "100000000")
+        .env(
+            "HERALD_MAX_CONNECTIONS_PER_USER",
+            (options.per_user + 1).to_string(),
+        )
+        .env("HERALD_LOGIN_FAILURES_PER_IP_PER_HOUR", "100000")
+        .env("HERALD_PASSWORD_HASH_CONCURRENCY", "2")
+        .env("HERALD_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("start herald");
+    Server { child, _data: data }
+}
+
+fn percentile(sorted: &[u64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let index = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[index] as f64 / 1000.0
+}
+
+#[tokio::main]
+async fn main() {
+    let options = parse_options();
+    let port = free_port();
+    let server = start_server(port, &options);
+    let base = format!("http://127.0.0.1:{port}");
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(64)
+        .build()
+        .expect("client");
+    for _ in 0..300 {
+        if http
+            .get(format!("{base}/healthz"))
+            .send()
+            .await
+            .is_ok_and(|r| r.status().is_success())
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let empty_rss = rss_kib(server.child.id());
+
+    // Users, each with a session cookie; registration hashes passwords, so
+    // it runs a few at a time.
+    let users = options.connections.div_ceil(options.per_user);
+    let started = Instant::now();
+    let cookies: Vec<String> = futures_util::stream::iter(0..users)
+        .map(|n| {
+            let http = http.clone();
+            let base = base.clone();
+            async move {
+                let response = http
+                    .post(format!("{base}/api/auth/register"))
+                    .json(&json!({"username": format!("load{n}"), "password": "load password"}))
+                    .send()
+                    .await
+                    .expect("register");
+                assert!(
+                    response.status().is_success(),
+                    "register: {}",
+                    response.status()
+                );
+                let cookie = response
+                    .headers()
+                    .get("set-cookie")
+                    .and_then(|v| v.to_str().ok())
+                    .expect("cookie");
+                cookie.split(';').next().unwrap_or_default().to_owned()
+            }
+        })
+        .buffer_unordered(8)
+        .collect()
+        .await;
+    println!(
+        "registered {users} users in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+    // Measured after registration: password hashing's buffers are not
+    // connection cost.
+    let idle_rss = rss_kib(server.child.id());
+    println!(
+        "server RSS: {:.1} MiB at start, {:.1} MiB after registering",
+        empty_rss as f64 / 1024.0,
+        idle_rss as f64 / 1024.0
+    );
+
+    // One client per loopback source address.
+    let clients: Vec<reqwest::Client> = (0..options.sources)
+        .map(|i| {
+            reqwest::Client::builder()
+                .local_address(IpAddr::V4(Ipv4Addr::new(127, 0, 1, (i + 1) as u8)))
+                .pool_max_idle_per_host(0)
+                .build()
+                .expect("client")
+        })
+        .collect();
+
+    let held = Arc::new(AtomicU64::new(0));
+    let delivered = Arc::new(AtomicU64::new(0));
+    let stop = Stop::new();
+    let ready_barrier = Arc::new(Barrier::new(options.connections + 1));
+    let mut readers = Vec::with_capacity(options.connections);
+    let open_started = Instant::now();
+    for c in 0..options.connections {
+        let client = clients[c % clients.len()].clone();
+        let cookie = cookies[c / options.per_user].clone();
+        let url = format!("{base}/api/events");
+        let (held, delivered, barrier, stop) = (
+            held.clone(),
+            delivered.clone(),
+            ready_barrier.clone(),
+            stop.clone(),
+        );
+        readers.push(tokio::spawn(async move {
+            let mut latencies = Vec::new();
+            let response = match client.get(&url).header("cookie", cookie).send().await {
+                Ok(r) if r.status().is_success() => Some(r),
+                _ => None,
+            };
+            let Some(response) = response else {
+                barrier.wait().await;
+                return latencies;
+            };
+            held.fetch_add(1, Ordering::Relaxed);
+            barrier.wait().await;
+            let mut body = response.bytes_stream();
+            let mut buffer = Vec::new();
+            loop {
+                let chunk = tokio::select! {
+                    chunk = body.next() => chunk,
+                    () = stop.notified() => break,
+                };
+                let Some(Ok(chunk)) = chunk else { break };
+                buffer.extend_from_slice(&chunk);
+                while let Some(end) = buffer.windows(2).position(|w| w == b"\n\n") {
+                    let frame: Vec<u8> = buffer.drain(..end + 2).collect();
+                    let text = String::from_utf8_lossy(&frame);
+                    if let Some(data) = text.lines().find_map(|l| l.strip_prefix("data: ")) {
+                        if !text.contains("event: notification") {
+                            continue;
+                        }
+                        if let Ok(value) = serde_json::from_str::<Value>(data)
+                            && let Some(sent) = value["notification"]["data"]["sent_us"].as_u64()
+                        {
+                            latencies.push(now_us().saturating_sub(sent));
+                            delivered.fetch_add(1, Ordering::Relaxed);
+                        }
+                    }
+                }
+            }
+            latencies
+        }));
+        if c % 500 == 499 {
+            // Let the server accept in waves rather than one storm.
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+    ready_barrier.wait().await;
+    let connections_held = held.load(Ordering::Relaxed);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let loaded_rss = rss_kib(server.child.id());
+    println!(
+        "connections held: {connections_held} of {} (opened in {:.1} s)",
+        options.connections,
+        open_started.elapsed().as_secs_f64()
+    );
+    println!(
+        "server RSS: {:.1} MiB idle, {:.1} MiB with connections, {:.1} KiB per connection",
+        idle_rss as f64 / 1024.0,
+        loaded_rss as f64 / 1024.0,
+        (loaded_rss.saturating_sub(idle_rss)) as f64 / connections_held.max(1) as f64
+    );
+
+    // Publish at the chosen rate, round-robin over users.
+    let admin = reqwest::Client::builder()
+        .cookie_store(true)
+        .build()
+        .expect("client");
+    let login = admin
+        .post(format!("{base}/api/auth/login"))
+        .json(&json!({"username": "loadgen", "password": "loadgen password"}))
+        .send()
+        .await
+        .expect("login");
+    assert!(login.status().is_success());
+    let total = options.rate * options.seconds;
+    let interval = Duration::from_secs_f64(1.0 / options.rate as f64);
+    let publish_started = Instant::now();
+    let mut in_flight = Vec::new();
+    for n in 0..total {
+        let target = publish_started + interval * n as u32;
+        tokio::time::sleep_until(target.into()).await;
+        let admin = admin.clone();
+        let url = format!("{base}/api/notifications");
+        let user = format!("load{}", n as usize % users);
+        in_flight.push(tokio::spawn(async move {
+            let body = json!({"to": [user], "category": "job", "title": format!("load {n}"), "data": {"sent_us": now_us()}});
+            admin.post(url).json(&body).send().await.map(|r| r.status().is_success()).unwrap_or(false)
+        }));
+    }
+    let mut acknowledged = 0;
+    for task in in_flight {
+        if task.await.unwrap_or(false) {
+            acknowledged += 1;
+        }
+    }
+    let publish_elapsed = publish_started.elapsed().as_secs_f64();
+    let expected = acknowledged as u64 * options.per_user as u64;
+    let drain_deadline = Instant::now() + Duration::from_secs(30);
+    while delivered.load(Ordering::Relaxed) < expected && Instant::now() < drain_deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let elapsed = publish_started.elapsed().as_secs_f64();
+    stop.notify_waiters_forever();
+    let mut latencies: Vec<u64> = Vec::new();
+    for reader in readers {
+        latencies.extend(reader.await.unwrap_or_default());
+    }
+    latencies.sort_unstable();
+    println!(
+        "published {acknowledged} of {total} in {publish_elapsed:.1} s ({:.0}/s)",
+        acknowledged as f64 / publish_elapsed
+    );
+    println!(
+        "delivered {} of {expected} expected in {elapsed:.1} s: {:.0} events/s",
+        latencies.len(),
+        latencies.len() as f64 / elapsed
+    );
+    println!(
+        "publish-to-receive latency: p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
+        percentile(&latencies, 0.50),
+        percentile(&latencies, 0.99),
+        percentile(&latencies, 1.0)
+    );
+    drop(server);
+}
+
+/// A stop signal every reader can wait on, including readers that start
+/// waiting after it fired.
+#[derive(Clone)]
+struct Stop(Arc<(tokio::sync::Notify, std::sync::atomic::AtomicBool)>);
+
+impl Stop {
+    async fn notified(&self) {
+        loop {
+            let notified = self.0.0.notified();
+            if self.0.1.load(Ordering::Acquire) {
+                return;
+            }
+            notified.await;
+        }
+    }
+
+    fn notify_waiters_forever(&self) {
+        self.0.1.store(true, Ordering::Release);
+        self.0.0.notify_waiters();
+    }
+}
+
+impl Stop {
+    fn new() -> Self {
+        Self(Arc::new((
+            tokio::sync::Notify::new(),
+            std::sync::atomic::AtomicBool::new(false),
+        )))
+    }
+}
