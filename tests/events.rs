@@ -33,6 +33,28 @@ async fn stream_opens_with_retry_and_ready_and_proxy_safe_headers() {
 }
 
 #[tokio::test]
+async fn pages_are_compressed_but_event_streams_never_are() {
+    let server = TestServer::start();
+    let client = server.client();
+    client.register("alice").await;
+    let page = client
+        .send(
+            client
+                .request(reqwest::Method::GET, "/login")
+                .header("accept-encoding", "gzip"),
+        )
+        .await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert_eq!(page.headers["content-encoding"], "gzip");
+    let stream = EventStream::open(&client, "/api/events", &[("accept-encoding", "gzip")]).await;
+    assert_eq!(stream.status, StatusCode::OK);
+    assert!(
+        stream.headers.get("content-encoding").is_none(),
+        "event stream was compressed"
+    );
+}
+
+#[tokio::test]
 async fn anonymous_clients_get_401_not_a_stream() {
     let server = TestServer::start();
     let client = server.client();
