@@ -184,6 +184,10 @@ impl Connection {
             return Step::Write(opening);
         }
         if self.catch_up {
+            // A long backlog must not outlive the session or the server.
+            if self.registration.ended().is_cancelled() || Instant::now() >= self.expires {
+                return Step::End;
+            }
             return self.read_store().await;
         }
         tokio::select! {
