@@ -2,14 +2,16 @@
 //! data directory, opens N Server-Sent Events connections (spread over
 //! several loopback source addresses), publishes at a chosen rate, and
 //! prints connections held, server RSS per connection, publish-to-receive
-//! latency percentiles and events delivered per second.
+//! latency percentiles, events delivered per second, and what the admin
+//! status page (`/api/status`) shows at the end of the load.
 //!
 //!     cargo bench --bench loadgen --features ssr -- --connections 10000 --rate 200 --seconds 20
 //!
 //! Options: --connections N (1000), --per-user K connections per user (10),
 //! --rate R publishes per second (200; each reaches one user's K
 //! connections), --seconds S of publishing (15), --sources M loopback
-//! source addresses (N / 2000 + 1).
+//! source addresses (N / 2000 + 1), --hold S to keep the load (and the
+//! server) up S seconds after it, to look at /admin/status.
 
 use std::net::{IpAddr, Ipv4Addr};
 use std::process::{Child, Command, Stdio};
@@ -27,6 +29,8 @@ struct Options {
     rate: u64,
     seconds: u64,
     sources: usize,
+    /// Seconds to keep the load up afterwards.
+    hold: Option<u64>,
 }
 
 fn parse_options() -> Options {
@@ -59,6 +63,7 @@ fn parse_options() -> Options {
             .map(|v| v as usize)
             .unwrap_or(connections / 2000 + 1)
             .clamp(1, 250),
+        hold: value("--hold"),
     }
 }
 
@@ -107,7 +112,7 @@ fn start_server(port: u16, options: &Options) -> Server {
         .env("HERALD_DATA_DIR", data.path())
         .env("HERALD_ADMIN_USERNAME", "loadgen")
         .env("HERALD_ADMIN_PASSWORD", "loadgen password")
-        .env("HERALD_SEND_RATE_PER_MINUTE", "100000000")
+        .env("HERALD_PUBLISH_RATE_PER_MINUTE", "100000000")
         .env(
             "HERALD_MAX_CONNECTIONS_PER_USER",
             (options.per_user + 1).to_string(),
@@ -324,6 +329,19 @@ async fn main() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let elapsed = publish_started.elapsed().as_secs_f64();
+    // What the admin status page shows now, connections still open.
+    match admin.get(format!("{base}/api/status")).send().await {
+        Ok(answer) if answer.status().is_success() => match answer.json::<Value>().await {
+            Ok(report) => print_status(&report),
+            Err(error) => println!("status page: unreadable answer ({error})"),
+        },
+        Ok(answer) => println!("status page: HTTP {}", answer.status()),
+        Err(error) => println!("status page: {error}"),
+    }
+    if let Some(hold) = options.hold {
+        println!("holding the load for {hold} s: {base}/admin/status (loadgen / loadgen password)");
+        tokio::time::sleep(Duration::from_secs(hold)).await;
+    }
     stop.notify_waiters_forever();
     let mut latencies: Vec<u64> = Vec::new();
     for reader in readers {
@@ -346,6 +364,92 @@ async fn main() {
         percentile(&latencies, 1.0)
     );
     drop(server);
+}
+
+/// Prints the figures of the admin status page.
+fn print_status(report: &Value) {
+    let n = |path: &[&str]| {
+        path.iter()
+            .fold(report, |v, key| &v[*key])
+            .as_f64()
+            .map_or_else(|| "-".to_owned(), |v| format!("{v}"))
+    };
+    let series_peak = |field: &str| {
+        report["history"][field]
+            .as_array()
+            .and_then(|values| values.iter().filter_map(Value::as_u64).max())
+            .unwrap_or(0)
+    };
+    println!("status page (/api/status) after the load:");
+    println!(
+        "  connections {}, online users {}, uptime {} s",
+        n(&["connections"]),
+        n(&["online_users"]),
+        n(&["uptime_s"])
+    );
+    println!(
+        "  events published {} (peak {}/s), delivered {} (peak {}/s)",
+        n(&["events_published_total"]),
+        series_peak("published"),
+        n(&["events_delivered_total"]),
+        series_peak("delivered")
+    );
+    println!(
+        "  delivery latency p50 {} ms, p95 {} ms, p99 {} ms",
+        n(&["delivery_latency_ms", "p50"]),
+        n(&["delivery_latency_ms", "p95"]),
+        n(&["delivery_latency_ms", "p99"])
+    );
+    let bins: Vec<String> = report["latency_histogram"]
+        .as_array()
+        .map(|bins| {
+            bins.iter()
+                .filter(|bin| bin["count"].as_u64().unwrap_or(0) > 0)
+                .map(|bin| format!("{}: {}", bin["label"].as_str().unwrap_or("?"), bin["count"]))
+                .collect()
+        })
+        .unwrap_or_default();
+    println!("  latency histogram: {}", bins.join(", "));
+    println!(
+        "  replays {}, resets {}, slow consumers dropped {}, connections refused {}, rate-limited {}",
+        n(&["replays_served_total"]),
+        n(&["resets_total"]),
+        n(&["slow_consumers_dropped_total"]),
+        n(&["connections_refused_total"]),
+        n(&["rate_limited_total"])
+    );
+    println!(
+        "  database {} bytes, pool {} open / {} idle / {} max, query {} ms (max {} ms)",
+        n(&["database", "size_bytes"]),
+        n(&["database", "pool_size"]),
+        n(&["database", "pool_idle"]),
+        n(&["database", "pool_max"]),
+        n(&["database", "query_latency_ms"]),
+        n(&["database", "query_latency_max_ms"])
+    );
+    println!(
+        "  process {} bytes resident, {} of {} files open",
+        n(&["process", "resident_memory_bytes"]),
+        n(&["process", "open_fds"]),
+        n(&["process", "fd_limit"])
+    );
+    let top: Vec<String> = report["top_users"]
+        .as_array()
+        .map(|users| {
+            users
+                .iter()
+                .take(3)
+                .map(|u| {
+                    format!(
+                        "{} ({})",
+                        u["username"].as_str().unwrap_or("?"),
+                        u["connections"]
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    println!("  most connections: {}", top.join(", "));
 }
 
 /// A stop signal every reader can wait on, including readers that start

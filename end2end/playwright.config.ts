@@ -50,6 +50,8 @@ export default defineConfig({
       HERALD_ADMIN_USERNAME: "admin",
       HERALD_ADMIN_PASSWORD: "admin-password-e2e",
       HERALD_LOG: "warn",
+      // The tests publish far more than a person would.
+      HERALD_PUBLISH_RATE_PER_MINUTE: "100000",
     },
   },
 });

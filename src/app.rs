@@ -8,10 +8,13 @@ use leptos_router::path;
 
 use crate::components::layout::Layout;
 use crate::components::session::{RequireUser, provide_session};
+use crate::pages::admin::{RequireAdmin, SendNotificationPage, StatusPage, TokensPage, UsersPage};
+use crate::pages::conversation::ConversationPage;
 use crate::pages::dashboard::DashboardPage;
 use crate::pages::login::{LoginPage, RegisterPage};
 use crate::pages::messages::MessagesPage;
 use crate::pages::not_found::NotFoundPage;
+use crate::pages::notifications::NotificationsPage;
 use crate::pages::settings::SettingsPage;
 
 /// The document around the app; the server renders it once per page load.
@@ -48,7 +51,14 @@ pub fn App() -> impl IntoView {
             <Layout>
                 <Routes fallback=NotFoundPage>
                     <Route path=path!("/") view=|| view! { <RequireUser><DashboardPage /></RequireUser> } />
+                    <Route path=path!("/notifications") view=|| view! { <RequireUser><NotificationsPage /></RequireUser> } />
+                    <Route path=path!("/admin/status") view=|| view! { <RequireUser><RequireAdmin><StatusPage /></RequireAdmin></RequireUser> } />
+                    <Route path=path!("/admin/users") view=|| view! { <RequireUser><RequireAdmin><UsersPage /></RequireAdmin></RequireUser> } />
+                    <Route path=path!("/admin/tokens") view=|| view! { <RequireUser><RequireAdmin><TokensPage /></RequireAdmin></RequireUser> } />
+                    <Route path=path!("/admin/announce") view=|| view! { <RequireUser><RequireAdmin><SendNotificationPage announcement=true /></RequireAdmin></RequireUser> } />
+                    <Route path=path!("/admin/notify") view=|| view! { <RequireUser><RequireAdmin><SendNotificationPage /></RequireAdmin></RequireUser> } />
                     <Route path=path!("/messages") view=|| view! { <RequireUser><MessagesPage /></RequireUser> } />
+                    <Route path=path!("/messages/:id") view=|| view! { <RequireUser><ConversationPage /></RequireUser> } />
                     <Route path=path!("/settings") view=|| view! { <RequireUser><SettingsPage /></RequireUser> } />
                     <Route path=path!("/login") view=LoginPage />
                     <Route path=path!("/register") view=RegisterPage />

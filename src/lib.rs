@@ -7,6 +7,7 @@
 
 pub mod app;
 pub mod auth;
+pub mod chat;
 pub mod components;
 pub mod errors;
 pub mod notifications;

@@ -10,12 +10,14 @@ use std::time::Instant;
 use herald::auth;
 use herald::auth::password::PasswordHasherPool;
 use herald::auth::session::LiveSessions;
+use herald::chat::viewers::Viewers;
 use herald::realtime::hub::Hub;
 use herald::server::config::Config;
-use herald::server::rate_limit::RateLimiter;
+use herald::server::rate_limit::{RateLimiter, WindowLimiter};
 use herald::server::state::AppState;
 use herald::server::{router, serve, telemetry};
 use herald::store::Store;
+use herald::system::metrics::Metrics;
 use tokio_util::sync::CancellationToken;
 
 fn main() -> ExitCode {
@@ -78,13 +80,18 @@ async fn run(config: Config, config_path: PathBuf) -> Result<(), String> {
         hasher,
         live_sessions: LiveSessions::default(),
         hub: Hub::new(config.connection_queue.get()),
-        publish_limiter: RateLimiter::new(config.send_rate_per_minute.get()),
+        publish_limiter: RateLimiter::new(config.publish_rate_per_minute.get()),
+        send_limiter: WindowLimiter::new(config.send_rate_per_minute.get()),
+        viewers: Viewers::default(),
+        metrics: Metrics::new(),
     };
     auth::service::ensure_admin(&state)
         .await
         .map_err(|e| format!("cannot ensure the admin account: {e}"))?;
     auth::service::spawn_maintenance(state.clone());
     herald::realtime::retention::spawn(state.clone());
+    herald::chat::service::spawn_presence(state.clone());
+    herald::system::status::spawn_sampler(state.clone());
     let app = router::build(state);
 
     let signal_token = shutdown.clone();

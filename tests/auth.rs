@@ -442,6 +442,7 @@ async fn admin_routes_check_the_role() {
         (Method::GET, "/api/tokens"),
         (Method::POST, "/api/tokens"),
         (Method::DELETE, "/api/tokens/1"),
+        (Method::GET, "/api/status"),
     ] {
         let as_user = user
             .send(

@@ -19,7 +19,7 @@ fn options() -> ServerOptions {
     ServerOptions::default()
         .env("HERALD_ADMIN_USERNAME", ADMIN)
         .env("HERALD_ADMIN_PASSWORD", ADMIN_PASSWORD)
-        .env("HERALD_SEND_RATE_PER_MINUTE", "1000000")
+        .env("HERALD_PUBLISH_RATE_PER_MINUTE", "1000000")
 }
 
 async fn admin(server: &TestServer) -> Api {
@@ -62,9 +62,8 @@ async fn read_stored(stream: &mut EventStream, count: usize) -> Vec<(i64, Event)
 
 fn title_of(event: &Event) -> &str {
     match event {
-        Event::Notification { notification } | Event::NotificationUpdated { notification } => {
-            &notification.title
-        }
+        Event::Notification { notification, .. }
+        | Event::NotificationUpdated { notification, .. } => &notification.title,
         other => panic!("not a notification: {other:?}"),
     }
 }
@@ -86,7 +85,7 @@ async fn published_notifications_arrive_live_in_order() {
     let events = read_stored(&mut stream, 5).await;
     for (n, (seq, event)) in events.iter().enumerate() {
         assert_eq!(*seq, n as i64 + 1);
-        let Event::Notification { notification } = event else {
+        let Event::Notification { notification, .. } = event else {
             panic!("{event:?}")
         };
         assert_eq!(notification.title, format!("job {}", n + 1));
@@ -358,7 +357,7 @@ async fn polling_returns_exactly_what_the_stream_returns() {
         assert_eq!(&p.event, event);
     }
     assert!(
-        matches!(streamed[5].1, Event::NotificationsRead { ref ids } if ids == &vec![first_id])
+        matches!(streamed[5].1, Event::NotificationsRead { ref ids, .. } if ids == &vec![first_id])
     );
 
     // Long-poll: waits for the next event instead of answering empty at once.
@@ -442,15 +441,19 @@ async fn state_changes_emit_events_and_stay_private() {
         .into_iter()
         .map(|(_, e)| serde_json::to_value(e).unwrap())
         .collect();
+    // Each event carries the unread count after it, so a client that
+    // applies events in order shows the right badge without asking.
     assert_eq!(
         events[0],
-        json!({"type": "notifications_read", "ids": [alice_id]})
+        json!({"type": "notifications_read", "ids": [alice_id], "unread_count": 0})
     );
     assert_eq!(events[1]["type"], "notification");
+    assert_eq!(events[1]["unread_count"], 1);
     assert_eq!(events[2]["type"], "notifications_read_all");
+    assert_eq!(events[2]["unread_count"], 0);
     assert_eq!(
         events[3],
-        json!({"type": "notifications_deleted", "ids": [alice_id]})
+        json!({"type": "notifications_deleted", "ids": [alice_id], "unread_count": 0})
     );
     let list = alice.get("/api/notifications").await.json::<Value>();
     assert_eq!(list["unread_count"], 0);
@@ -601,7 +604,7 @@ async fn publishing_validates_everything_before_sending_anything() {
 
 #[tokio::test]
 async fn keys_replace_idempotency_keys_dedupe_and_tokens_publish_to_everyone() {
-    let server = TestServer::start_with(options().env("HERALD_SEND_RATE_PER_MINUTE", "5"));
+    let server = TestServer::start_with(options().env("HERALD_PUBLISH_RATE_PER_MINUTE", "5"));
     let admin = admin(&server).await;
     let alice = server.client();
     alice.register("alice").await;
@@ -712,4 +715,69 @@ async fn preferences_round_trip() {
         )
         .await;
     assert_eq!(bad.status, StatusCode::BAD_REQUEST);
+}
+
+#[tokio::test]
+async fn the_ui_server_functions_check_access_like_the_routes() {
+    let server = TestServer::start_with(options());
+    let admin = admin(&server).await;
+    let alice = server.client();
+    alice.register("alice").await;
+    let draft = json!({"draft": {
+        "to": {"users": ["alice"]}, "category": "system", "priority": "urgent",
+        "title": "from the form", "body": "", "url": null
+    }});
+
+    let refused = alice.post("/fn/notifications/send", &draft).await;
+    assert!(!refused.status.is_success(), "{}", refused.body);
+    assert_eq!(refused.json::<Value>()["code"], "forbidden");
+    let anonymous = server
+        .client()
+        .post("/fn/notifications/list", &json!({"query": {}}))
+        .await;
+    assert_eq!(
+        anonymous.json::<Value>()["code"],
+        "unauthorized",
+        "{}",
+        anonymous.body
+    );
+
+    let sent = admin.post("/fn/notifications/send", &draft).await;
+    assert_eq!(sent.status, StatusCode::OK, "{}", sent.body);
+    assert_eq!(sent.json::<Value>(), json!({"Ok": 1}));
+    // A refusal comes back as a value naming the field.
+    let bad = json!({"draft": {
+        "to": {"users": ["nobody_here"]}, "category": "system", "priority": "low",
+        "title": "x", "body": "", "url": null
+    }});
+    let refusal = admin
+        .post("/fn/notifications/send", &bad)
+        .await
+        .json::<Value>();
+    assert_eq!(refusal["Err"]["field"], "to", "{refusal}");
+
+    assert_eq!(
+        alice
+            .post("/fn/notifications/test", &json!({}))
+            .await
+            .status,
+        StatusCode::OK
+    );
+    let page = alice
+        .post(
+            "/fn/notifications/list",
+            &json!({"query": {"unread_only": true}}),
+        )
+        .await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    let page: Value = page.json();
+    let titles: Vec<&str> = page["notifications"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n["title"].as_str().unwrap())
+        .collect();
+    assert_eq!(titles, ["Test notification", "from the form"]);
+    assert_eq!(page["unread_count"], 2);
+    assert_eq!(page["cursor"], 2);
 }

@@ -34,16 +34,15 @@ mod server_side {
     use crate::auth::types::User;
     use crate::errors::{ApiError, Outcome};
     use crate::server::error::AppError;
+    use crate::server::functions;
     use crate::server::state::AppState;
 
     pub fn state() -> AppState {
-        expect_context::<AppState>()
+        functions::state()
     }
 
     pub async fn maybe_user(state: &AppState) -> Result<MaybeUser, AppError> {
-        leptos_axum::extract_with_state::<MaybeUser, AppState>(state)
-            .await
-            .map_err(|e| AppError::Internal(e.to_string()))
+        functions::extract::<MaybeUser>(state).await
     }
 
     /// Signs in on success (cookie + redirect to `next`); hands refusals

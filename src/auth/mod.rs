@@ -6,6 +6,7 @@
 //! extractors every handler uses (`CurrentUser`, `AdminUser`, `Publisher`),
 //! the REST routes and the cross-site request guard.
 
+pub mod admin_api;
 pub mod api;
 pub mod types;
 

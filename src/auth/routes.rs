@@ -13,8 +13,9 @@ use serde::Deserialize;
 use serde_json::json;
 
 use crate::auth::extract::{AdminUser, CurrentUser, MaybeUser, Publisher};
-use crate::auth::service::{self, AccountChange, LoginRequest, PasswordChange, Registration};
-use crate::auth::session::{self, hash_secret};
+use crate::auth::service::{self, LoginRequest, PasswordChange, Registration};
+use crate::auth::session;
+use crate::auth::types::AccountChange;
 use crate::server::error::{ApiJson, AppError, parse_id};
 use crate::server::router::ApiRoute;
 use crate::server::state::AppState;
@@ -140,25 +141,8 @@ async fn create_token(
     AdminUser(admin): AdminUser,
     ApiJson(input): ApiJson<NewToken>,
 ) -> Result<Response, AppError> {
-    let name = input.name.trim();
-    if name.is_empty() || name.chars().count() > 100 {
-        return Err(AppError::validation(
-            "name",
-            "Name the token (1 to 100 characters).",
-        ));
-    }
-    let (token, hash) = session::new_token();
-    debug_assert_eq!(hash, hash_secret(&token));
-    let info = state
-        .store
-        .create_token(name, &hash, &admin.user, service::now_ms())
-        .await?;
-    tracing::info!(token = %info.name, by = %admin.user.username, "API token created");
-    Ok((
-        StatusCode::CREATED,
-        Json(json!({ "id": info.id, "name": info.name, "token": token, "created_at": info.created_at })),
-    )
-        .into_response())
+    let created = service::create_token(&state, &admin, &input.name).await?;
+    Ok((StatusCode::CREATED, Json(created)).into_response())
 }
 
 /// For integrators: which token is this? 401 when it is not a live token.
@@ -177,14 +161,6 @@ async fn revoke_token(
     AdminUser(admin): AdminUser,
     Path(id): Path<String>,
 ) -> Result<StatusCode, AppError> {
-    if state
-        .store
-        .revoke_token(parse_id(&id)?, service::now_ms())
-        .await?
-    {
-        tracing::info!(token = %id, by = %admin.user.username, "API token revoked");
-        Ok(StatusCode::NO_CONTENT)
-    } else {
-        Err(AppError::NotFound)
-    }
+    service::revoke_token(&state, &admin, parse_id(&id)?).await?;
+    Ok(StatusCode::NO_CONTENT)
 }

@@ -7,7 +7,9 @@ use axum_extra::extract::cookie::Cookie;
 
 use crate::auth::extract::CurrentUser;
 use crate::auth::session::{self, hash_secret};
-use crate::auth::types::{DisplayName, Password, Role, User, UserAccount, Username};
+use crate::auth::types::{
+    AccountChange, CreatedToken, DisplayName, Password, Role, User, UserAccount, Username,
+};
 use crate::server::error::AppError;
 use crate::server::state::AppState;
 use crate::store::accounts::{CreateUser, SessionHash, TokenInfo};
@@ -305,14 +307,6 @@ pub async fn ensure_admin(state: &AppState) -> Result<(), AppError> {
     Ok(())
 }
 
-/// Changes to an account made by an admin.
-#[derive(Debug, Clone, Default, serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct AccountChange {
-    pub role: Option<Role>,
-    pub disabled: Option<bool>,
-}
-
 /// Applies `change` to user `id`. Admins cannot demote or disable
 /// themselves, so an instance cannot lose its last way in by accident.
 pub async fn update_account(
@@ -340,6 +334,38 @@ pub async fn update_account(
         state.live_sessions.end(&ended);
     }
     state.store.account(id).await?.ok_or(AppError::NotFound)
+}
+
+/// Creates an API token named `name`; its secret is in the answer only.
+pub async fn create_token(
+    state: &AppState,
+    admin: &CurrentUser,
+    name: &str,
+) -> Result<CreatedToken, AppError> {
+    let name = name.trim();
+    if name.is_empty() || name.chars().count() > 100 {
+        return Err(AppError::validation(
+            "name",
+            "Name the token (1 to 100 characters).",
+        ));
+    }
+    let (token, hash) = session::new_token();
+    let info = state
+        .store
+        .create_token(name, &hash, &admin.user, now_ms())
+        .await?;
+    tracing::info!(token = %info.name, by = %admin.user.username, "API token created");
+    Ok(CreatedToken { info, token })
+}
+
+/// Revokes token `id` at once: its next request is refused.
+pub async fn revoke_token(state: &AppState, admin: &CurrentUser, id: i64) -> Result<(), AppError> {
+    if state.store.revoke_token(id, now_ms()).await? {
+        tracing::info!(token = id, by = %admin.user.username, "API token revoked");
+        Ok(())
+    } else {
+        Err(AppError::NotFound)
+    }
 }
 
 /// Deletes expired sessions and aged-out login failures, every few minutes.

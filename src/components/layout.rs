@@ -8,7 +8,10 @@ use leptos_router::components::A;
 use leptos_router::hooks::use_navigate;
 
 use crate::auth::types::User;
+use crate::components::bell::{ConnectionIndicator, NotificationBell};
 use crate::components::session::use_session;
+use crate::components::toasts::Toaster;
+use crate::realtime::client::provide_realtime;
 
 /// One entry of the main navigation.
 struct NavItem {
@@ -16,10 +19,14 @@ struct NavItem {
     label: &'static str,
 }
 
-const NAV: [NavItem; 3] = [
+const NAV: [NavItem; 4] = [
     NavItem {
         href: "/",
         label: "Dashboard",
+    },
+    NavItem {
+        href: "/notifications",
+        label: "Notifications",
     },
     NavItem {
         href: "/messages",
@@ -31,9 +38,17 @@ const NAV: [NavItem; 3] = [
     },
 ];
 
-/// Frame around every page.
+/// Shown to admins after the main entries.
+const ADMIN_NAV: NavItem = NavItem {
+    href: "/admin/status",
+    label: "Admin",
+};
+
+/// Frame around every page. The root of the routed app: it provides the
+/// real-time context (which navigates, so it needs the router).
 #[component]
 pub fn Layout(children: Children) -> impl IntoView {
+    provide_realtime();
     // Effects run only in the browser: the attribute tells tests (and CSS)
     // that the WASM has taken over the page.
     let session = use_session();
@@ -45,7 +60,7 @@ pub fn Layout(children: Children) -> impl IntoView {
             <a href="#main" class="sr-only focus:not-sr-only focus:absolute focus:left-2 focus:top-2 focus:rounded focus:bg-indigo-600 focus:px-3 focus:py-2 focus:text-white">
                 "Skip to content"
             </a>
-            <header class="border-b border-slate-200 bg-white/80 backdrop-blur dark:border-slate-800 dark:bg-slate-900/80">
+            <header class="relative z-30 border-b border-slate-200 bg-white/80 backdrop-blur dark:border-slate-800 dark:bg-slate-900/80">
                 <div class="mx-auto flex max-w-5xl flex-wrap items-center gap-x-6 gap-y-2 px-4 py-3">
                     <A href="/" attr:class="flex items-center gap-2 text-lg font-semibold tracking-tight text-indigo-600 dark:text-indigo-400">
                         <img src="/favicon.svg" alt="" class="h-6 w-6" />
@@ -54,8 +69,12 @@ pub fn Layout(children: Children) -> impl IntoView {
                     <Transition fallback=|| ()>
                         {move || session.user().map(|result| match result {
                             Ok(Some(user)) => view! {
-                                <MainNav />
-                                <UserMenu user />
+                                <MainNav admin=user.is_admin() />
+                                <div class="ml-auto flex items-center gap-3">
+                                    <ConnectionIndicator />
+                                    <NotificationBell />
+                                    <UserMenu user />
+                                </div>
                             }.into_any(),
                             _ => view! {
                                 <div class="ml-auto flex gap-2 text-sm font-medium">
@@ -72,22 +91,25 @@ pub fn Layout(children: Children) -> impl IntoView {
                     {children()}
                 </ErrorBoundary>
             </main>
+            <Toaster />
             <footer class="border-t border-slate-200 py-4 text-center text-xs text-slate-500 dark:border-slate-800 dark:text-slate-400">
                 "Herald " {env!("CARGO_PKG_VERSION")}
             </footer>
         </div>
     }
+    .into_any()
 }
 
 /// The primary navigation. `A` marks the current page with
 /// `aria-current="page"`, which both assistive tech and the styling use.
 #[component]
-fn MainNav() -> impl IntoView {
+fn MainNav(admin: bool) -> impl IntoView {
     view! {
         <nav aria-label="Main" class="flex-1">
             <ul class="flex flex-wrap gap-1 text-sm font-medium">
                 {NAV
                     .iter()
+                    .chain(admin.then_some(&ADMIN_NAV))
                     .map(|item| {
                         view! {
                             <li>
@@ -104,6 +126,7 @@ fn MainNav() -> impl IntoView {
             </ul>
         </nav>
     }
+    .into_any()
 }
 
 /// The signed-in user's name and the "Sign out" action, in a disclosure
@@ -142,6 +165,7 @@ fn UserMenu(user: User) -> impl IntoView {
             </div>
         </details>
     }
+    .into_any()
 }
 
 /// What a page shows when rendering it failed.
@@ -162,4 +186,5 @@ pub fn ErrorPanel(errors: ArcRwSignal<Errors>) -> impl IntoView {
             <p class="mt-3 text-sm">"Reload the page to try again."</p>
         </section>
     }
+    .into_any()
 }

@@ -1,5 +1,8 @@
 //! Reusable UI pieces. Both sides.
 
+pub mod bell;
 pub mod form;
 pub mod layout;
+pub mod notification_center;
 pub mod session;
+pub mod toasts;

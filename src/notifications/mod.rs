@@ -1,6 +1,7 @@
 //! Notifications: the wire types (both sides) and, on the server, the
 //! publish, list and state-change routes.
 
+pub mod api;
 pub mod types;
 
 #[cfg(feature = "ssr")]
@@ -8,4 +9,7 @@ pub mod routes;
 #[cfg(feature = "ssr")]
 pub mod service;
 
-pub use types::{Category, Notification, Preferences, Priority};
+pub use types::{
+    Category, Notification, NotificationDraft, NotificationPage, NotificationQuery, Preferences,
+    Priority, Recipients,
+};

@@ -7,16 +7,17 @@ use axum::http::{HeaderMap, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
 use serde::Deserialize;
-use serde_json::json;
 
 use crate::auth::extract::{CurrentUser, Publisher};
 use crate::auth::service::now_ms;
 use crate::notifications::service::{self, PublishRequest};
-use crate::notifications::types::{Category, Preferences, Priority};
+use crate::notifications::types::{
+    Category, NotificationPage, NotificationQuery, Preferences, Priority,
+};
 use crate::server::error::{ApiJson, AppError, parse_id};
 use crate::server::router::ApiRoute;
 use crate::server::state::AppState;
-use crate::store::notifications::{Idempotency, NotificationFilter};
+use crate::store::notifications::Idempotency;
 
 /// The routes this module serves.
 pub fn routes() -> Vec<ApiRoute> {
@@ -69,7 +70,7 @@ async fn list(
     State(state): State<AppState>,
     current: CurrentUser,
     Query(query): Query<ListQuery>,
-) -> Result<Json<serde_json::Value>, AppError> {
+) -> Result<Json<NotificationPage>, AppError> {
     let unread_only = match query.status.as_deref() {
         None | Some("") | Some("all") => false,
         Some("unread") => true,
@@ -80,34 +81,16 @@ async fn list(
             ));
         }
     };
-    let filter = NotificationFilter {
+    let query = NotificationQuery {
         unread_only,
         category: optional(query.category.as_deref(), "category", Category::parse)?,
         priority: optional(query.priority.as_deref(), "priority", Priority::parse)?,
+        before: optional(query.before.as_deref(), "before", |t| t.parse::<i64>().ok())?,
+        limit: optional(query.limit.as_deref(), "limit", |t| t.parse::<u32>().ok())?,
     };
-    let limit = optional(query.limit.as_deref(), "limit", |t| {
-        t.parse::<u32>().ok().filter(|l| (1..=100).contains(l))
-    })?
-    .unwrap_or(20);
-    let before = optional(query.before.as_deref(), "before", |t| t.parse::<i64>().ok())?;
-    let user_id = current.user.id;
-    // The cursor is read first: whatever happens after it is replayed to a
-    // stream resumed from it, so nothing falls between list and stream.
-    let cursor = state.store.event_window(user_id).await?.cursor;
-    let notifications = state
-        .store
-        .list_notifications(user_id, &filter, before, limit)
-        .await?;
-    let unread_count = state.store.unread_count(user_id).await?;
-    let next_before = (notifications.len() == limit as usize)
-        .then(|| notifications.last().map(|n| n.id))
-        .flatten();
-    Ok(Json(json!({
-        "notifications": notifications,
-        "unread_count": unread_count,
-        "cursor": cursor,
-        "next_before": next_before,
-    })))
+    Ok(Json(
+        service::list_page(&state, current.user.id, &query).await?,
+    ))
 }
 
 async fn publish(
@@ -117,13 +100,7 @@ async fn publish(
     ApiJson(request): ApiJson<PublishRequest>,
 ) -> Result<Response, AppError> {
     let caller = publisher.key();
-    if let Err(retry_after_secs) = state.publish_limiter.check(&caller) {
-        return Err(AppError::RateLimited {
-            code: "rate_limited",
-            message: format!("Too many publishes; try again in {retry_after_secs} s."),
-            retry_after_secs,
-        });
-    }
+    service::check_publish_rate(&state, &caller)?;
     let publish = request.parse(&publisher)?;
     let idempotency_key = headers
         .get("idempotency-key")
@@ -191,11 +168,7 @@ async fn mark_read(
     current: CurrentUser,
     Path(id): Path<String>,
 ) -> Result<StatusCode, AppError> {
-    let change = state
-        .store
-        .mark_read(current.user.id, parse_id(&id)?, now_ms())
-        .await?;
-    service::announce_change(&state, change)?;
+    service::mark_read(&state, current.user.id, parse_id(&id)?).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -219,11 +192,7 @@ async fn mark_all_read(
             field: None,
         })?
     };
-    let change = state
-        .store
-        .mark_all_read(current.user.id, input.category, now_ms())
-        .await?;
-    service::announce_change(&state, change)?;
+    service::mark_all_read(&state, current.user.id, input.category).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -232,11 +201,7 @@ async fn remove(
     current: CurrentUser,
     Path(id): Path<String>,
 ) -> Result<StatusCode, AppError> {
-    let change = state
-        .store
-        .delete_notification(current.user.id, parse_id(&id)?, now_ms())
-        .await?;
-    service::announce_change(&state, change)?;
+    service::delete(&state, current.user.id, parse_id(&id)?).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -250,13 +215,9 @@ async fn preferences(
 async fn save_preferences(
     State(state): State<AppState>,
     current: CurrentUser,
-    ApiJson(mut preferences): ApiJson<Preferences>,
+    ApiJson(preferences): ApiJson<Preferences>,
 ) -> Result<Json<Preferences>, AppError> {
-    preferences.muted_categories.sort_by_key(|c| c.as_str());
-    preferences.muted_categories.dedup();
-    state
-        .store
-        .save_preferences(current.user.id, &preferences)
-        .await?;
-    Ok(Json(preferences))
+    Ok(Json(
+        service::save_preferences(&state, current.user.id, preferences).await?,
+    ))
 }

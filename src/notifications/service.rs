@@ -5,11 +5,15 @@
 use serde::Deserialize;
 
 use crate::auth::extract::Publisher;
-use crate::auth::types::Username;
-use crate::notifications::types::{Category, Priority};
+use crate::auth::service::now_ms;
+use crate::auth::types::{User, Username};
+use crate::notifications::types::{
+    Category, NotificationDraft, NotificationPage, NotificationQuery, Preferences, Priority,
+    Recipients,
+};
 use crate::server::error::AppError;
 use crate::server::state::AppState;
-use crate::store::notifications::{Change, NewNotification};
+use crate::store::notifications::{Change, NewNotification, NotificationFilter};
 
 /// Recipients written per transaction: a large "everyone" publish never
 /// holds the write lock for long, so other writers interleave.
@@ -215,7 +219,7 @@ async fn write_batch(
     publish: &Publish,
     published: &mut Published,
 ) -> Result<(), AppError> {
-    let now = crate::auth::service::now_ms();
+    let now = now_ms();
     let (ids, appended) = state
         .store
         .publish_notifications(recipients, &publish.notification, now)
@@ -224,6 +228,135 @@ async fn write_batch(
     published.recipients += recipients.len();
     published.ids.extend(ids);
     Ok(())
+}
+
+/// One page of `user_id`'s notifications, with the unread count and the
+/// cursor to resume the event stream from.
+pub async fn list_page(
+    state: &AppState,
+    user_id: i64,
+    query: &NotificationQuery,
+) -> Result<NotificationPage, AppError> {
+    let limit = query.limit.unwrap_or(NotificationQuery::DEFAULT_LIMIT);
+    if !(1..=NotificationQuery::MAX_LIMIT).contains(&limit) {
+        return Err(AppError::validation(
+            "limit",
+            format!("limit must be 1 to {}.", NotificationQuery::MAX_LIMIT),
+        ));
+    }
+    let filter = NotificationFilter {
+        unread_only: query.unread_only,
+        category: query.category,
+        priority: query.priority,
+    };
+    // The cursor is read first: whatever happens after it is replayed to a
+    // stream resumed from it, so nothing falls between list and stream.
+    let cursor = state.store.event_window(user_id).await?.cursor;
+    let notifications = state
+        .store
+        .list_notifications(user_id, &filter, query.before, limit)
+        .await?;
+    let unread_count = state.store.unread_count(user_id).await?;
+    let next_before = (notifications.len() == limit as usize)
+        .then(|| notifications.last().map(|n| n.id))
+        .flatten();
+    Ok(NotificationPage {
+        notifications,
+        unread_count,
+        cursor,
+        next_before,
+    })
+}
+
+/// Stores `user_id`'s preferences (muted categories sorted, once each).
+pub async fn save_preferences(
+    state: &AppState,
+    user_id: i64,
+    mut preferences: Preferences,
+) -> Result<Preferences, AppError> {
+    preferences.muted_categories.sort_by_key(|c| c.as_str());
+    preferences.muted_categories.dedup();
+    state.store.save_preferences(user_id, &preferences).await?;
+    Ok(preferences)
+}
+
+/// Spends one unit of the publisher's rate budget, or says when to retry.
+pub fn check_publish_rate(state: &AppState, caller: &str) -> Result<(), AppError> {
+    state
+        .publish_limiter
+        .check(caller)
+        .map_err(|retry_after_secs| AppError::RateLimited {
+            code: "rate_limited",
+            message: format!("Too many publishes; try again in {retry_after_secs} s."),
+            retry_after_secs,
+        })
+}
+
+impl From<NotificationDraft> for PublishRequest {
+    fn from(draft: NotificationDraft) -> Self {
+        let to = match draft.to {
+            Recipients::Everyone => serde_json::Value::String("all".into()),
+            Recipients::Users(names) => names.into_iter().map(serde_json::Value::String).collect(),
+        };
+        Self {
+            to,
+            category: draft.category,
+            priority: Some(draft.priority),
+            title: draft.title,
+            body: draft.body,
+            url: draft.url,
+            key: None,
+            data: None,
+        }
+    }
+}
+
+/// Sends `user` a notification about nothing, so they can see where
+/// notifications appear (toast, bell, browser notification).
+pub async fn send_test(state: &AppState, user: &User) -> Result<Published, AppError> {
+    check_publish_rate(state, &format!("test:{}", user.id))?;
+    let test = Publish {
+        audience: Audience::Users(vec![user.username.clone()]),
+        notification: NewNotification {
+            category: Category::System,
+            priority: Priority::Normal,
+            title: "Test notification".into(),
+            body: "Notifications reach you here. This one can be deleted.".into(),
+            url: Some("/notifications".into()),
+            key: None,
+            actor: None,
+            data: None,
+        },
+    };
+    publish(state, &test).await
+}
+
+/// Marks one of `user_id`'s notifications read; 404 when it has none such.
+pub async fn mark_read(state: &AppState, user_id: i64, id: i64) -> Result<(), AppError> {
+    let change = state.store.mark_read(user_id, id, now_ms()).await?;
+    announce_change(state, change)
+}
+
+/// Marks all of `user_id`'s notifications (of `category`, if given) read.
+pub async fn mark_all_read(
+    state: &AppState,
+    user_id: i64,
+    category: Option<Category>,
+) -> Result<(), AppError> {
+    let change = state
+        .store
+        .mark_all_read(user_id, category, now_ms())
+        .await?;
+    announce_change(state, change)
+}
+
+/// Deletes one of `user_id`'s notifications; 404 when it has none such.
+pub async fn delete(state: &AppState, user_id: i64, id: i64) -> Result<(), AppError> {
+    let change = state
+        .store
+        .delete_notification(user_id, id, now_ms())
+        .await?;
+    announce_change(state, change)
 }
 
 /// Applies a change's outcome: 404 when absent, else announces its event.

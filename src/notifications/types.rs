@@ -43,6 +43,18 @@ impl Category {
     pub fn parse(text: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|c| c.as_str() == text)
     }
+
+    /// The plural label of the Notification Center's tab.
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Job => "Jobs",
+            Self::Message => "Messages",
+            Self::Comment => "Comments",
+            Self::Payment => "Payments",
+            Self::Social => "Social",
+            Self::System => "System",
+        }
+    }
 }
 
 /// How urgent a notification is.
@@ -73,6 +85,16 @@ impl Priority {
     pub fn parse(text: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|p| p.as_str() == text)
     }
+
+    /// The label shown on the priority badge.
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Low => "Low",
+            Self::Normal => "Normal",
+            Self::High => "High",
+            Self::Urgent => "Urgent",
+        }
+    }
 }
 
 /// One notification of one user.
@@ -91,6 +113,26 @@ pub struct Notification {
     pub data: Option<serde_json::Value>,
 }
 
+#[cfg(test)]
+impl Notification {
+    /// An unread notification with made-up text, for unit tests.
+    pub(crate) fn example(id: i64, category: Category, priority: Priority) -> Self {
+        Self {
+            id,
+            category,
+            priority,
+            title: format!("n{id}"),
+            body: String::new(),
+            url: None,
+            key: None,
+            read: false,
+            created_at: chrono::DateTime::UNIX_EPOCH,
+            actor: None,
+            data: None,
+        }
+    }
+}
+
 /// A user's notification preferences.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -98,6 +140,65 @@ pub struct Preferences {
     pub muted_categories: Vec<Category>,
     pub sound: bool,
     pub browser_notifications: bool,
+}
+
+/// Which notifications to list: the filters of `GET /api/notifications`,
+/// already parsed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct NotificationQuery {
+    pub unread_only: bool,
+    pub category: Option<Category>,
+    pub priority: Option<Priority>,
+    /// Only notifications with a smaller id (the previous page's `next_before`).
+    pub before: Option<i64>,
+    /// Page size, 1 to 100 (20 when absent).
+    pub limit: Option<u32>,
+}
+
+impl NotificationQuery {
+    /// Page size when the query names none.
+    pub const DEFAULT_LIMIT: u32 = 20;
+    /// Largest page.
+    pub const MAX_LIMIT: u32 = 100;
+
+    /// Whether `notification` belongs in this query's list (ignoring paging).
+    pub fn matches(&self, notification: &Notification) -> bool {
+        (!self.unread_only || !notification.read)
+            && self.category.is_none_or(|c| c == notification.category)
+            && self.priority.is_none_or(|p| p == notification.priority)
+    }
+}
+
+/// One page of a user's notifications, newest first.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NotificationPage {
+    pub notifications: Vec<Notification>,
+    pub unread_count: i64,
+    /// The user's latest event sequence number when the page was read: a
+    /// stream resumed from it misses nothing that happened afterwards.
+    pub cursor: i64,
+    /// Pass as `before` for the next page; `None` on the last page.
+    pub next_before: Option<i64>,
+}
+
+/// Who a notification sent from the admin form goes to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Recipients {
+    Everyone,
+    Users(Vec<String>),
+}
+
+/// The admin form's notification.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NotificationDraft {
+    pub to: Recipients,
+    pub category: Category,
+    pub priority: Priority,
+    pub title: String,
+    pub body: String,
+    pub url: Option<String>,
 }
 
 #[cfg(test)]
@@ -115,5 +216,23 @@ mod tests {
             assert_eq!(serde_json::to_value(p).unwrap(), p.as_str());
         }
         assert!(Priority::Urgent > Priority::Low);
+    }
+
+    #[test]
+    fn queries_match_their_filters() {
+        let mut item = Notification::example(1, Category::Job, Priority::High);
+        let unread = NotificationQuery {
+            unread_only: true,
+            ..Default::default()
+        };
+        let payments = NotificationQuery {
+            category: Some(Category::Payment),
+            ..Default::default()
+        };
+        assert!(NotificationQuery::default().matches(&item));
+        assert!(unread.matches(&item));
+        assert!(!payments.matches(&item));
+        item.read = true;
+        assert!(!unread.matches(&item));
     }
 }

@@ -6,20 +6,44 @@
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Instant;
 
 use axum::body::Bytes;
 use tokio::sync::mpsc;
 
 use crate::store::events::{Appended, StoredEvent};
 
-/// One stored event as SSE bytes (`id:`, `event:`, `data:`), serialized
-/// once and shared by every connection that receives it.
+/// One event as SSE bytes, serialized once and shared by every connection
+/// that receives it: a stored event (`id:`, `event:`, `data:`) with its
+/// user's sequence number, or an ephemeral one (no `id:`, `seq` 0) such as
+/// typing and presence.
 #[derive(Debug)]
 pub struct Frame {
     pub user_id: i64,
     pub seq: i64,
     pub bytes: Bytes,
+    /// When its transaction committed (stored events only): the start of
+    /// the delivery latency the status page shows.
+    pub committed_at: Option<Instant>,
 }
+
+impl Frame {
+    /// Typing, presence: not stored, never replayed, skipped when late.
+    pub fn is_ephemeral(&self) -> bool {
+        self.seq == 0
+    }
+}
+
+/// A user's first connection opened (`online`) or last one closed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PresenceChange {
+    pub user_id: i64,
+    pub online: bool,
+}
+
+/// Presence changes waiting for the presence task; beyond this they are
+/// dropped (presence is ephemeral, and the next change corrects it).
+const PRESENCE_QUEUE: usize = 4096;
 
 /// A frame shared between queues.
 pub type SharedFrame = Arc<Frame>;
@@ -35,6 +59,7 @@ impl Frame {
             user_id: appended.user_id,
             seq: appended.seq,
             bytes: sse_bytes(appended.seq, appended.kind, &appended.payload),
+            committed_at: Some(Instant::now()),
         })
     }
 
@@ -60,6 +85,8 @@ pub struct HubCounters {
 
 struct Inner {
     users: Mutex<HashMap<i64, Vec<Connection>>>,
+    presence: mpsc::Sender<PresenceChange>,
+    presence_changes: Mutex<Option<mpsc::Receiver<PresenceChange>>>,
     next_id: AtomicU64,
     queue_capacity: usize,
     counters: HubCounters,
@@ -85,11 +112,17 @@ pub struct Subscription {
 impl Drop for Subscription {
     fn drop(&mut self) {
         let mut users = self.hub.lock();
+        let mut went_offline = false;
         if let Some(connections) = users.get_mut(&self.user_id) {
             connections.retain(|c| c.id != self.id);
             if connections.is_empty() {
                 users.remove(&self.user_id);
+                went_offline = true;
             }
+        }
+        drop(users);
+        if went_offline {
+            self.hub.presence_changed(self.user_id, false);
         }
     }
 }
@@ -101,14 +134,35 @@ pub struct TooManyConnections;
 impl Hub {
     /// A hub whose connections each buffer `queue_capacity` frames.
     pub fn new(queue_capacity: usize) -> Self {
+        let (presence, presence_changes) = mpsc::channel(PRESENCE_QUEUE);
         Self {
             inner: Arc::new(Inner {
                 users: Mutex::new(HashMap::new()),
+                presence,
+                presence_changes: Mutex::new(Some(presence_changes)),
                 next_id: AtomicU64::new(1),
                 queue_capacity: queue_capacity.max(1),
                 counters: HubCounters::default(),
             }),
         }
+    }
+
+    /// The users going online and offline, for the one task that tells
+    /// their contacts. `None` after the first call.
+    pub fn take_presence_changes(&self) -> Option<mpsc::Receiver<PresenceChange>> {
+        self.inner
+            .presence_changes
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take()
+    }
+
+    fn presence_changed(&self, user_id: i64, online: bool) {
+        // Never waits: a full queue loses a presence blip, nothing more.
+        let _ = self
+            .inner
+            .presence
+            .try_send(PresenceChange { user_id, online });
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<i64, Vec<Connection>>> {
@@ -129,8 +183,12 @@ impl Hub {
                 .fetch_add(1, Ordering::Relaxed);
             return Err(TooManyConnections);
         }
+        let first = connections.is_empty();
         connections.push(Connection { id, queue });
         drop(users);
+        if first {
+            self.presence_changed(user_id, true);
+        }
         Ok(Subscription {
             hub: self.clone(),
             user_id,
@@ -163,6 +221,9 @@ impl Hub {
             users.remove(&frame.user_id);
         }
         drop(users);
+        if kept == 0 && before > 0 {
+            self.presence_changed(frame.user_id, false);
+        }
         let counters = &self.inner.counters;
         counters
             .frames_queued
@@ -186,6 +247,27 @@ impl Hub {
         }
     }
 
+    /// Queues an ephemeral event (SSE bytes without `id:`) on every
+    /// connection of these users. A full queue skips it: ephemeral events
+    /// may be lost, and must not cost anyone their connection.
+    pub fn announce_ephemeral(&self, user_ids: &[i64], bytes: Bytes) {
+        let users = self.lock();
+        for &user_id in user_ids {
+            let Some(connections) = users.get(&user_id) else {
+                continue;
+            };
+            let frame = Arc::new(Frame {
+                user_id,
+                seq: 0,
+                bytes: bytes.clone(),
+                committed_at: None,
+            });
+            for connection in connections {
+                let _ = connection.queue.try_send(Arc::clone(&frame));
+            }
+        }
+    }
+
     /// Live connections in total.
     pub fn connections(&self) -> usize {
         self.lock().values().map(Vec::len).sum()
@@ -194,6 +276,18 @@ impl Hub {
     /// Users with at least one live connection.
     pub fn online_users(&self) -> usize {
         self.lock().len()
+    }
+
+    /// The `limit` users with the most live connections, most first.
+    pub fn top_users(&self, limit: usize) -> Vec<(i64, usize)> {
+        let mut users: Vec<(i64, usize)> = self
+            .lock()
+            .iter()
+            .map(|(user_id, connections)| (*user_id, connections.len()))
+            .collect();
+        users.sort_unstable_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+        users.truncate(limit);
+        users
     }
 
     /// Whether `user_id` has a live connection.
@@ -216,6 +310,7 @@ mod tests {
             user_id,
             seq,
             bytes: sse_bytes(seq, "notification", "{}"),
+            committed_at: None,
         })
     }
 
@@ -266,6 +361,37 @@ mod tests {
             1
         );
         assert_eq!(hub.connections(), 1);
+    }
+
+    #[test]
+    fn presence_changes_on_first_and_last_connection_and_ephemeral_frames_skip_full_queues() {
+        let hub = Hub::new(1);
+        let mut changes = hub.take_presence_changes().unwrap();
+        assert!(hub.take_presence_changes().is_none());
+        let mut a = hub.subscribe(1, 4).unwrap();
+        let b = hub.subscribe(1, 4).unwrap();
+        assert_eq!(
+            changes.try_recv().unwrap(),
+            PresenceChange {
+                user_id: 1,
+                online: true
+            }
+        );
+        hub.announce_ephemeral(&[1, 2], Bytes::from_static(b"event: typing\ndata: {}\n\n"));
+        // The second one does not fit in a queue of one: skipped, not dropped.
+        hub.announce_ephemeral(&[1], Bytes::from_static(b"event: typing\ndata: {}\n\n"));
+        assert!(a.frames.try_recv().unwrap().is_ephemeral());
+        assert_eq!(hub.connections(), 2);
+        drop(a);
+        assert!(changes.try_recv().is_err(), "still online through b");
+        drop(b);
+        assert_eq!(
+            changes.try_recv().unwrap(),
+            PresenceChange {
+                user_id: 1,
+                online: false
+            }
+        );
     }
 
     #[test]

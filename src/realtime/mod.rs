@@ -1,7 +1,15 @@
-//! Real-time delivery: the wire events shared with the browser, and (server
-//! only) the Server-Sent Events route. Both sides for the types.
+//! Real-time delivery: the wire events shared with the browser, the page's
+//! real-time context (both sides), the browser's connection and alerts
+//! (hydrate only), and the server's hub and Server-Sent Events routes
+//! (ssr only).
 
+pub mod client;
 pub mod types;
+
+#[cfg(feature = "hydrate")]
+mod alerts;
+#[cfg(feature = "hydrate")]
+mod connection;
 
 #[cfg(feature = "ssr")]
 pub mod hub;

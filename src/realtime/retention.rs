@@ -31,4 +31,5 @@ pub async fn run_once(state: &AppState) {
         Ok(removed) => tracing::info!(removed, "event retention pruned the log"),
         Err(error) => tracing::warn!(%error, "event retention failed"),
     }
+    crate::chat::service::prune_unsent_uploads(state).await;
 }

@@ -21,14 +21,14 @@ use axum::response::Response;
 use axum::routing::get;
 use bytes::BytesMut;
 use futures_util::stream;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use tokio::time::{Instant, Interval, MissedTickBehavior, interval_at};
 
 use crate::auth::extract::CurrentUser;
 use crate::auth::service;
 use crate::auth::session::StreamRegistration;
 use crate::realtime::hub::{Frame, Subscription};
-use crate::realtime::types::{Ephemeral, Event, Sequenced};
+use crate::realtime::types::{Ephemeral, Event, PollAnswer, Sequenced};
 use crate::server::error::AppError;
 use crate::server::router::ApiRoute;
 use crate::server::state::AppState;
@@ -138,6 +138,7 @@ impl Connection {
                     out.extend_from_slice(&Frame::stored_bytes(event));
                     self.last_sent = event.seq;
                 }
+                self.state.metrics.delivered(events.len() as u64);
                 if out.is_empty() {
                     Step::Again
                 } else {
@@ -158,12 +159,23 @@ impl Connection {
         let mut out = BytesMut::new();
         let mut next = Some(first);
         let mut taken = 0;
+        let mut delivered = 0;
         while let Some(frame) = next.take() {
             taken += 1;
-            if frame.seq > self.last_sent {
+            if frame.is_ephemeral() {
+                // Late typing or presence is worthless: skipped while
+                // catching up.
+                if !self.catch_up {
+                    out.extend_from_slice(&frame.bytes);
+                }
+            } else if frame.seq > self.last_sent {
                 if frame.seq == self.last_sent + 1 && !self.catch_up {
                     out.extend_from_slice(&frame.bytes);
                     self.last_sent = frame.seq;
+                    delivered += 1;
+                    if let Some(committed_at) = frame.committed_at {
+                        self.state.metrics.delivered_live(committed_at.elapsed());
+                    }
                 } else {
                     self.catch_up = true;
                 }
@@ -172,6 +184,7 @@ impl Connection {
                 next = self.subscription.frames.try_recv().ok();
             }
         }
+        self.state.metrics.delivered(delivered);
         if out.is_empty() {
             Step::Again
         } else {
@@ -228,8 +241,14 @@ async fn events(
     })?);
     let (last_sent, catch_up) = match resume_point(&headers, &query) {
         None => (window.cursor, false),
-        Some(Some(seen)) if window.can_resume_from(seen) => (seen, seen < window.cursor),
+        Some(Some(seen)) if window.can_resume_from(seen) => {
+            if seen < window.cursor {
+                state.metrics.replay_served();
+            }
+            (seen, seen < window.cursor)
+        }
         Some(_) => {
+            state.metrics.reset_sent();
             opening.extend_from_slice(&ephemeral_frame(&Ephemeral::Reset {
                 cursor: window.cursor,
             })?);
@@ -287,14 +306,6 @@ struct PollQuery {
     wait: Option<String>,
 }
 
-/// `GET /api/events/poll`'s answer.
-#[derive(Debug, Serialize, Deserialize)]
-pub struct PollAnswer {
-    pub events: Vec<Sequenced>,
-    pub cursor: i64,
-    pub reset: bool,
-}
-
 async fn poll(
     State(state): State<AppState>,
     current: CurrentUser,
@@ -329,6 +340,7 @@ async fn poll(
     loop {
         let window = state.store.event_window(user_id).await?;
         if !window.can_resume_from(after) {
+            state.metrics.reset_sent();
             return Ok(Json(PollAnswer {
                 events: Vec::new(),
                 cursor: window.cursor,
@@ -359,6 +371,7 @@ async fn poll(
                 })
             })
             .collect::<Result<Vec<_>, AppError>>()?;
+        state.metrics.delivered(events.len() as u64);
         return Ok(Json(PollAnswer {
             events,
             cursor: window.cursor,

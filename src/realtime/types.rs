@@ -3,33 +3,92 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::auth::types::User;
+use crate::chat::types::{Conversation, Message};
 use crate::notifications::types::Notification;
 
 /// A stored event: it has a per-user sequence number (`id:`) and is
 /// replayed to a client that resumes from an earlier one.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
+///
+/// Every notification event carries `unread_count`: the recipient's number
+/// of unread notifications once the change is applied. Written in the same
+/// transaction, so a client that applies events in order always shows the
+/// right count without asking. (Optional only for events stored before the
+/// field existed.)
 pub enum Event {
     Notification {
         notification: Notification,
+        #[serde(default)]
+        unread_count: Option<i64>,
     },
     NotificationUpdated {
         notification: Notification,
+        #[serde(default)]
+        unread_count: Option<i64>,
     },
     NotificationsRead {
         ids: Vec<i64>,
+        #[serde(default)]
+        unread_count: Option<i64>,
     },
     NotificationsReadAll {
         up_to_id: i64,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         category: Option<crate::notifications::types::Category>,
+        #[serde(default)]
+        unread_count: Option<i64>,
     },
     NotificationsDeleted {
         ids: Vec<i64>,
+        #[serde(default)]
+        unread_count: Option<i64>,
     },
+    /// A chat message, to every member of its conversation.
+    Message { message: Message },
+    /// A member read a conversation up to a message.
+    ConversationRead {
+        conversation_id: i64,
+        user_id: i64,
+        up_to_message_id: i64,
+    },
+    /// A conversation was created or its members changed.
+    ConversationUpdated { conversation: Conversation },
+    /// The recipient is no longer a member of this conversation.
+    ConversationRemoved { conversation_id: i64 },
 }
 
 impl Event {
+    /// Every stored event name, for clients that must subscribe by name
+    /// (`EventSource.addEventListener`).
+    pub const NAMES: [&'static str; 9] = [
+        "notification",
+        "notification_updated",
+        "notifications_read",
+        "notifications_read_all",
+        "notifications_deleted",
+        "message",
+        "conversation_read",
+        "conversation_updated",
+        "conversation_removed",
+    ];
+
+    /// The recipient's unread count after this event, when it carries one.
+    pub fn unread_count(&self) -> Option<i64> {
+        match self {
+            Self::Notification { unread_count, .. }
+            | Self::NotificationUpdated { unread_count, .. }
+            | Self::NotificationsRead { unread_count, .. }
+            | Self::NotificationsReadAll { unread_count, .. }
+            | Self::NotificationsDeleted { unread_count, .. } => *unread_count,
+            Self::Message { .. }
+            | Self::ConversationRead { .. }
+            | Self::ConversationUpdated { .. }
+            | Self::ConversationRemoved { .. } => None,
+        }
+    }
+
     /// The SSE event name (equal to the JSON `type`).
     pub fn name(&self) -> &'static str {
         match self {
@@ -38,6 +97,10 @@ impl Event {
             Self::NotificationsRead { .. } => "notifications_read",
             Self::NotificationsReadAll { .. } => "notifications_read_all",
             Self::NotificationsDeleted { .. } => "notifications_deleted",
+            Self::Message { .. } => "message",
+            Self::ConversationRead { .. } => "conversation_read",
+            Self::ConversationUpdated { .. } => "conversation_updated",
+            Self::ConversationRemoved { .. } => "conversation_removed",
         }
     }
 }
@@ -50,14 +113,29 @@ pub enum Ephemeral {
     Ready { cursor: i64 },
     /// The resume point is outside the stored window: refetch state.
     Reset { cursor: i64 },
+    /// Someone started or stopped typing in a conversation the recipient
+    /// is in.
+    Typing {
+        conversation_id: i64,
+        user: User,
+        is_typing: bool,
+    },
+    /// Someone the recipient shares a conversation with connected or left.
+    Presence { user_id: i64, online: bool },
 }
 
 impl Ephemeral {
+    /// The ephemeral events a page hands to its components (the others
+    /// steer the connection itself).
+    pub const RELAYED: [&'static str; 2] = ["typing", "presence"];
+
     /// The SSE event name (equal to the JSON `type`).
     pub fn name(&self) -> &'static str {
         match self {
             Self::Ready { .. } => "ready",
             Self::Reset { .. } => "reset",
+            Self::Typing { .. } => "typing",
+            Self::Presence { .. } => "presence",
         }
     }
 }
@@ -71,6 +149,16 @@ pub struct Sequenced {
     pub event: Event,
 }
 
+/// `GET /api/events/poll`'s answer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PollAnswer {
+    pub events: Vec<Sequenced>,
+    /// The user's latest sequence number.
+    pub cursor: i64,
+    /// The resume point is outside the stored window: refetch state.
+    pub reset: bool,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -78,18 +166,31 @@ mod tests {
     #[test]
     fn events_are_tagged_with_their_name() {
         let events = [
-            Event::NotificationsRead { ids: vec![1, 2] },
+            Event::NotificationsRead {
+                ids: vec![1, 2],
+                unread_count: Some(4),
+            },
             Event::NotificationsReadAll {
                 up_to_id: 9,
                 category: None,
+                unread_count: Some(0),
             },
-            Event::NotificationsDeleted { ids: vec![3] },
+            Event::NotificationsDeleted {
+                ids: vec![3],
+                unread_count: None,
+            },
         ];
         for event in events {
             let json = serde_json::to_value(&event).unwrap();
             assert_eq!(json["type"], event.name());
+            assert!(Event::NAMES.contains(&event.name()));
             assert_eq!(serde_json::from_value::<Event>(json).unwrap(), event);
         }
+        // Events stored before `unread_count` existed still parse.
+        let old: Event =
+            serde_json::from_value(serde_json::json!({"type": "notifications_read", "ids": [5]}))
+                .unwrap();
+        assert_eq!(old.unread_count(), None);
         let ready = Ephemeral::Ready { cursor: 7 };
         assert_eq!(
             serde_json::to_value(&ready).unwrap(),
@@ -102,12 +203,15 @@ mod tests {
     fn polled_events_carry_their_id_beside_the_type() {
         let polled = Sequenced {
             id: 4,
-            event: Event::NotificationsDeleted { ids: vec![3] },
+            event: Event::NotificationsDeleted {
+                ids: vec![3],
+                unread_count: Some(2),
+            },
         };
         let json = serde_json::to_value(&polled).unwrap();
         assert_eq!(
             json,
-            serde_json::json!({"id": 4, "type": "notifications_deleted", "ids": [3]})
+            serde_json::json!({"id": 4, "type": "notifications_deleted", "ids": [3], "unread_count": 2})
         );
         assert_eq!(serde_json::from_value::<Sequenced>(json).unwrap(), polled);
     }

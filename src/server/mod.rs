@@ -3,6 +3,7 @@
 
 pub mod config;
 pub mod error;
+pub mod functions;
 pub mod rate_limit;
 pub mod router;
 pub mod serve;

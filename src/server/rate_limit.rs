@@ -1,8 +1,10 @@
-//! A token-bucket rate limiter keyed by caller (user, token). In memory,
-//! per instance. Server only.
+//! Rate limiters keyed by caller (user, token): a token bucket for
+//! publishing, and a sliding window for chat, where "100 a minute" must
+//! mean at most 100 in any minute. In memory, per instance. Server only.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 use std::time::Instant;
 
 /// Allows `per_minute` actions per key per minute, in bursts of up to the
@@ -59,10 +61,88 @@ impl RateLimiter {
     }
 }
 
+/// Allows at most `per_minute` actions per key in any 60 seconds.
+#[derive(Clone)]
+pub struct WindowLimiter {
+    per_minute: usize,
+    recent: Arc<Mutex<HashMap<String, VecDeque<Instant>>>>,
+}
+
+const WINDOW: Duration = Duration::from_secs(60);
+
+impl WindowLimiter {
+    /// A limiter allowing `per_minute` actions per key in any minute.
+    pub fn new(per_minute: u32) -> Self {
+        Self {
+            per_minute: per_minute.max(1) as usize,
+            recent: Arc::new(Mutex::new(HashMap::new())),
+        }
+    }
+
+    /// Takes one action for `key`, or says in how many seconds one is allowed.
+    pub fn check(&self, key: &str) -> Result<(), u64> {
+        self.check_at(key, Instant::now())
+    }
+
+    fn check_at(&self, key: &str, now: Instant) -> Result<(), u64> {
+        let mut recent = self.recent.lock().unwrap_or_else(|e| e.into_inner());
+        if recent.len() > 100_000 {
+            // Forget keys idle for a whole window: memory stays bounded.
+            recent.retain(|_, times| {
+                times
+                    .back()
+                    .is_some_and(|t| now.duration_since(*t) < WINDOW)
+            });
+        }
+        let times = recent.entry(key.to_owned()).or_default();
+        while times
+            .front()
+            .is_some_and(|oldest| now.duration_since(*oldest) >= WINDOW)
+        {
+            times.pop_front();
+        }
+        if times.len() < self.per_minute {
+            times.push_back(now);
+            return Ok(());
+        }
+        let oldest = times.front().copied().unwrap_or(now);
+        let wait = WINDOW.saturating_sub(now.duration_since(oldest));
+        Err(wait.as_secs_f64().ceil().max(1.0) as u64)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::Duration;
+
+    #[test]
+    fn the_window_allows_exactly_the_rate_in_any_minute() {
+        let limiter = WindowLimiter::new(3);
+        let start = Instant::now();
+        for second in 0..3 {
+            assert!(
+                limiter
+                    .check_at("a", start + Duration::from_secs(second * 10))
+                    .is_ok()
+            );
+        }
+        // The first of the three leaves the window at 60 s.
+        assert_eq!(
+            limiter.check_at("a", start + Duration::from_secs(30)),
+            Err(30)
+        );
+        assert!(limiter.check_at("b", start).is_ok(), "keys are independent");
+        assert!(
+            limiter
+                .check_at("a", start + Duration::from_secs(60))
+                .is_ok()
+        );
+        assert!(
+            limiter
+                .check_at("a", start + Duration::from_secs(61))
+                .is_err()
+        );
+    }
 
     #[test]
     fn allows_the_rate_then_says_when_to_retry() {

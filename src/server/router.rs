@@ -2,7 +2,7 @@
 //! files, with the layers every request passes through. Server only.
 
 use axum::Router;
-use axum::extract::State;
+use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderName, HeaderValue, Method, StatusCode, header};
 use axum::response::IntoResponse;
 use axum::routing::{MethodRouter, get};
@@ -42,6 +42,8 @@ pub fn api_routes() -> Vec<ApiRoute> {
     routes.extend(crate::auth::routes::routes());
     routes.extend(crate::realtime::sse::routes());
     routes.extend(crate::notifications::routes::routes());
+    routes.extend(crate::chat::routes::routes());
+    routes.extend(crate::system::routes::routes());
     routes
 }
 
@@ -51,10 +53,21 @@ pub fn build(state: AppState) -> Router {
     let leptos_options = state.leptos_options.clone();
     let fallback_state = state.clone();
 
+    // Uploads get their own body limit (the attachment size plus room for
+    // the multipart framing); everything else the small default one.
+    let upload_limit = state.config.max_attachment_bytes.get() + 64 * 1024;
+    let mut uploads = Router::new();
     let mut router = Router::new();
     for route in api_routes() {
-        router = router.route(route.path, route.handler);
+        if route.path == crate::chat::routes::UPLOAD_PATH {
+            uploads = uploads.route(route.path, route.handler);
+        } else {
+            router = router.route(route.path, route.handler);
+        }
     }
+    let uploads = uploads
+        .layer(RequestBodyLimitLayer::new(upload_limit))
+        .layer(DefaultBodyLimit::max(upload_limit));
     router
         .leptos_routes_with_context(&state, routes, || {}, move || shell(leptos_options.clone()))
         .fallback(leptos_axum::file_and_error_handler_with_context::<
@@ -64,11 +77,11 @@ pub fn build(state: AppState) -> Router {
             move || provide_context(fallback_state.clone()), shell
         ))
         // Answers 413 before the handler runs when Content-Length is too
-        // large, and cuts off streamed bodies at the limit. Routes that take
-        // bigger bodies (uploads) must be added after this layer.
+        // large, and cuts off streamed bodies at the limit.
         .layer(RequestBodyLimitLayer::new(
             state.config.max_body_bytes.get(),
         ))
+        .merge(uploads)
         .layer(SetResponseHeaderLayer::if_not_present(
             header::X_CONTENT_TYPE_OPTIONS,
             HeaderValue::from_static("nosniff"),
@@ -85,12 +98,29 @@ pub fn build(state: AppState) -> Router {
             state.clone(),
             crate::auth::csrf::guard,
         ))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            count_rate_limited,
+        ))
         // Compresses pages, JSON, CSS and the WASM (866 KB -> 345 KB). The
         // default predicate leaves text/event-stream alone: a compressor
         // buffers, and events must leave at once.
         .layer(CompressionLayer::new())
         .layer(TraceLayer::new_for_http())
         .with_state(state)
+}
+
+/// Counts 429 answers for the status page, whichever limit gave them.
+async fn count_rate_limited(
+    State(state): State<AppState>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let response = next.run(request).await;
+    if response.status() == StatusCode::TOO_MANY_REQUESTS {
+        state.metrics.rate_limited();
+    }
+    response
 }
 
 /// Liveness that includes the database: 200 `ok`, or 503 when it does not answer.

@@ -9,10 +9,12 @@ use tokio_util::sync::CancellationToken;
 
 use crate::auth::password::PasswordHasherPool;
 use crate::auth::session::LiveSessions;
+use crate::chat::viewers::Viewers;
 use crate::realtime::hub::Hub;
 use crate::server::config::Config;
-use crate::server::rate_limit::RateLimiter;
+use crate::server::rate_limit::{RateLimiter, WindowLimiter};
 use crate::store::Store;
+use crate::system::metrics::Metrics;
 
 /// What every request can reach. Cloned per request: all fields are handles.
 #[derive(Clone, FromRef)]
@@ -29,5 +31,13 @@ pub struct AppState {
     /// Live event-stream connections per user.
     pub hub: Hub,
     /// Publishes per admin or token per minute.
+    #[from_ref(skip)]
     pub publish_limiter: RateLimiter,
+    /// Chat messages per user per minute.
+    #[from_ref(skip)]
+    pub send_limiter: WindowLimiter,
+    /// Who is looking at which conversation (no notification for them).
+    pub viewers: Viewers,
+    /// Delivery counters, latency and history for the status page.
+    pub metrics: Metrics,
 }

@@ -27,15 +27,7 @@ pub struct Credentials {
     pub disabled: bool,
 }
 
-/// An API token as listed to admins (never the secret).
-#[derive(Debug, Clone, serde::Serialize, serde::Deserialize, PartialEq, Eq)]
-pub struct TokenInfo {
-    pub id: i64,
-    pub name: String,
-    pub created_by: String,
-    pub created_at: chrono::DateTime<chrono::Utc>,
-    pub last_used_at: Option<chrono::DateTime<chrono::Utc>>,
-}
+pub use crate::auth::types::TokenInfo;
 
 /// Outcome of creating a user.
 #[derive(Debug)]
@@ -44,11 +36,11 @@ pub enum CreateUser {
     UsernameTaken,
 }
 
-fn millis_to_time(ms: i64) -> chrono::DateTime<chrono::Utc> {
+pub(super) fn millis_to_time(ms: i64) -> chrono::DateTime<chrono::Utc> {
     chrono::DateTime::from_timestamp_millis(ms).unwrap_or_default()
 }
 
-fn user_from(row: &SqliteRow) -> Result<User, StoreError> {
+pub(super) fn user_from(row: &SqliteRow) -> Result<User, StoreError> {
     let role: String = row.try_get("role")?;
     Ok(User {
         id: row.try_get("id")?,

@@ -54,6 +54,18 @@ pub async fn append(
     now: i64,
 ) -> Result<Appended, StoreError> {
     let payload = serde_json::to_string(event).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    append_payload(tx, user_id, event.name(), payload, now).await
+}
+
+/// Appends an event already serialized (`payload`, named `kind`): an
+/// event sent to many users is serialized once.
+pub async fn append_payload(
+    tx: &mut Transaction<'_, Sqlite>,
+    user_id: i64,
+    kind: &'static str,
+    payload: String,
+    now: i64,
+) -> Result<Appended, StoreError> {
     let seq: i64 = sqlx::query_scalar(
         "UPDATE users SET event_seq = event_seq + 1 WHERE id = ? RETURNING event_seq",
     )
@@ -65,7 +77,7 @@ pub async fn append(
     )
     .bind(user_id)
     .bind(seq)
-    .bind(event.name())
+    .bind(kind)
     .bind(&payload)
     .bind(now)
     .execute(&mut **tx)
@@ -73,7 +85,7 @@ pub async fn append(
     Ok(Appended {
         user_id,
         seq,
-        kind: event.name(),
+        kind,
         payload,
     })
 }

@@ -11,6 +11,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use crate::server::config::Config;
 
 pub mod accounts;
+pub mod chat;
 pub mod events;
 pub mod notifications;
 
@@ -90,6 +91,46 @@ impl Store {
             .fetch_one(&self.pool)
             .await?;
         Ok(on == 1)
+    }
+
+    /// Bytes the database occupies: its pages plus the write-ahead log.
+    pub async fn size_bytes(&self) -> Result<u64, StoreError> {
+        let pages: i64 = sqlx::query_scalar("PRAGMA page_count")
+            .fetch_one(&self.pool)
+            .await?;
+        let page_size: i64 = sqlx::query_scalar("PRAGMA page_size")
+            .fetch_one(&self.pool)
+            .await?;
+        let file: String =
+            sqlx::query_scalar("SELECT file FROM pragma_database_list WHERE name = 'main'")
+                .fetch_one(&self.pool)
+                .await?;
+        let wal = tokio::fs::metadata(format!("{file}-wal"))
+            .await
+            .map(|m| m.len())
+            .unwrap_or(0);
+        Ok(u64::try_from(pages.saturating_mul(page_size)).unwrap_or(0) + wal)
+    }
+
+    /// Open connections, idle ones, and the pool's limit.
+    pub fn pool_use(&self) -> (u32, u32, u32) {
+        let idle = u32::try_from(self.pool.num_idle()).unwrap_or(u32::MAX);
+        (
+            self.pool.size(),
+            idle,
+            self.pool.options().get_max_connections(),
+        )
+    }
+
+    /// Usernames of these users (absent ones left out).
+    pub async fn usernames(&self, ids: &[i64]) -> Result<Vec<(i64, String)>, StoreError> {
+        let ids = serde_json::to_string(ids).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        Ok(sqlx::query_as(
+            "SELECT id, username FROM users WHERE id IN (SELECT value FROM json_each(?))",
+        )
+        .bind(ids)
+        .fetch_all(&self.pool)
+        .await?)
     }
 
     /// A round trip to the database, for `/healthz`.

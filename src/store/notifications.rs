@@ -1,8 +1,8 @@
 //! Notifications, preferences and publish idempotency. Every state change
 //! writes its event in the same transaction. Server only.
 
-use sqlx::Row;
 use sqlx::sqlite::SqliteRow;
+use sqlx::{Row, Sqlite, Transaction};
 
 use super::events::{self, Appended};
 use super::{Store, StoreError};
@@ -142,75 +142,12 @@ impl Store {
         new: &NewNotification,
         now: i64,
     ) -> Result<(Vec<i64>, Vec<Appended>), StoreError> {
-        let data = new.data.as_ref().map(|d| d.to_string());
-        let actor_id = new.actor.as_ref().map(|a| a.id);
         let mut tx = self.pool.begin().await?;
         let mut ids = Vec::with_capacity(recipients.len());
         let mut appended = Vec::with_capacity(recipients.len());
         for &user_id in recipients {
-            let replaced: Option<i64> = match &new.key {
-                Some(key) => {
-                    sqlx::query_scalar(
-                        "UPDATE notifications SET category = ?, priority = ?, title = ?, body = ?, url = ?,
-                             actor_id = ?, data = ?, read_at = NULL, created_at = ?
-                         WHERE user_id = ? AND key = ? RETURNING id",
-                    )
-                    .bind(new.category.as_str())
-                    .bind(new.priority.as_str())
-                    .bind(&new.title)
-                    .bind(&new.body)
-                    .bind(&new.url)
-                    .bind(actor_id)
-                    .bind(&data)
-                    .bind(now)
-                    .bind(user_id)
-                    .bind(key)
-                    .fetch_optional(&mut *tx)
-                    .await?
-                }
-                None => None,
-            };
-            let id = match replaced {
-                Some(id) => id,
-                None => {
-                    sqlx::query_scalar(
-                        "INSERT INTO notifications
-                             (user_id, category, priority, title, body, url, key, actor_id, data, created_at)
-                         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
-                    )
-                    .bind(user_id)
-                    .bind(new.category.as_str())
-                    .bind(new.priority.as_str())
-                    .bind(&new.title)
-                    .bind(&new.body)
-                    .bind(&new.url)
-                    .bind(&new.key)
-                    .bind(actor_id)
-                    .bind(&data)
-                    .bind(now)
-                    .fetch_one(&mut *tx)
-                    .await?
-                }
-            };
-            let notification = Notification {
-                id,
-                category: new.category,
-                priority: new.priority,
-                title: new.title.clone(),
-                body: new.body.clone(),
-                url: new.url.clone(),
-                key: new.key.clone(),
-                read: false,
-                created_at: chrono::DateTime::from_timestamp_millis(now).unwrap_or_default(),
-                actor: new.actor.clone(),
-                data: new.data.clone(),
-            };
-            let event = if replaced.is_some() {
-                Event::NotificationUpdated { notification }
-            } else {
-                Event::Notification { notification }
-            };
-            appended.push(events::append(&mut tx, user_id, &event, now).await?);
+            let (id, event) = write_notification(&mut tx, user_id, new, now).await?;
+            appended.push(event);
             ids.push(id);
         }
         tx.commit().await?;
@@ -273,13 +210,11 @@ impl Store {
             .bind(id)
             .execute(&mut *tx)
             .await?;
-        let appended = events::append(
-            &mut tx,
-            user_id,
-            &Event::NotificationsRead { ids: vec![id] },
-            now,
-        )
-        .await?;
+        let event = Event::NotificationsRead {
+            ids: vec![id],
+            unread_count: Some(unread_in(&mut tx, user_id).await?),
+        };
+        let appended = events::append(&mut tx, user_id, &event, now).await?;
         tx.commit().await?;
         Ok(Change::Changed(appended))
     }
@@ -307,7 +242,11 @@ impl Store {
         let Some(up_to_id) = up_to else {
             return Ok(Change::Unchanged);
         };
-        let event = Event::NotificationsReadAll { up_to_id, category };
+        let event = Event::NotificationsReadAll {
+            up_to_id,
+            category,
+            unread_count: Some(unread_in(&mut tx, user_id).await?),
+        };
         let appended = events::append(&mut tx, user_id, &event, now).await?;
         tx.commit().await?;
         Ok(Change::Changed(appended))
@@ -329,13 +268,11 @@ impl Store {
         if done.rows_affected() == 0 {
             return Ok(Change::NotFound);
         }
-        let appended = events::append(
-            &mut tx,
-            user_id,
-            &Event::NotificationsDeleted { ids: vec![id] },
-            now,
-        )
-        .await?;
+        let event = Event::NotificationsDeleted {
+            ids: vec![id],
+            unread_count: Some(unread_in(&mut tx, user_id).await?),
+        };
+        let appended = events::append(&mut tx, user_id, &event, now).await?;
         tx.commit().await?;
         Ok(Change::Changed(appended))
     }
@@ -449,4 +386,121 @@ impl Store {
             .await?;
         Ok(())
     }
+}
+
+/// Writes `new` for one recipient inside `tx`, with its event: a
+/// recipient that already has a notification with the same key gets that
+/// one replaced (marked unread again) and a `notification_updated`.
+pub(super) async fn write_notification(
+    tx: &mut Transaction<'_, Sqlite>,
+    user_id: i64,
+    new: &NewNotification,
+    now: i64,
+) -> Result<(i64, Appended), StoreError> {
+    let data = new.data.as_ref().map(|d| d.to_string());
+    let actor_id = new.actor.as_ref().map(|a| a.id);
+    let replaced: Option<i64> =
+        match &new.key {
+            Some(key) => sqlx::query_scalar(
+                "UPDATE notifications SET category = ?, priority = ?, title = ?, body = ?, url = ?,
+                     actor_id = ?, data = ?, read_at = NULL, created_at = ?
+                 WHERE user_id = ? AND key = ? RETURNING id",
+            )
+            .bind(new.category.as_str())
+            .bind(new.priority.as_str())
+            .bind(&new.title)
+            .bind(&new.body)
+            .bind(&new.url)
+            .bind(actor_id)
+            .bind(&data)
+            .bind(now)
+            .bind(user_id)
+            .bind(key)
+            .fetch_optional(&mut **tx)
+            .await?,
+            None => None,
+        };
+    let id = match replaced {
+        Some(id) => id,
+        None => {
+            sqlx::query_scalar(
+                "INSERT INTO notifications
+                     (user_id, category, priority, title, body, url, key, actor_id, data, created_at)
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+            )
+            .bind(user_id)
+            .bind(new.category.as_str())
+            .bind(new.priority.as_str())
+            .bind(&new.title)
+            .bind(&new.body)
+            .bind(&new.url)
+            .bind(&new.key)
+            .bind(actor_id)
+            .bind(&data)
+            .bind(now)
+            .fetch_one(&mut **tx)
+            .await?
+        }
+    };
+    let notification = Notification {
+        id,
+        category: new.category,
+        priority: new.priority,
+        title: new.title.clone(),
+        body: new.body.clone(),
+        url: new.url.clone(),
+        key: new.key.clone(),
+        read: false,
+        created_at: chrono::DateTime::from_timestamp_millis(now).unwrap_or_default(),
+        actor: new.actor.clone(),
+        data: new.data.clone(),
+    };
+    let unread_count = Some(unread_in(tx, user_id).await?);
+    let event = if replaced.is_some() {
+        Event::NotificationUpdated {
+            notification,
+            unread_count,
+        }
+    } else {
+        Event::Notification {
+            notification,
+            unread_count,
+        }
+    };
+    Ok((id, events::append(tx, user_id, &event, now).await?))
+}
+
+/// Marks `user_id`'s notification with `key` read inside `tx`, if it is
+/// unread; returns its event.
+pub(super) async fn read_keyed_notification(
+    tx: &mut Transaction<'_, Sqlite>,
+    user_id: i64,
+    key: &str,
+    now: i64,
+) -> Result<Option<Appended>, StoreError> {
+    let id: Option<i64> = sqlx::query_scalar(
+        "UPDATE notifications SET read_at = ? WHERE user_id = ? AND key = ? AND read_at IS NULL RETURNING id",
+    )
+    .bind(now)
+    .bind(user_id)
+    .bind(key)
+    .fetch_optional(&mut **tx)
+    .await?;
+    let Some(id) = id else { return Ok(None) };
+    let event = Event::NotificationsRead {
+        ids: vec![id],
+        unread_count: Some(unread_in(tx, user_id).await?),
+    };
+    Ok(Some(events::append(tx, user_id, &event, now).await?))
+}
+
+/// `user_id`'s unread count as `tx` sees it (after its own writes). Counts
+/// the partial index of unread rows only.
+async fn unread_in(tx: &mut Transaction<'_, Sqlite>, user_id: i64) -> Result<i64, StoreError> {
+    Ok(sqlx::query_scalar(
+        "SELECT COUNT(*) FROM notifications WHERE user_id = ? AND read_at IS NULL",
+    )
+    .bind(user_id)
+    .fetch_one(&mut **tx)
+    .await?)
 }

@@ -1,9 +1,21 @@
-//! System facts for the UI (version, database health) and the server
-//! function that reports them. Types and the server function's client stub
-//! compile on both sides; its body runs on the server.
+//! System facts: the dashboard's vital signs, and the admin status report
+//! with its metrics, `/api/status` and `/metrics`. Types and server
+//! function stubs compile on both sides; `metrics`, `status` and `routes`
+//! are server only.
 
 use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
+
+use crate::errors::ApiError;
+use crate::system::types::StatusReport;
+
+#[cfg(feature = "ssr")]
+pub mod metrics;
+#[cfg(feature = "ssr")]
+pub mod routes;
+#[cfg(feature = "ssr")]
+pub mod status;
+pub mod types;
 
 /// How the server and its database are doing, as the dashboard shows it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -44,4 +56,15 @@ pub async fn system_info() -> Result<SystemReport, ServerFnError> {
         db_latency_ms,
         checked_at: chrono::Utc::now(),
     })
+}
+
+/// The admin status report (admins only), as `GET /api/status` answers it.
+#[server(prefix = "/fn", endpoint = "admin/status")]
+pub async fn admin_status() -> Result<StatusReport, ApiError> {
+    use crate::auth::extract::AdminUser;
+    use crate::server::functions;
+
+    let state = functions::state();
+    let _admin: AdminUser = functions::extract(&state).await?;
+    Ok(status::report(&state).await?)
 }

@@ -1,0 +1,161 @@
+// The admin area in headless Chromium: the live status page, the 404 that
+// everyone else gets, user and token management, and a system
+// announcement reaching another person's browser.
+import { Browser, Page } from "@playwright/test";
+import {
+  test,
+  expect,
+  hydrated,
+  signUp,
+  watchErrors,
+  uniqueName,
+  adminApi,
+  publish,
+  ADMIN,
+  connectionStatus,
+} from "./fixtures";
+
+const baseURL = () => test.info().project.use.baseURL as string;
+
+async function signInAdmin(page: Page) {
+  await page.goto("/login");
+  await hydrated(page);
+  await page.getByLabel("Username").fill(ADMIN.username);
+  await page.getByLabel("Password").fill(ADMIN.password);
+  await page.getByRole("button", { name: "Sign in" }).click();
+  await expect(page.getByTestId("user-menu")).toBeVisible();
+}
+
+/** Another person in their own browser context. */
+async function otherPerson(browser: Browser, errors: string[]) {
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  watchErrors(page, errors);
+  const name = await signUp(page, uniqueName("p"));
+  return { context, page, name };
+}
+
+function sinceStart(text: string | null): number {
+  return Number((text ?? "").replace(/\D/g, ""));
+}
+
+test("the status page shows live numbers and refreshes itself", async ({ page }) => {
+  await signInAdmin(page);
+  await page.getByRole("link", { name: "Admin" }).click();
+  await expect(page).toHaveURL(/\/admin\/status$/);
+  await hydrated(page);
+  await expect(page.getByRole("heading", { level: 1 })).toHaveText("Status");
+  await expect(connectionStatus(page)).toHaveText("Live");
+  await expect(page.getByTestId("instance-id")).toHaveText(/^[0-9a-f]{12}$/);
+  // This page's own event stream is one of the live connections.
+  await expect(page.getByTestId("status-connections")).not.toHaveText("0");
+  await expect(page.getByTestId("top-users")).toContainText(ADMIN.username);
+  for (const line of ["sparkline-connections", "sparkline-published", "sparkline-delivered"]) {
+    await expect(page.getByTestId(line)).toBeVisible();
+  }
+
+  const published = page.getByTestId("status-published-rate-detail");
+  const before = sinceStart(await published.textContent());
+  const api = await adminApi(baseURL());
+  for (let i = 0; i < 5; i++) await publish(api, ADMIN.username, `status check ${i}`);
+  // The page refreshes by itself: the totals and the latency follow.
+  await expect
+    .poll(async () => sinceStart(await published.textContent()), { timeout: 10_000 })
+    .toBeGreaterThanOrEqual(before + 5);
+  await expect(page.getByTestId("latency-p50")).not.toHaveText("—");
+  await expect(page.getByTestId("latency-p99")).toHaveText(/ms|s$/);
+  await expect(page.getByTestId("status-verdict")).toHaveText(/Delivery (healthy|slow)/);
+  const uptime = await page.getByTestId("uptime").textContent();
+  await expect(page.getByTestId("uptime")).not.toHaveText(uptime ?? "", { timeout: 5_000 });
+
+  // Readable on a phone: nothing wider than the screen.
+  await page.setViewportSize({ width: 390, height: 844 });
+  const overflow = await page.evaluate(
+    () => document.documentElement.scrollWidth - document.documentElement.clientWidth,
+  );
+  expect(overflow).toBeLessThanOrEqual(0);
+  await api.dispose();
+});
+
+test("people who are not admins get the 404 page on admin routes", async ({ page }) => {
+  await signUp(page);
+  for (const path of ["/admin/status", "/admin/users", "/admin/tokens", "/admin/announce", "/admin/notify"]) {
+    await page.goto(path);
+    await hydrated(page);
+    await expect(page.getByRole("heading", { level: 1 })).toHaveText("Page not found");
+  }
+  await expect(page.getByRole("link", { name: "Admin" })).toHaveCount(0);
+});
+
+test("admins announce to everyone, manage users and create and revoke tokens", async ({
+  page,
+  browser,
+}) => {
+  const errors: string[] = [];
+  const person = await otherPerson(browser, errors);
+  await expect(connectionStatus(person.page)).toHaveText("Live");
+  await signInAdmin(page);
+
+  // A system announcement reaches the other person live.
+  await page.goto("/admin/announce");
+  await hydrated(page);
+  await expect(page.getByRole("heading", { level: 1 })).toHaveText("System announcement");
+  await expect(page.getByLabel("Usernames")).toHaveCount(0);
+  await page.getByLabel("Title").fill("Maintenance tonight");
+  await page.getByLabel("Message").fill("Herald restarts at 22:00 UTC.");
+  await page.getByRole("button", { name: "Send announcement" }).click();
+  await expect(page.getByTestId("send-result")).toHaveText(/^Sent to \d+ users\.$/);
+  await expect(person.page.getByTestId("toast").filter({ hasText: "Maintenance tonight" })).toBeVisible();
+
+  // Users: search, promote, disable.
+  await page.getByRole("link", { name: "Users" }).click();
+  await expect(page.getByRole("heading", { level: 1 })).toHaveText("Users");
+  await page.getByLabel("Search users").fill(person.name);
+  const row = page.getByTestId("account-row");
+  await expect(row).toHaveCount(1);
+  await page.getByLabel(`Role of ${person.name}`).selectOption("admin");
+  await page.getByRole("button", { name: `Disable ${person.name}` }).click();
+  await expect(row.getByTestId("account-state")).toHaveText("Disabled");
+  // Their session ended with it.
+  await expect(connectionStatus(person.page)).not.toHaveText("Live", { timeout: 15_000 });
+  await page.reload();
+  await hydrated(page);
+  await page.getByLabel("Search users").fill(person.name);
+  await expect(page.getByLabel(`Role of ${person.name}`)).toHaveValue("admin");
+  await expect(page.getByTestId("account-row").getByTestId("account-state")).toHaveText("Disabled");
+  await page.getByRole("button", { name: `Enable ${person.name}` }).click();
+  await expect(page.getByTestId("account-row").getByTestId("account-state")).toHaveText("Active");
+
+  // Tokens: shown once, listed without the secret, revoked with a confirmation.
+  await page.getByRole("link", { name: "API tokens" }).click();
+  await expect(page.getByRole("heading", { level: 1 })).toHaveText("API tokens");
+  const tokenName = uniqueName("svc");
+  await page.getByLabel("Token name").fill(tokenName);
+  await page.getByRole("button", { name: "Create token" }).click();
+  const secret = page.getByTestId("new-token");
+  await expect(secret).toHaveValue(/^hrld_/);
+  const tokenValue = await secret.inputValue();
+  const tokenRow = page.getByTestId("token-row").filter({ hasText: tokenName });
+  await expect(tokenRow).toHaveCount(1);
+  await expect(tokenRow).not.toContainText(tokenValue);
+  const check = await fetch(`${baseURL()}/api/tokens/current`, {
+    headers: { authorization: `Bearer ${tokenValue}` },
+  });
+  expect(check.status).toBe(200);
+  await page.getByRole("button", { name: `Revoke ${tokenName}` }).click();
+  await page.getByRole("button", { name: `Confirm revoking ${tokenName}` }).click();
+  await expect(tokenRow).toHaveCount(0);
+  const revoked = await fetch(`${baseURL()}/api/tokens/current`, {
+    headers: { authorization: `Bearer ${tokenValue}` },
+  });
+  expect(revoked.status).toBe(401);
+  // A reload no longer shows the secret.
+  await page.reload();
+  await hydrated(page);
+  await expect(page.getByTestId("new-token")).toHaveCount(0);
+
+  // The disabled person's page ended its session: console errors from the
+  // refused stream are expected there, none on the admin's page.
+  await person.context.close();
+  expect(errors.filter((e) => !/401|Unauthorized|EventSource|events/.test(e))).toEqual([]);
+});

@@ -1,0 +1,364 @@
+//! The page's view of the event stream: one `Realtime` context with typed
+//! signals (connection status, unread count, preferences, a clock) and a
+//! listener list through which every applied event reaches the components,
+//! in sequence order, exactly once. Both sides: on the server the context
+//! holds the initial values the page renders with; the connection itself
+//! (`connection`, hydrate only) runs in the browser.
+
+use std::sync::Arc;
+
+use leptos::prelude::*;
+
+use crate::notifications::types::{Notification, Preferences};
+use crate::realtime::types::{Ephemeral, Event};
+
+/// What the header's connection indicator says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConnectionStatus {
+    /// The first connection of this page is being made.
+    Connecting,
+    /// Events arrive as they happen (a stream, or long-polling after
+    /// repeated stream failures).
+    Live,
+    /// The connection was lost; retrying with backoff.
+    Reconnecting,
+    /// The browser says it has no network.
+    Offline,
+}
+
+impl ConnectionStatus {
+    /// The indicator's text.
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Connecting => "Connecting",
+            Self::Live => "Live",
+            Self::Reconnecting => "Reconnecting",
+            Self::Offline => "Offline",
+        }
+    }
+
+    /// Parses [`label`](Self::label) (tabs relay the status by name).
+    pub fn parse(text: &str) -> Option<Self> {
+        [
+            Self::Connecting,
+            Self::Live,
+            Self::Reconnecting,
+            Self::Offline,
+        ]
+        .into_iter()
+        .find(|s| s.label() == text)
+    }
+}
+
+/// One stored event as the components receive it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Delivery {
+    pub seq: i64,
+    pub event: Event,
+    /// Happened while this browser was connected, as opposed to backlog
+    /// replayed after a reconnect. Only live events raise alerts.
+    pub live: bool,
+}
+
+/// A component's interest in deliveries.
+type Listener = Arc<dyn Fn(&Delivery) + Send + Sync>;
+/// A component's interest in typing and presence.
+type EphemeralListener = Arc<dyn Fn(&Ephemeral) + Send + Sync>;
+
+/// The real-time context. `Copy`: every field is an arena handle.
+#[derive(Clone, Copy)]
+pub struct Realtime {
+    /// The header's indicator.
+    pub status: RwSignal<ConnectionStatus>,
+    /// The signed-in user's unread notifications, once known.
+    pub unread: RwSignal<Option<i64>>,
+    /// The signed-in user's preferences, once loaded.
+    pub preferences: RwSignal<Option<Preferences>>,
+    /// Bumped whenever the server said the page's state may be stale (a
+    /// `reset`): lists refetch when it changes.
+    pub resets: RwSignal<u64>,
+    /// Browser time in Unix ms, refreshed every 30 s; `None` during server
+    /// rendering, so relative times appear only after hydration.
+    pub now_ms: RwSignal<Option<i64>>,
+    /// Whether this tab holds the browser's one stream.
+    pub leader: RwSignal<bool>,
+    listeners: StoredValue<Vec<(u64, Listener)>>,
+    ephemeral_listeners: StoredValue<Vec<(u64, EphemeralListener)>>,
+    next_listener: StoredValue<u64>,
+}
+
+impl Realtime {
+    fn new() -> Self {
+        Self {
+            status: RwSignal::new(ConnectionStatus::Connecting),
+            unread: RwSignal::new(None),
+            preferences: RwSignal::new(None),
+            resets: RwSignal::new(0),
+            now_ms: RwSignal::new(None),
+            leader: RwSignal::new(false),
+            listeners: StoredValue::new(Vec::new()),
+            ephemeral_listeners: StoredValue::new(Vec::new()),
+            next_listener: StoredValue::new(0),
+        }
+    }
+
+    /// Calls `listener` with every event applied from now on, until the
+    /// calling component is dropped.
+    pub fn subscribe(&self, listener: impl Fn(&Delivery) + Send + Sync + 'static) {
+        let id = self.next_listener.get_value();
+        self.next_listener.set_value(id + 1);
+        self.listeners
+            .update_value(|all| all.push((id, Arc::new(listener))));
+        let listeners = self.listeners;
+        on_cleanup(move || {
+            listeners.try_update_value(|all| all.retain(|(other, _)| *other != id));
+        });
+    }
+
+    /// Calls `listener` with every typing and presence signal from now on,
+    /// until the calling component is dropped.
+    pub fn subscribe_ephemeral(&self, listener: impl Fn(&Ephemeral) + Send + Sync + 'static) {
+        let id = self.next_listener.get_value();
+        self.next_listener.set_value(id + 1);
+        self.ephemeral_listeners
+            .update_value(|all| all.push((id, Arc::new(listener))));
+        let listeners = self.ephemeral_listeners;
+        on_cleanup(move || {
+            listeners.try_update_value(|all| all.retain(|(other, _)| *other != id));
+        });
+    }
+
+    /// Hands a typing or presence signal to every interested component.
+    pub fn dispatch_ephemeral(&self, event: &Ephemeral) {
+        let listeners: Vec<EphemeralListener> = self
+            .ephemeral_listeners
+            .with_value(|all| all.iter().map(|(_, l)| Arc::clone(l)).collect());
+        for listener in listeners {
+            listener(event);
+        }
+    }
+
+    /// Hands an applied event to every listener. Listeners are cloned out
+    /// first, so one that subscribes or unsubscribes does not deadlock.
+    pub fn dispatch(&self, delivery: &Delivery) {
+        let listeners: Vec<Listener> = self
+            .listeners
+            .with_value(|all| all.iter().map(|(_, l)| Arc::clone(l)).collect());
+        for listener in listeners {
+            listener(delivery);
+        }
+    }
+
+    /// Whether `notification` should be toasted or raised: not read and not
+    /// in a category the user muted.
+    pub fn should_alert(&self, notification: &Notification) -> bool {
+        !notification.read
+            && self.preferences.with_untracked(|p| {
+                p.as_ref()
+                    .is_none_or(|p| !p.muted_categories.contains(&notification.category))
+            })
+    }
+
+    /// Whether the user wants a sound with new notifications.
+    pub fn sound_on(&self) -> bool {
+        self.preferences
+            .with_untracked(|p| p.as_ref().is_some_and(|p| p.sound))
+    }
+}
+
+/// Provides the real-time context and, in the browser, keeps a connection
+/// open while someone is signed in. Call once, at the root of the routed
+/// app (it needs the router for navigation from browser notifications).
+pub fn provide_realtime() {
+    let realtime = Realtime::new();
+    provide_context(realtime);
+    #[cfg(feature = "hydrate")]
+    crate::realtime::connection::run(realtime);
+}
+
+/// The real-time context.
+pub fn use_realtime() -> Realtime {
+    expect_context::<Realtime>()
+}
+
+/// Opens a notification's link: a path on this site through the router
+/// (`navigate`), anything else (an http(s) URL) as a page load.
+pub fn follow_link(url: &str, navigate: impl Fn(&str, leptos_router::NavigateOptions)) {
+    if url.starts_with('/') {
+        navigate(url, leptos_router::NavigateOptions::default());
+    } else if let Some(window) = web_sys::window() {
+        let _ = window.location().assign(url);
+    }
+}
+
+/// Whether this browser may show notifications: `None` when it cannot
+/// show any (no Notification API). Browser only at run time.
+pub fn notification_permission() -> Option<web_sys::NotificationPermission> {
+    let window = web_sys::window()?;
+    js_sys::Reflect::has(&window, &wasm_bindgen::JsValue::from_str("Notification"))
+        .unwrap_or(false)
+        .then(web_sys::Notification::permission)
+}
+
+/// Asks for permission to show notifications. Browsers allow the prompt
+/// only from a user's click, so call this from a click handler.
+pub async fn request_notification_permission() -> Option<web_sys::NotificationPermission> {
+    notification_permission()?;
+    let promise = web_sys::Notification::request_permission().ok()?;
+    let answer = wasm_bindgen_futures::JsFuture::from(promise).await.ok()?;
+    web_sys::NotificationPermission::from_js_value(&answer)
+}
+
+/// Tracks the last applied sequence number: tells a new event from a
+/// repeat, and notices a gap that must be filled from the store.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SeqTracker {
+    last: Option<i64>,
+}
+
+/// What to do with an incoming event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Arrival {
+    /// The next one: apply it.
+    Next,
+    /// Seen already: drop it.
+    Repeat,
+    /// Events between the last applied one and this are missing: fetch
+    /// everything after `after`, then apply in order.
+    Gap { after: i64 },
+}
+
+impl SeqTracker {
+    /// The last applied number, if any.
+    pub fn last(&self) -> Option<i64> {
+        self.last
+    }
+
+    /// Starts counting from a state snapshot taken at `cursor`.
+    pub fn reset_to(&mut self, cursor: i64) {
+        self.last = Some(cursor);
+    }
+
+    /// Classifies `seq` without recording it.
+    pub fn classify(&self, seq: i64) -> Arrival {
+        match self.last {
+            None => Arrival::Next,
+            Some(last) if seq <= last => Arrival::Repeat,
+            Some(last) if seq == last + 1 => Arrival::Next,
+            Some(last) => Arrival::Gap { after: last },
+        }
+    }
+
+    /// Records `seq` as applied.
+    pub fn applied(&mut self, seq: i64) {
+        self.last = Some(self.last.map_or(seq, |last| last.max(seq)));
+    }
+}
+
+/// Reconnection delay with exponential backoff and full jitter: a uniform
+/// draw (`random` in 0..1) below 1 s · 2^attempt, capped at 30 s. Full
+/// jitter spreads a crowd of clients that lost the same server.
+pub fn backoff_ms(attempt: u32, random: f64) -> u32 {
+    let ceiling = 1_000u32.saturating_mul(1u32 << attempt.min(5)).min(30_000);
+    (f64::from(ceiling) * random.clamp(0.0, 1.0)) as u32
+}
+
+/// Whether the page is in a background tab or minimised (false outside a
+/// browser).
+pub fn page_hidden() -> bool {
+    web_sys::window()
+        .and_then(|w| w.document())
+        .is_some_and(|d| d.hidden())
+}
+
+/// "1.5 MB", "12 KB", "300 B".
+pub fn human_size(bytes: u64) -> String {
+    const KIB: f64 = 1_024.0;
+    match bytes {
+        0..1_024 => format!("{bytes} B"),
+        1_024..1_048_576 => format!("{:.0} KB", bytes as f64 / KIB),
+        1_048_576..1_073_741_824 => format!("{:.1} MB", bytes as f64 / (KIB * KIB)),
+        _ => format!("{:.2} GB", bytes as f64 / (KIB * KIB * KIB)),
+    }
+}
+
+/// "just now", "5 min ago", "3 h ago", "yesterday", "4 days ago", or the
+/// date, for a time `then_ms` seen at `now_ms` (both Unix ms).
+pub fn relative_time(then_ms: i64, now_ms: i64) -> String {
+    let seconds = (now_ms - then_ms).max(0) / 1000;
+    match seconds {
+        0..45 => "just now".to_owned(),
+        45..3_600 => format!("{} min ago", (seconds / 60).max(1)),
+        3_600..86_400 => format!("{} h ago", seconds / 3_600),
+        86_400..172_800 => "yesterday".to_owned(),
+        172_800..604_800 => format!("{} days ago", seconds / 86_400),
+        _ => chrono::DateTime::from_timestamp_millis(then_ms)
+            .map(|t| {
+                use chrono::Datelike;
+                // By hand: chrono's `format` would bring its whole
+                // formatting engine into the WASM.
+                const MONTHS: [&str; 12] = [
+                    "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov",
+                    "Dec",
+                ];
+                let month = MONTHS[t.month0() as usize];
+                format!("{month} {}, {}", t.day(), t.year())
+            })
+            .unwrap_or_default(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tracker_applies_in_order_drops_repeats_and_finds_gaps() {
+        let mut tracker = SeqTracker::default();
+        assert_eq!(tracker.classify(7), Arrival::Next);
+        tracker.reset_to(10);
+        assert_eq!(tracker.classify(10), Arrival::Repeat);
+        assert_eq!(tracker.classify(3), Arrival::Repeat);
+        assert_eq!(tracker.classify(11), Arrival::Next);
+        tracker.applied(11);
+        assert_eq!(tracker.classify(14), Arrival::Gap { after: 11 });
+        tracker.applied(14);
+        tracker.applied(12);
+        assert_eq!(tracker.last(), Some(14));
+    }
+
+    #[test]
+    fn backoff_grows_to_thirty_seconds_with_full_jitter() {
+        assert_eq!(backoff_ms(0, 1.0), 1_000);
+        assert_eq!(backoff_ms(1, 1.0), 2_000);
+        assert_eq!(backoff_ms(4, 1.0), 16_000);
+        assert_eq!(backoff_ms(5, 1.0), 30_000);
+        assert_eq!(backoff_ms(40, 1.0), 30_000);
+        assert_eq!(backoff_ms(3, 0.0), 0);
+        assert_eq!(backoff_ms(3, 0.5), 4_000);
+    }
+
+    #[test]
+    fn times_read_naturally() {
+        let now = 1_700_000_000_000;
+        assert_eq!(relative_time(now - 10_000, now), "just now");
+        assert_eq!(relative_time(now + 5_000, now), "just now");
+        assert_eq!(relative_time(now - 60_000, now), "1 min ago");
+        assert_eq!(relative_time(now - 3 * 3_600_000, now), "3 h ago");
+        assert_eq!(relative_time(now - 30 * 3_600_000, now), "yesterday");
+        assert_eq!(relative_time(now - 4 * 86_400_000, now), "4 days ago");
+        assert_eq!(relative_time(0, now), "Jan 1, 1970");
+    }
+
+    #[test]
+    fn statuses_round_trip_by_label() {
+        for status in [
+            ConnectionStatus::Connecting,
+            ConnectionStatus::Live,
+            ConnectionStatus::Reconnecting,
+            ConnectionStatus::Offline,
+        ] {
+            assert_eq!(ConnectionStatus::parse(status.label()), Some(status));
+        }
+    }
+}

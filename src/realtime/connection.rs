@@ -1,0 +1,808 @@
+//! The browser's one connection to the event stream, shared by its tabs.
+//! Browser only (hydrate).
+//!
+//! - Election: the tabs of a user ask for one Web Lock; the tab that holds
+//!   it (the leader) opens the `EventSource` and relays every event, and its
+//!   status, to the others over a `BroadcastChannel`. When it closes, the
+//!   lock passes to a waiting tab, which resumes from its own last event.
+//!   HTTP/1.1 allows six connections per origin, so one stream per browser
+//!   is what keeps a seventh tab working. Without Web Locks (older
+//!   browsers, plain-http origins) every tab leads its own stream.
+//! - Resume: a new `EventSource` cannot send `Last-Event-ID`, so the URL
+//!   carries `last_event_id`. Events pass a [`SeqTracker`]: repeats are
+//!   dropped, and a gap (a tab that joined late) is filled from
+//!   `/api/events/poll` before anything later is applied.
+//! - Failure: the stream is closed and re-created after a backoff with full
+//!   jitter; after three failures in a row, long-polling carries the events
+//!   while the stream keeps being retried. `online`/`offline` events from
+//!   the browser reconnect at once or pause.
+
+use std::cell::RefCell;
+use std::rc::Rc;
+use std::time::Duration;
+
+use leptos::prelude::*;
+use leptos::task::spawn_local;
+use leptos_router::hooks::use_navigate;
+use serde::{Deserialize, Serialize};
+use wasm_bindgen::JsCast;
+use wasm_bindgen::prelude::*;
+use web_sys::{BroadcastChannel, EventSource, MessageEvent};
+
+use crate::components::session::{Session, use_session};
+use crate::notifications::api::{list_notifications, load_preferences};
+use crate::notifications::types::{NotificationQuery, Preferences};
+use crate::realtime::alerts::Alerts;
+use crate::realtime::client::{
+    Arrival, ConnectionStatus, Delivery, Realtime, SeqTracker, backoff_ms, follow_link, page_hidden,
+};
+use crate::realtime::types::{Ephemeral, Event, PollAnswer};
+
+/// Stream failures in a row after which long-polling starts.
+const POLL_AFTER_FAILURES: u32 = 3;
+/// How long one long-poll waits for news, in seconds.
+const POLL_WAIT_SECS: u32 = 25;
+
+/// The smallest list request: it answers the unread count and the cursor
+/// the count belongs to.
+const SNAPSHOT: NotificationQuery = NotificationQuery {
+    unread_only: false,
+    category: None,
+    priority: None,
+    before: None,
+    limit: Some(1),
+};
+
+/// What the tabs of one user tell each other.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "t", rename_all = "snake_case")]
+enum Relay {
+    /// A tab opened and asks the leader for the status.
+    Hello,
+    Status {
+        status: String,
+    },
+    Event {
+        id: i64,
+        event: Event,
+        live: bool,
+    },
+    Reset {
+        cursor: i64,
+    },
+    Preferences {
+        preferences: Preferences,
+    },
+    /// Typing or presence, from the leader's stream.
+    Ephemeral {
+        event: Ephemeral,
+    },
+}
+
+/// A connection's state. One per signed-in user per tab; shared by the
+/// callbacks through `Rc<RefCell<..>>` (the browser runs them one at a
+/// time; no borrow is held while components are called).
+struct Inner {
+    realtime: Realtime,
+    session: Session,
+    user_id: i64,
+    navigate: Rc<dyn Fn(&str)>,
+    alerts: Alerts,
+    channel: Option<BroadcastChannel>,
+    tracker: SeqTracker,
+    /// The snapshot is loaded; before that, arrivals wait in `held`.
+    ready: bool,
+    /// A gap is being filled from the store; arrivals wait in `held`.
+    filling: bool,
+    held: Vec<(i64, Event, bool)>,
+    leading: bool,
+    source: Option<EventSource>,
+    handlers: Option<Rc<StreamHandlers>>,
+    /// Events above this number arrived live: the snapshot's cursor until
+    /// the first stream is ready (what happened since the page loaded is
+    /// news), then each reconnection's `ready` cursor (what was missed
+    /// while away is backlog).
+    live_after: i64,
+    /// A stream has been ready at least once in this connection.
+    streamed_before: bool,
+    /// Stream failures since the last success.
+    failures: u32,
+    /// Invalidates a scheduled reconnect when another one happens first.
+    reconnect_token: u64,
+    polling: bool,
+    /// Resolving it releases the leader's Web Lock.
+    release_lock: Option<js_sys::Function>,
+    stopped: bool,
+    last_relayed_preferences: Option<Preferences>,
+}
+
+type Conn = Rc<RefCell<Inner>>;
+
+/// The `EventSource` listeners, created once per connection and added to
+/// every stream it opens (so none is ever dropped while a stream might
+/// still call it).
+struct StreamHandlers {
+    on_ready: Closure<dyn FnMut(MessageEvent)>,
+    on_reset: Closure<dyn FnMut(MessageEvent)>,
+    on_event: Closure<dyn FnMut(MessageEvent)>,
+    on_ephemeral: Closure<dyn FnMut(MessageEvent)>,
+    on_error: Closure<dyn FnMut(web_sys::Event)>,
+}
+
+/// Keeps a connection open for whoever is signed in; called once by
+/// `provide_realtime` in the browser.
+pub fn run(realtime: Realtime) {
+    let session = use_session();
+    let navigate = use_navigate();
+    let navigate: Rc<dyn Fn(&str)> = Rc::new(move |url: &str| follow_link(url, &navigate));
+    let current: Rc<RefCell<Option<Conn>>> = Rc::new(RefCell::new(None));
+
+    // The clock for relative times; set after hydration, not during it.
+    Effect::new(move |_| {
+        let tick = move || realtime.now_ms.set(Some(js_sys::Date::now() as i64));
+        tick();
+        let _ = set_interval_with_handle(tick, Duration::from_secs(30));
+    });
+
+    install_window_listeners(Rc::clone(&current));
+
+    let current_for_preferences = Rc::clone(&current);
+    Effect::new(move |_| {
+        let user_id = match session.user() {
+            Some(Ok(Some(user))) => Some(user.id),
+            Some(Ok(None)) => None,
+            // Still loading, or the check failed: keep what runs.
+            _ => return,
+        };
+        let running = current.borrow().as_ref().map(|c| c.borrow().user_id);
+        if running == user_id {
+            return;
+        }
+        if let Some(old) = current.borrow_mut().take() {
+            stop(&old);
+        }
+        if let Some(user_id) = user_id {
+            *current.borrow_mut() = Some(start(realtime, session, user_id, Rc::clone(&navigate)));
+        }
+    });
+
+    // Preferences changed in this tab (Settings): tell the other tabs.
+    let preferences = realtime.preferences;
+    Effect::new(move |_| {
+        let Some(value) = preferences.get() else {
+            return;
+        };
+        let Some(conn) = current_for_preferences.borrow().clone() else {
+            return;
+        };
+        let changed = conn.borrow().last_relayed_preferences.as_ref() != Some(&value);
+        if changed {
+            conn.borrow_mut().last_relayed_preferences = Some(value.clone());
+            post(&conn, &Relay::Preferences { preferences: value });
+        }
+    });
+}
+
+fn start(realtime: Realtime, session: Session, user_id: i64, navigate: Rc<dyn Fn(&str)>) -> Conn {
+    let alerts = Alerts::new(Rc::clone(&navigate));
+    let conn: Conn = Rc::new(RefCell::new(Inner {
+        realtime,
+        session,
+        user_id,
+        navigate,
+        alerts,
+        channel: None,
+        tracker: SeqTracker::default(),
+        ready: false,
+        filling: false,
+        held: Vec::new(),
+        leading: false,
+        source: None,
+        handlers: None,
+        live_after: i64::MAX,
+        streamed_before: false,
+        failures: 0,
+        reconnect_token: 0,
+        polling: false,
+        release_lock: None,
+        stopped: false,
+        last_relayed_preferences: None,
+    }));
+    realtime.status.set(ConnectionStatus::Connecting);
+    if let Ok(channel) = BroadcastChannel::new(&format!("herald:{user_id}")) {
+        let for_relay = Rc::clone(&conn);
+        let on_message = Closure::<dyn FnMut(MessageEvent)>::new(move |message: MessageEvent| {
+            if let Some(text) = message.data().as_string()
+                && let Ok(relay) = serde_json::from_str::<Relay>(&text)
+            {
+                on_relay(&for_relay, relay);
+            }
+        });
+        channel.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
+        // Lives as long as the channel, which lives as long as the page
+        // or until `stop` closes it.
+        on_message.forget();
+        conn.borrow_mut().channel = Some(channel);
+    }
+    spawn_local(bootstrap(Rc::clone(&conn)));
+    conn
+}
+
+/// Ends a connection (sign-out, another user): closes the stream, leaves
+/// the channel and releases the lock so another tab of that user can lead.
+fn stop(conn: &Conn) {
+    let mut inner = conn.borrow_mut();
+    inner.stopped = true;
+    inner.reconnect_token += 1;
+    if let Some(source) = inner.source.take() {
+        source.close();
+    }
+    if let Some(channel) = inner.channel.take() {
+        channel.set_onmessage(None);
+        channel.close();
+    }
+    if let Some(release) = inner.release_lock.take() {
+        let _ = release.call0(&JsValue::NULL);
+    }
+    inner.alerts.close_all();
+    inner.realtime.leader.set(false);
+    inner.realtime.unread.set(None);
+}
+
+/// Loads the snapshot (unread count and the cursor it belongs to) and
+/// the preferences, then joins the election.
+async fn bootstrap(conn: Conn) {
+    let realtime = conn.borrow().realtime;
+    let mut attempt = 0;
+    let page = loop {
+        match list_notifications(SNAPSHOT).await {
+            Ok(page) => break page,
+            Err(_) => {
+                if conn.borrow().stopped {
+                    return;
+                }
+                realtime.status.set(ConnectionStatus::Reconnecting);
+                sleep(backoff_ms(attempt, js_sys::Math::random()).max(250)).await;
+                attempt += 1;
+            }
+        }
+    };
+    if conn.borrow().stopped {
+        return;
+    }
+    {
+        let mut inner = conn.borrow_mut();
+        inner.tracker.reset_to(page.cursor);
+        inner.live_after = page.cursor;
+        inner.ready = true;
+    }
+    realtime.unread.set(Some(page.unread_count));
+    if let Ok(preferences) = load_preferences().await {
+        conn.borrow_mut().last_relayed_preferences = Some(preferences.clone());
+        realtime.preferences.set(Some(preferences));
+    }
+    release_held(&conn);
+    elect(&conn);
+}
+
+/// Waits for the user's stream lock; leads once it is granted. Meanwhile
+/// this tab follows whoever holds it.
+fn elect(conn: &Conn) {
+    let user_id = conn.borrow().user_id;
+    let locks = web_sys::window()
+        .and_then(|w| js_sys::Reflect::get(&w.navigator(), &JsValue::from_str("locks")).ok())
+        .filter(|locks| !locks.is_undefined() && !locks.is_null());
+    let Some(locks) = locks else {
+        lead(conn);
+        return;
+    };
+    let for_grant = Rc::clone(conn);
+    let granted = Closure::once_into_js(move |_lock: JsValue| -> js_sys::Promise {
+        let mut release = None;
+        // Held until resolved: by `stop`, or never (the tab closing
+        // releases it).
+        let held = js_sys::Promise::new(&mut |resolve, _reject| release = Some(resolve));
+        if for_grant.borrow().stopped {
+            return js_sys::Promise::resolve(&JsValue::UNDEFINED);
+        }
+        for_grant.borrow_mut().release_lock = release;
+        lead(&for_grant);
+        held
+    });
+    let request = js_sys::Reflect::get(&locks, &JsValue::from_str("request"))
+        .ok()
+        .and_then(|f| f.dyn_into::<js_sys::Function>().ok());
+    match request {
+        Some(request) => {
+            let name = JsValue::from_str(&format!("herald-stream:{user_id}"));
+            if let Ok(promise) = request.call2(&locks, &name, &granted) {
+                // A rejected request (the page unloading) is not an error.
+                let ignore = Closure::<dyn FnMut(JsValue)>::new(|_| {});
+                let _ = promise.unchecked_into::<js_sys::Promise>().catch(&ignore);
+                ignore.forget();
+            }
+            post(conn, &Relay::Hello);
+        }
+        None => lead(conn),
+    }
+}
+
+/// Becomes the tab that holds the stream.
+fn lead(conn: &Conn) {
+    let realtime = {
+        let mut inner = conn.borrow_mut();
+        if inner.stopped || inner.leading {
+            return;
+        }
+        inner.leading = true;
+        inner.handlers = Some(Rc::new(stream_handlers(conn)));
+        inner.realtime
+    };
+    realtime.leader.set(true);
+    open_stream(conn);
+}
+
+fn stream_handlers(conn: &Conn) -> StreamHandlers {
+    let for_ready = Rc::clone(conn);
+    let on_ready = Closure::<dyn FnMut(MessageEvent)>::new(move |message: MessageEvent| {
+        if let Some(Ephemeral::Ready { cursor }) = parse_data::<Ephemeral>(&message) {
+            on_stream_ready(&for_ready, cursor);
+        }
+    });
+    let for_reset = Rc::clone(conn);
+    let on_reset = Closure::<dyn FnMut(MessageEvent)>::new(move |message: MessageEvent| {
+        if let Some(Ephemeral::Reset { cursor }) = parse_data::<Ephemeral>(&message) {
+            handle_reset(&for_reset, cursor, true);
+        }
+    });
+    let for_event = Rc::clone(conn);
+    let on_event = Closure::<dyn FnMut(MessageEvent)>::new(move |message: MessageEvent| {
+        let Ok(seq) = message.last_event_id().parse::<i64>() else {
+            return;
+        };
+        if let Some(event) = parse_data::<Event>(&message) {
+            let live = seq > for_event.borrow().live_after;
+            deliver(&for_event, seq, event, live);
+        }
+    });
+    let for_ephemeral = Rc::clone(conn);
+    let on_ephemeral = Closure::<dyn FnMut(MessageEvent)>::new(move |message: MessageEvent| {
+        if let Some(event) = parse_data::<Ephemeral>(&message) {
+            let realtime = for_ephemeral.borrow().realtime;
+            post(
+                &for_ephemeral,
+                &Relay::Ephemeral {
+                    event: event.clone(),
+                },
+            );
+            realtime.dispatch_ephemeral(&event);
+        }
+    });
+    let for_error = Rc::clone(conn);
+    let on_error = Closure::<dyn FnMut(web_sys::Event)>::new(move |_: web_sys::Event| {
+        on_stream_error(&for_error);
+    });
+    StreamHandlers {
+        on_ready,
+        on_reset,
+        on_event,
+        on_ephemeral,
+        on_error,
+    }
+}
+
+fn parse_data<T: serde::de::DeserializeOwned>(message: &MessageEvent) -> Option<T> {
+    serde_json::from_str(&message.data().as_string()?).ok()
+}
+
+/// Opens a stream resuming after the last applied event.
+fn open_stream(conn: &Conn) {
+    let mut inner = conn.borrow_mut();
+    if inner.stopped || !inner.leading || inner.source.is_some() {
+        return;
+    }
+    let Some(handlers) = inner.handlers.clone() else {
+        return;
+    };
+    let last = inner.tracker.last().unwrap_or(0);
+    let Ok(source) = EventSource::new(&format!("/api/events?last_event_id={last}")) else {
+        return;
+    };
+    let listen = |name: &str, handler: &js_sys::Function| {
+        let _ = source.add_event_listener_with_callback(name, handler);
+    };
+    listen("ready", handlers.on_ready.as_ref().unchecked_ref());
+    listen("reset", handlers.on_reset.as_ref().unchecked_ref());
+    for name in Event::NAMES {
+        listen(name, handlers.on_event.as_ref().unchecked_ref());
+    }
+    for name in Ephemeral::RELAYED {
+        listen(name, handlers.on_ephemeral.as_ref().unchecked_ref());
+    }
+    source.set_onerror(Some(handlers.on_error.as_ref().unchecked_ref()));
+    inner.source = Some(source);
+}
+
+fn on_stream_ready(conn: &Conn, cursor: i64) {
+    {
+        let mut inner = conn.borrow_mut();
+        if inner.streamed_before {
+            inner.live_after = cursor;
+        }
+        inner.streamed_before = true;
+        inner.failures = 0;
+        inner.polling = false;
+    }
+    set_status(conn, ConnectionStatus::Live);
+}
+
+/// The stream failed (network, server gone, or a non-200 answer): close it
+/// and try again after a backoff, long-polling meanwhile if it keeps failing.
+fn on_stream_error(conn: &Conn) {
+    let (failures, token, was_polling, start_polling) = {
+        let mut inner = conn.borrow_mut();
+        if let Some(source) = inner.source.take() {
+            source.close();
+        }
+        if inner.stopped {
+            return;
+        }
+        inner.failures += 1;
+        inner.reconnect_token += 1;
+        let was_polling = inner.polling;
+        let start_polling = inner.failures >= POLL_AFTER_FAILURES && !was_polling;
+        if start_polling {
+            inner.polling = true;
+        }
+        (
+            inner.failures,
+            inner.reconnect_token,
+            was_polling,
+            start_polling,
+        )
+    };
+    if !browser_online() {
+        // The `online` event reconnects.
+        set_status(conn, ConnectionStatus::Offline);
+        return;
+    }
+    // While long-polling delivers, the indicator stays `Live`.
+    if !was_polling {
+        set_status(conn, ConnectionStatus::Reconnecting);
+    }
+    if start_polling {
+        spawn_local(poll_loop(Rc::clone(conn)));
+    }
+    let delay = backoff_ms(failures - 1, js_sys::Math::random());
+    let for_retry = Rc::clone(conn);
+    set_timeout(
+        move || {
+            if for_retry.borrow().reconnect_token == token {
+                open_stream(&for_retry);
+            }
+        },
+        Duration::from_millis(u64::from(delay)),
+    );
+}
+
+/// Long-polls `/api/events/poll` while the stream keeps failing. The first
+/// answer is backlog; later ones are live.
+async fn poll_loop(conn: Conn) {
+    let mut first = true;
+    let mut failures = 0;
+    loop {
+        let after = {
+            let inner = conn.borrow();
+            if inner.stopped || !inner.polling || !inner.leading {
+                return;
+            }
+            inner.tracker.last().unwrap_or(0)
+        };
+        let wait = if first { 0 } else { POLL_WAIT_SECS };
+        match fetch_poll(after, wait).await {
+            Ok(answer) => {
+                failures = 0;
+                if answer.reset {
+                    handle_reset(&conn, answer.cursor, true);
+                } else {
+                    for sequenced in answer.events {
+                        deliver(&conn, sequenced.id, sequenced.event, !first);
+                    }
+                }
+                first = false;
+                let still_polling = conn.borrow().polling;
+                if still_polling && browser_online() {
+                    set_status(&conn, ConnectionStatus::Live);
+                }
+            }
+            Err(PollError::SignedOut) => {
+                // The session ended elsewhere (signed out in another tab,
+                // expired, disabled): this page is signed out too.
+                let (session, navigate) = {
+                    let inner = conn.borrow();
+                    (inner.session, Rc::clone(&inner.navigate))
+                };
+                session.set_user(None);
+                navigate("/login");
+                return;
+            }
+            Err(PollError::Failed) => {
+                if browser_online() {
+                    set_status(&conn, ConnectionStatus::Reconnecting);
+                }
+                sleep(backoff_ms(failures, js_sys::Math::random()).max(500)).await;
+                failures += 1;
+            }
+        }
+    }
+}
+
+enum PollError {
+    SignedOut,
+    Failed,
+}
+
+async fn fetch_poll(after: i64, wait: u32) -> Result<PollAnswer, PollError> {
+    let url = format!("/api/events/poll?after={after}&wait={wait}");
+    let response = gloo_net::http::Request::get(&url)
+        .send()
+        .await
+        .map_err(|_| PollError::Failed)?;
+    match response.status() {
+        200 => response.json().await.map_err(|_| PollError::Failed),
+        401 => Err(PollError::SignedOut),
+        _ => Err(PollError::Failed),
+    }
+}
+
+/// Takes an event from the stream, a poll or another tab.
+fn deliver(conn: &Conn, seq: i64, event: Event, live: bool) {
+    let arrival = {
+        let mut inner = conn.borrow_mut();
+        if inner.stopped {
+            return;
+        }
+        if !inner.ready || inner.filling {
+            inner.held.push((seq, event, live));
+            return;
+        }
+        let arrival = inner.tracker.classify(seq);
+        if let Arrival::Gap { .. } = arrival {
+            inner.held.push((seq, event.clone(), live));
+            inner.filling = true;
+        }
+        arrival
+    };
+    match arrival {
+        Arrival::Repeat => {}
+        Arrival::Next => apply(conn, seq, event, live),
+        Arrival::Gap { after } => spawn_local(fill_gap(Rc::clone(conn), after, live)),
+    }
+}
+
+/// Applies one event in order: the unread count, the relay to the other
+/// tabs, alerts, then the components.
+fn apply(conn: &Conn, seq: i64, event: Event, live: bool) {
+    let (realtime, leading) = {
+        let mut inner = conn.borrow_mut();
+        inner.tracker.applied(seq);
+        (inner.realtime, inner.leading)
+    };
+    if let Some(count) = event.unread_count() {
+        realtime.unread.set(Some(count));
+    }
+    if leading {
+        post(
+            conn,
+            &Relay::Event {
+                id: seq,
+                event: event.clone(),
+                live,
+            },
+        );
+        // Only the leader raises browser notifications and plays the sound:
+        // once per browser, however many tabs are open.
+        let alerts = conn.borrow().alerts.clone();
+        alerts.on_event(&realtime, &event, live);
+    }
+    realtime.dispatch(&Delivery { seq, event, live });
+}
+
+/// Fetches the events after `after` from the store, applies them, then
+/// whatever arrived meanwhile.
+async fn fill_gap(conn: Conn, mut after: i64, live: bool) {
+    let mut failures = 0;
+    loop {
+        if conn.borrow().stopped {
+            return;
+        }
+        match fetch_poll(after, 0).await {
+            Ok(answer) if answer.reset => {
+                conn.borrow_mut().filling = false;
+                handle_reset(&conn, answer.cursor, false);
+                break;
+            }
+            Ok(answer) => {
+                for sequenced in answer.events {
+                    let next = conn.borrow().tracker.classify(sequenced.id) == Arrival::Next;
+                    if next {
+                        apply(&conn, sequenced.id, sequenced.event, live);
+                    }
+                }
+                after = conn.borrow().tracker.last().unwrap_or(after);
+                if after >= answer.cursor {
+                    break;
+                }
+            }
+            Err(PollError::SignedOut) => return,
+            Err(PollError::Failed) => {
+                sleep(backoff_ms(failures, js_sys::Math::random()).max(250)).await;
+                failures += 1;
+            }
+        }
+    }
+    conn.borrow_mut().filling = false;
+    release_held(&conn);
+}
+
+/// Re-delivers the events that waited for the snapshot or a gap fill.
+fn release_held(conn: &Conn) {
+    let held = std::mem::take(&mut conn.borrow_mut().held);
+    for (seq, event, live) in held {
+        deliver(conn, seq, event, live);
+    }
+}
+
+/// The server cannot replay from where this page was: start over from
+/// `cursor` and have every list refetch.
+fn handle_reset(conn: &Conn, cursor: i64, relay: bool) {
+    let realtime = {
+        let mut inner = conn.borrow_mut();
+        inner.tracker.reset_to(cursor);
+        inner.held.retain(|(seq, _, _)| *seq > cursor);
+        inner.realtime
+    };
+    if relay && conn.borrow().leading {
+        post(conn, &Relay::Reset { cursor });
+    }
+    realtime.resets.update(|n| *n += 1);
+    let for_count = Rc::clone(conn);
+    spawn_local(async move {
+        if let Ok(page) = list_notifications(SNAPSHOT).await
+            && !for_count.borrow().stopped
+        {
+            realtime.unread.set(Some(page.unread_count));
+        }
+    });
+}
+
+fn on_relay(conn: &Conn, relay: Relay) {
+    let (leading, realtime) = {
+        let inner = conn.borrow();
+        if inner.stopped {
+            return;
+        }
+        (inner.leading, inner.realtime)
+    };
+    match relay {
+        Relay::Hello if leading => {
+            let status = realtime.status.get_untracked().label().to_owned();
+            post(conn, &Relay::Status { status });
+        }
+        Relay::Status { status } if !leading => {
+            if let Some(status) = ConnectionStatus::parse(&status) {
+                realtime.status.set(status);
+            }
+        }
+        Relay::Event { id, event, live } if !leading => deliver(conn, id, event, live),
+        Relay::Reset { cursor } if !leading => handle_reset(conn, cursor, false),
+        Relay::Ephemeral { event } if !leading => realtime.dispatch_ephemeral(&event),
+        Relay::Preferences { preferences } => {
+            conn.borrow_mut().last_relayed_preferences = Some(preferences.clone());
+            realtime.preferences.set(Some(preferences));
+        }
+        _ => {}
+    }
+}
+
+/// Sets this tab's indicator and, from the leader, every other tab's.
+fn set_status(conn: &Conn, status: ConnectionStatus) {
+    let (realtime, leading) = {
+        let inner = conn.borrow();
+        (inner.realtime, inner.leading)
+    };
+    realtime.status.set(status);
+    if leading {
+        post(
+            conn,
+            &Relay::Status {
+                status: status.label().to_owned(),
+            },
+        );
+    }
+}
+
+fn post(conn: &Conn, relay: &Relay) {
+    let inner = conn.borrow();
+    if let (Some(channel), Ok(text)) = (&inner.channel, serde_json::to_string(relay)) {
+        let _ = channel.post_message(&JsValue::from_str(&text));
+    }
+}
+
+fn browser_online() -> bool {
+    web_sys::window().is_none_or(|w| w.navigator().on_line())
+}
+
+/// `offline` pauses the stream (and says so); `online` reconnects at once
+/// with the backoff reset; a tab coming back into view reconnects a stream
+/// that is waiting out a long backoff.
+fn install_window_listeners(current: Rc<RefCell<Option<Conn>>>) {
+    let Some(window) = web_sys::window() else {
+        return;
+    };
+    let for_offline = Rc::clone(&current);
+    let offline = Closure::<dyn FnMut(web_sys::Event)>::new(move |_: web_sys::Event| {
+        let Some(conn) = for_offline.borrow().clone() else {
+            return;
+        };
+        {
+            let mut inner = conn.borrow_mut();
+            inner.reconnect_token += 1;
+            if let Some(source) = inner.source.take() {
+                source.close();
+            }
+        }
+        set_status(&conn, ConnectionStatus::Offline);
+    });
+    let for_online = Rc::clone(&current);
+    let online = Closure::<dyn FnMut(web_sys::Event)>::new(move |_: web_sys::Event| {
+        if let Some(conn) = for_online.borrow().clone() {
+            reconnect_now(&conn);
+        }
+    });
+    let for_visible = current;
+    let visible = Closure::<dyn FnMut(web_sys::Event)>::new(move |_: web_sys::Event| {
+        let hidden = page_hidden();
+        if let Some(conn) = for_visible.borrow().clone()
+            && !hidden
+            && conn.borrow().source.is_none()
+        {
+            reconnect_now(&conn);
+        }
+    });
+    let _ = window.add_event_listener_with_callback("offline", offline.as_ref().unchecked_ref());
+    let _ = window.add_event_listener_with_callback("online", online.as_ref().unchecked_ref());
+    if let Some(document) = window.document() {
+        let _ = document
+            .add_event_listener_with_callback("visibilitychange", visible.as_ref().unchecked_ref());
+    }
+    // Page-lifetime listeners.
+    offline.forget();
+    online.forget();
+    visible.forget();
+}
+
+fn reconnect_now(conn: &Conn) {
+    let leading = {
+        let mut inner = conn.borrow_mut();
+        inner.failures = 0;
+        inner.reconnect_token += 1;
+        inner.leading && !inner.stopped
+    };
+    if leading {
+        set_status(conn, ConnectionStatus::Reconnecting);
+        open_stream(conn);
+    } else {
+        post(conn, &Relay::Hello);
+    }
+}
+
+async fn sleep(ms: u32) {
+    let promise = js_sys::Promise::new(&mut |resolve, _| {
+        if let Some(window) = web_sys::window() {
+            let _ =
+                window.set_timeout_with_callback_and_timeout_and_arguments_0(&resolve, ms as i32);
+        }
+    });
+    let _ = wasm_bindgen_futures::JsFuture::from(promise).await;
+}

@@ -1,0 +1,757 @@
+//! Conversations, members and read markers, messages and attachments.
+//! Every change writes its events for the members in the same
+//! transaction, so chat inherits the event log's exact replay. Reads are
+//! always scoped by membership: a query for a conversation the viewer is
+//! not in finds nothing. Server only.
+
+use sqlx::sqlite::SqliteRow;
+use sqlx::{Row, Sqlite, SqliteConnection, Transaction};
+
+use super::accounts::{millis_to_time, user_from};
+use super::events::{self, Appended};
+use super::notifications::{NewNotification, read_keyed_notification, write_notification};
+use super::{Store, StoreError};
+use crate::chat::types::{
+    Attachment, Conversation, ConversationKind, MemberPresence, Message, ReadMarker, ValidMessage,
+};
+use crate::realtime::types::Event;
+
+/// The notification key that collapses a conversation's message
+/// notifications into one per recipient.
+pub fn notification_key(conversation_id: i64) -> String {
+    format!("conversation:{conversation_id}")
+}
+
+/// What sending a message did.
+#[derive(Debug)]
+pub enum Sent {
+    /// Written, with the events to announce.
+    New(Message, Vec<Appended>),
+    /// The sender already sent a message with this `client_id`.
+    Repeat(Message),
+    /// An attachment id is not one of the sender's unsent uploads to this
+    /// conversation.
+    BadAttachments,
+}
+
+/// A new conversation.
+#[derive(Debug)]
+pub struct NewConversation<'a> {
+    pub kind: ConversationKind,
+    pub title: Option<&'a str>,
+    pub created_by: i64,
+    /// Everyone in it, the creator included.
+    pub members: &'a [i64],
+}
+
+/// Who may do what in a conversation: its kind and creator, for a member.
+#[derive(Debug, Clone, Copy)]
+pub struct Membership {
+    pub kind: ConversationKind,
+    pub created_by: Option<i64>,
+}
+
+/// An uploaded file to record, before it is on any message.
+#[derive(Debug)]
+pub struct NewAttachment<'a> {
+    pub conversation_id: i64,
+    pub uploader: i64,
+    /// The name shown to members (already cleaned).
+    pub name: &'a str,
+    pub size: i64,
+    /// The sniffed type, never the client's claim.
+    pub mime: &'a str,
+    /// The generated file name under the uploads folder.
+    pub stored_name: &'a str,
+}
+
+/// A stored attachment and the file behind it.
+#[derive(Debug, Clone)]
+pub struct StoredAttachment {
+    pub attachment: Attachment,
+    pub stored_name: String,
+}
+
+const SELECT_MESSAGE: &str = "SELECT m.id, m.conversation_id, m.body, m.client_id, m.created_at,
+        u.id AS sender_id, u.username, u.display_name, u.role
+    FROM messages m JOIN users u ON u.id = m.sender_id";
+
+fn attachment_from(row: &SqliteRow) -> Result<Attachment, StoreError> {
+    let id: i64 = row.try_get("id")?;
+    Ok(Attachment {
+        id,
+        name: row.try_get("name")?,
+        size: row.try_get("size")?,
+        mime: row.try_get("mime")?,
+        url: format!("/api/attachments/{id}"),
+    })
+}
+
+fn message_from(row: &SqliteRow, attachments: Vec<Attachment>) -> Result<Message, StoreError> {
+    let role: String = row.try_get("role")?;
+    Ok(Message {
+        id: row.try_get("id")?,
+        conversation_id: row.try_get("conversation_id")?,
+        sender: crate::auth::types::User {
+            id: row.try_get("sender_id")?,
+            username: row.try_get("username")?,
+            display_name: row.try_get("display_name")?,
+            role: crate::auth::types::Role::parse(&role)
+                .ok_or_else(|| StoreError::Corrupt(format!("unknown role {role}")))?,
+        },
+        body: row.try_get("body")?,
+        created_at: millis_to_time(row.try_get("created_at")?),
+        client_id: row.try_get("client_id")?,
+        attachments,
+    })
+}
+
+/// Messages with these ids (in the order given), with their attachments.
+async fn messages_by_ids(
+    conn: &mut SqliteConnection,
+    ids: &[i64],
+) -> Result<Vec<Message>, StoreError> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let list = serde_json::to_string(ids).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    let rows = sqlx::query(&format!(
+        "{SELECT_MESSAGE} WHERE m.id IN (SELECT value FROM json_each(?)) ORDER BY m.id"
+    ))
+    .bind(&list)
+    .fetch_all(&mut *conn)
+    .await?;
+    let attachment_rows = sqlx::query(
+        "SELECT id, message_id, name, size, mime FROM attachments
+         WHERE message_id IN (SELECT value FROM json_each(?)) ORDER BY id",
+    )
+    .bind(&list)
+    .fetch_all(&mut *conn)
+    .await?;
+    let mut attachments: Vec<(i64, Attachment)> = attachment_rows
+        .iter()
+        .map(|row| Ok((row.try_get("message_id")?, attachment_from(row)?)))
+        .collect::<Result<_, StoreError>>()?;
+    let mut messages = Vec::with_capacity(rows.len());
+    for row in &rows {
+        let id: i64 = row.try_get("id")?;
+        let (mine, rest): (Vec<_>, Vec<_>) = attachments.into_iter().partition(|(m, _)| *m == id);
+        attachments = rest;
+        messages.push(message_from(
+            row,
+            mine.into_iter().map(|(_, a)| a).collect(),
+        )?);
+    }
+    Ok(messages)
+}
+
+/// The conversation as member `viewer` sees it; `None` when they are not
+/// a member (or it does not exist). Presence `online` is left false: only
+/// the hub knows it.
+async fn conversation_in(
+    conn: &mut SqliteConnection,
+    id: i64,
+    viewer: i64,
+) -> Result<Option<Conversation>, StoreError> {
+    let Some(row) = sqlx::query(
+        "SELECT c.kind, c.title, c.created_by, c.last_message_id, c.last_activity_at, m.read_up_to
+         FROM conversations c
+         JOIN conversation_members m ON m.conversation_id = c.id AND m.user_id = ?
+         WHERE c.id = ?",
+    )
+    .bind(viewer)
+    .bind(id)
+    .fetch_optional(&mut *conn)
+    .await?
+    else {
+        return Ok(None);
+    };
+    let kind: String = row.try_get("kind")?;
+    let kind = ConversationKind::parse(&kind)
+        .ok_or_else(|| StoreError::Corrupt(format!("conversation kind {kind}")))?;
+    let read_up_to: i64 = row.try_get("read_up_to")?;
+    let last_message_id: Option<i64> = row.try_get("last_message_id")?;
+    let member_rows = sqlx::query(
+        "SELECT u.id, u.username, u.display_name, u.role, u.last_seen_at, m.read_up_to
+         FROM conversation_members m JOIN users u ON u.id = m.user_id
+         WHERE m.conversation_id = ? ORDER BY m.joined_at, u.id",
+    )
+    .bind(id)
+    .fetch_all(&mut *conn)
+    .await?;
+    let mut members = Vec::with_capacity(member_rows.len());
+    let mut read_markers = Vec::with_capacity(member_rows.len());
+    let mut presence = Vec::with_capacity(member_rows.len());
+    for member in &member_rows {
+        let user = user_from(member)?;
+        read_markers.push(ReadMarker {
+            user_id: user.id,
+            up_to_message_id: member.try_get("read_up_to")?,
+        });
+        presence.push(MemberPresence {
+            user_id: user.id,
+            online: false,
+            last_seen_at: member
+                .try_get::<Option<i64>, _>("last_seen_at")?
+                .map(millis_to_time),
+        });
+        members.push(user);
+    }
+    let last_message = match last_message_id {
+        Some(message_id) => messages_by_ids(conn, &[message_id]).await?.pop(),
+        None => None,
+    };
+    let unread_count: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM messages WHERE conversation_id = ? AND id > ? AND sender_id != ?",
+    )
+    .bind(id)
+    .bind(read_up_to)
+    .bind(viewer)
+    .fetch_one(&mut *conn)
+    .await?;
+    Ok(Some(Conversation {
+        id,
+        kind,
+        title: row.try_get("title")?,
+        members,
+        last_message,
+        unread_count,
+        created_by: row.try_get("created_by")?,
+        read_markers,
+        presence,
+        last_activity_at: Some(millis_to_time(row.try_get("last_activity_at")?)),
+    }))
+}
+
+async fn member_ids_in(
+    conn: &mut SqliteConnection,
+    conversation_id: i64,
+) -> Result<Vec<i64>, StoreError> {
+    Ok(sqlx::query_scalar(
+        "SELECT user_id FROM conversation_members WHERE conversation_id = ? ORDER BY user_id",
+    )
+    .bind(conversation_id)
+    .fetch_all(&mut *conn)
+    .await?)
+}
+
+/// Appends `conversation_updated` for every member, each with their own view.
+async fn announce_conversation(
+    tx: &mut Transaction<'_, Sqlite>,
+    conversation_id: i64,
+    now: i64,
+    appended: &mut Vec<Appended>,
+) -> Result<(), StoreError> {
+    for member in member_ids_in(tx, conversation_id).await? {
+        if let Some(conversation) = conversation_in(tx, conversation_id, member).await? {
+            let event = Event::ConversationUpdated { conversation };
+            appended.push(events::append(tx, member, &event, now).await?);
+        }
+    }
+    Ok(())
+}
+
+impl Store {
+    /// The direct conversation of these two users, if they have one.
+    pub async fn find_direct(&self, a: i64, b: i64) -> Result<Option<i64>, StoreError> {
+        Ok(
+            sqlx::query_scalar("SELECT id FROM conversations WHERE direct_key = ?")
+                .bind(direct_key(a, b))
+                .fetch_optional(&self.pool)
+                .await?,
+        )
+    }
+
+    /// Creates a conversation with its members and tells each of them.
+    /// A direct conversation that appeared meanwhile is returned instead
+    /// (`false`: not created).
+    pub async fn create_conversation(
+        &self,
+        new: &NewConversation<'_>,
+        now: i64,
+    ) -> Result<(i64, bool, Vec<Appended>), StoreError> {
+        let key = match (new.kind, new.members) {
+            (ConversationKind::Direct, [a, b]) => Some(direct_key(*a, *b)),
+            _ => None,
+        };
+        let mut tx = self.pool.begin().await?;
+        if let Some(key) = &key {
+            let existing: Option<i64> =
+                sqlx::query_scalar("SELECT id FROM conversations WHERE direct_key = ?")
+                    .bind(key)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+            if let Some(id) = existing {
+                return Ok((id, false, Vec::new()));
+            }
+        }
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO conversations (kind, title, created_by, direct_key, last_activity_at, created_at)
+             VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
+        )
+        .bind(new.kind.as_str())
+        .bind(new.title)
+        .bind(new.created_by)
+        .bind(&key)
+        .bind(now)
+        .bind(now)
+        .fetch_one(&mut *tx)
+        .await?;
+        for &member in new.members {
+            sqlx::query(
+                "INSERT INTO conversation_members (conversation_id, user_id, joined_at) VALUES (?, ?, ?)",
+            )
+            .bind(id)
+            .bind(member)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        }
+        let mut appended = Vec::new();
+        announce_conversation(&mut tx, id, now, &mut appended).await?;
+        tx.commit().await?;
+        Ok((id, true, appended))
+    }
+
+    /// The conversation as `viewer` sees it; `None` unless they are a member.
+    pub async fn conversation(
+        &self,
+        id: i64,
+        viewer: i64,
+    ) -> Result<Option<Conversation>, StoreError> {
+        let mut conn = self.pool.acquire().await?;
+        conversation_in(&mut conn, id, viewer).await
+    }
+
+    /// `viewer`'s conversations, most recent activity first (at most `limit`).
+    pub async fn conversations(
+        &self,
+        viewer: i64,
+        limit: u32,
+    ) -> Result<Vec<Conversation>, StoreError> {
+        let mut conn = self.pool.acquire().await?;
+        let ids: Vec<i64> = sqlx::query_scalar(
+            "SELECT c.id FROM conversations c
+             JOIN conversation_members m ON m.conversation_id = c.id AND m.user_id = ?
+             ORDER BY c.last_activity_at DESC, c.id DESC LIMIT ?",
+        )
+        .bind(viewer)
+        .bind(limit)
+        .fetch_all(&mut *conn)
+        .await?;
+        let mut conversations = Vec::with_capacity(ids.len());
+        for id in ids {
+            if let Some(conversation) = conversation_in(&mut conn, id, viewer).await? {
+                conversations.push(conversation);
+            }
+        }
+        Ok(conversations)
+    }
+
+    /// The conversation's kind and creator, if `user_id` is a member.
+    pub async fn membership(
+        &self,
+        conversation_id: i64,
+        user_id: i64,
+    ) -> Result<Option<Membership>, StoreError> {
+        let row = sqlx::query(
+            "SELECT c.kind, c.created_by FROM conversations c
+             JOIN conversation_members m ON m.conversation_id = c.id AND m.user_id = ?
+             WHERE c.id = ?",
+        )
+        .bind(user_id)
+        .bind(conversation_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        let Some(row) = row else { return Ok(None) };
+        let kind: String = row.try_get("kind")?;
+        Ok(Some(Membership {
+            kind: ConversationKind::parse(&kind)
+                .ok_or_else(|| StoreError::Corrupt(format!("conversation kind {kind}")))?,
+            created_by: row.try_get("created_by")?,
+        }))
+    }
+
+    /// Everyone in the conversation.
+    pub async fn member_ids(&self, conversation_id: i64) -> Result<Vec<i64>, StoreError> {
+        let mut conn = self.pool.acquire().await?;
+        member_ids_in(&mut conn, conversation_id).await
+    }
+
+    /// Everyone who shares at least one conversation with `user_id`.
+    pub async fn contact_ids(&self, user_id: i64) -> Result<Vec<i64>, StoreError> {
+        Ok(sqlx::query_scalar(
+            "SELECT DISTINCT other.user_id FROM conversation_members mine
+             JOIN conversation_members other ON other.conversation_id = mine.conversation_id
+             WHERE mine.user_id = ?1 AND other.user_id != ?1",
+        )
+        .bind(user_id)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    /// Records when `user_id` was last connected.
+    pub async fn set_last_seen(&self, user_id: i64, now: i64) -> Result<(), StoreError> {
+        sqlx::query("UPDATE users SET last_seen_at = ? WHERE id = ?")
+            .bind(now)
+            .bind(user_id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// A page of the conversation's messages before `before`, oldest first,
+    /// and whether older ones exist. The caller checks membership.
+    pub async fn messages(
+        &self,
+        conversation_id: i64,
+        before: Option<i64>,
+        limit: u32,
+    ) -> Result<(Vec<Message>, bool), StoreError> {
+        let mut conn = self.pool.acquire().await?;
+        let mut ids: Vec<i64> = sqlx::query_scalar(
+            "SELECT id FROM messages WHERE conversation_id = ? AND id < ? ORDER BY id DESC LIMIT ?",
+        )
+        .bind(conversation_id)
+        .bind(before.unwrap_or(i64::MAX))
+        .bind(limit + 1)
+        .fetch_all(&mut *conn)
+        .await?;
+        let has_more = ids.len() > limit as usize;
+        ids.truncate(limit as usize);
+        ids.reverse();
+        Ok((messages_by_ids(&mut conn, &ids).await?, has_more))
+    }
+
+    /// The message `sender` sent with `client_id`, if any.
+    pub async fn message_by_client_id(
+        &self,
+        sender: i64,
+        client_id: &str,
+    ) -> Result<Option<Message>, StoreError> {
+        let mut conn = self.pool.acquire().await?;
+        let id: Option<i64> =
+            sqlx::query_scalar("SELECT id FROM messages WHERE sender_id = ? AND client_id = ?")
+                .bind(sender)
+                .bind(client_id)
+                .fetch_optional(&mut *conn)
+                .await?;
+        match id {
+            Some(id) => Ok(messages_by_ids(&mut conn, &[id]).await?.pop()),
+            None => Ok(None),
+        }
+    }
+
+    /// Writes a message in ONE transaction with: its attachments linked, the
+    /// conversation's activity, the sender's read marker, a `message` event
+    /// for every member (serialized once), and for each of `notify` (members
+    /// not looking at the conversation) the conversation's collapsed
+    /// "message" notification, made by `notification` from their unread
+    /// count in it.
+    pub async fn send_message(
+        &self,
+        conversation_id: i64,
+        sender: i64,
+        message: &ValidMessage,
+        notify: &[i64],
+        notification: impl Fn(i64) -> NewNotification,
+        now: i64,
+    ) -> Result<Sent, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        if let Some(client_id) = &message.client_id {
+            let existing: Option<i64> =
+                sqlx::query_scalar("SELECT id FROM messages WHERE sender_id = ? AND client_id = ?")
+                    .bind(sender)
+                    .bind(client_id)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+            if let Some(id) = existing {
+                let found = messages_by_ids(&mut tx, &[id]).await?.pop();
+                return found
+                    .map(Sent::Repeat)
+                    .ok_or_else(|| StoreError::Corrupt(format!("message {id} vanished")));
+            }
+        }
+        let attachment_list = serde_json::to_string(&message.attachment_ids)
+            .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        if !message.attachment_ids.is_empty() {
+            let usable: i64 = sqlx::query_scalar(
+                "SELECT COUNT(*) FROM attachments
+                 WHERE id IN (SELECT value FROM json_each(?)) AND conversation_id = ?
+                   AND uploader_id = ? AND message_id IS NULL",
+            )
+            .bind(&attachment_list)
+            .bind(conversation_id)
+            .bind(sender)
+            .fetch_one(&mut *tx)
+            .await?;
+            if usable != message.attachment_ids.len() as i64 {
+                return Ok(Sent::BadAttachments);
+            }
+        }
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO messages (conversation_id, sender_id, body, client_id, created_at)
+             VALUES (?, ?, ?, ?, ?) RETURNING id",
+        )
+        .bind(conversation_id)
+        .bind(sender)
+        .bind(&message.body)
+        .bind(&message.client_id)
+        .bind(now)
+        .fetch_one(&mut *tx)
+        .await?;
+        sqlx::query(
+            "UPDATE attachments SET message_id = ? WHERE id IN (SELECT value FROM json_each(?))",
+        )
+        .bind(id)
+        .bind(&attachment_list)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(
+            "UPDATE conversations SET last_message_id = ?, last_activity_at = ? WHERE id = ?",
+        )
+        .bind(id)
+        .bind(now)
+        .bind(conversation_id)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(
+            "UPDATE conversation_members SET read_up_to = ? WHERE conversation_id = ? AND user_id = ?",
+        )
+        .bind(id)
+        .bind(conversation_id)
+        .bind(sender)
+        .execute(&mut *tx)
+        .await?;
+        let written = messages_by_ids(&mut tx, &[id])
+            .await?
+            .pop()
+            .ok_or_else(|| StoreError::Corrupt(format!("message {id} vanished")))?;
+        let event = Event::Message {
+            message: written.clone(),
+        };
+        let payload =
+            serde_json::to_string(&event).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let members = member_ids_in(&mut tx, conversation_id).await?;
+        let mut appended = Vec::with_capacity(members.len() + notify.len());
+        for &member in &members {
+            appended.push(
+                events::append_payload(&mut tx, member, event.name(), payload.clone(), now).await?,
+            );
+        }
+        for &recipient in notify {
+            if recipient == sender || !members.contains(&recipient) {
+                continue;
+            }
+            let unread: i64 = sqlx::query_scalar(
+                "SELECT COUNT(*) FROM messages msg
+                 JOIN conversation_members m ON m.conversation_id = msg.conversation_id AND m.user_id = ?1
+                 WHERE msg.conversation_id = ?2 AND msg.id > m.read_up_to AND msg.sender_id != ?1",
+            )
+            .bind(recipient)
+            .bind(conversation_id)
+            .fetch_one(&mut *tx)
+            .await?;
+            let (_, event) =
+                write_notification(&mut tx, recipient, &notification(unread), now).await?;
+            appended.push(event);
+        }
+        tx.commit().await?;
+        Ok(Sent::New(written, appended))
+    }
+
+    /// Moves `user_id`'s read marker forward to `up_to` (at most the newest
+    /// message), tells every member (`conversation_read`), and marks the
+    /// conversation's message notification read once everything is read.
+    /// Nothing is written when the marker would not move.
+    pub async fn mark_conversation_read(
+        &self,
+        conversation_id: i64,
+        user_id: i64,
+        up_to: i64,
+        now: i64,
+    ) -> Result<Vec<Appended>, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let row = sqlx::query(
+            "SELECT m.read_up_to, COALESCE(c.last_message_id, 0) AS last_id
+             FROM conversation_members m JOIN conversations c ON c.id = m.conversation_id
+             WHERE m.conversation_id = ? AND m.user_id = ?",
+        )
+        .bind(conversation_id)
+        .bind(user_id)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(row) = row else {
+            return Ok(Vec::new());
+        };
+        let current: i64 = row.try_get("read_up_to")?;
+        let last_id: i64 = row.try_get("last_id")?;
+        let target = up_to.min(last_id);
+        if target <= current {
+            return Ok(Vec::new());
+        }
+        sqlx::query(
+            "UPDATE conversation_members SET read_up_to = ? WHERE conversation_id = ? AND user_id = ?",
+        )
+        .bind(target)
+        .bind(conversation_id)
+        .bind(user_id)
+        .execute(&mut *tx)
+        .await?;
+        let event = Event::ConversationRead {
+            conversation_id,
+            user_id,
+            up_to_message_id: target,
+        };
+        let payload =
+            serde_json::to_string(&event).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let mut appended = Vec::new();
+        for member in member_ids_in(&mut tx, conversation_id).await? {
+            appended.push(
+                events::append_payload(&mut tx, member, event.name(), payload.clone(), now).await?,
+            );
+        }
+        if target >= last_id
+            && let Some(read) =
+                read_keyed_notification(&mut tx, user_id, &notification_key(conversation_id), now)
+                    .await?
+        {
+            appended.push(read);
+        }
+        tx.commit().await?;
+        Ok(appended)
+    }
+
+    /// Adds a member to a group (their unread count starts at zero) and
+    /// tells everyone. `false` when they already were a member.
+    pub async fn add_member(
+        &self,
+        conversation_id: i64,
+        user_id: i64,
+        now: i64,
+    ) -> Result<Option<Vec<Appended>>, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let added = sqlx::query(
+            "INSERT INTO conversation_members (conversation_id, user_id, read_up_to, joined_at)
+             SELECT id, ?, COALESCE(last_message_id, 0), ? FROM conversations WHERE id = ?
+             ON CONFLICT DO NOTHING",
+        )
+        .bind(user_id)
+        .bind(now)
+        .bind(conversation_id)
+        .execute(&mut *tx)
+        .await?;
+        if added.rows_affected() == 0 {
+            return Ok(None);
+        }
+        let mut appended = Vec::new();
+        announce_conversation(&mut tx, conversation_id, now, &mut appended).await?;
+        tx.commit().await?;
+        Ok(Some(appended))
+    }
+
+    /// Removes a member: they get `conversation_removed` (and nothing from
+    /// it afterwards), the others the updated conversation. `None` when
+    /// they were not a member.
+    pub async fn remove_member(
+        &self,
+        conversation_id: i64,
+        user_id: i64,
+        now: i64,
+    ) -> Result<Option<Vec<Appended>>, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let removed = sqlx::query(
+            "DELETE FROM conversation_members WHERE conversation_id = ? AND user_id = ?",
+        )
+        .bind(conversation_id)
+        .bind(user_id)
+        .execute(&mut *tx)
+        .await?;
+        if removed.rows_affected() == 0 {
+            return Ok(None);
+        }
+        let mut appended = vec![
+            events::append(
+                &mut tx,
+                user_id,
+                &Event::ConversationRemoved { conversation_id },
+                now,
+            )
+            .await?,
+        ];
+        announce_conversation(&mut tx, conversation_id, now, &mut appended).await?;
+        tx.commit().await?;
+        Ok(Some(appended))
+    }
+
+    /// Records an uploaded file (not yet on any message).
+    pub async fn create_attachment(
+        &self,
+        new: &NewAttachment<'_>,
+        now: i64,
+    ) -> Result<Attachment, StoreError> {
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO attachments (conversation_id, uploader_id, name, size, mime, stored_name, created_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id",
+        )
+        .bind(new.conversation_id)
+        .bind(new.uploader)
+        .bind(new.name)
+        .bind(new.size)
+        .bind(new.mime)
+        .bind(new.stored_name)
+        .bind(now)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(Attachment {
+            id,
+            name: new.name.to_owned(),
+            size: new.size,
+            mime: new.mime.to_owned(),
+            url: format!("/api/attachments/{id}"),
+        })
+    }
+
+    /// An attachment `viewer` may download: one on a message of a
+    /// conversation they are in, or their own upload not sent yet.
+    pub async fn attachment_for(
+        &self,
+        id: i64,
+        viewer: i64,
+    ) -> Result<Option<StoredAttachment>, StoreError> {
+        let row = sqlx::query(
+            "SELECT a.id, a.name, a.size, a.mime, a.stored_name FROM attachments a
+             JOIN conversation_members m ON m.conversation_id = a.conversation_id AND m.user_id = ?1
+             WHERE a.id = ?2 AND (a.message_id IS NOT NULL OR a.uploader_id = ?1)",
+        )
+        .bind(viewer)
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|row| {
+            Ok(StoredAttachment {
+                attachment: attachment_from(&row)?,
+                stored_name: row.try_get("stored_name")?,
+            })
+        })
+        .transpose()
+    }
+
+    /// Forgets uploads never sent with a message and older than
+    /// `older_than`; returns their file names, to delete.
+    pub async fn prune_unsent_attachments(
+        &self,
+        older_than: i64,
+    ) -> Result<Vec<String>, StoreError> {
+        Ok(sqlx::query_scalar(
+            "DELETE FROM attachments WHERE message_id IS NULL AND created_at < ? RETURNING stored_name",
+        )
+        .bind(older_than)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+}
+
+fn direct_key(a: i64, b: i64) -> String {
+    format!("{}:{}", a.min(b), a.max(b))
+}

@@ -1,0 +1,137 @@
+//! Building the status report and the sampler that feeds its history.
+//! Server only.
+
+use std::time::{Duration, Instant};
+
+use tokio::time::MissedTickBehavior;
+
+use crate::server::error::AppError;
+use crate::server::state::AppState;
+use crate::system::metrics::{PrometheusValues, Totals, process_figures};
+use crate::system::types::{DatabaseStatus, ProcessStatus, StatusReport, UserConnections};
+
+/// Users listed under "most connections".
+const TOP_USERS: usize = 10;
+
+fn published_total(state: &AppState) -> u64 {
+    state
+        .hub
+        .counters()
+        .frames_announced
+        .load(std::sync::atomic::Ordering::Relaxed)
+}
+
+/// Samples the counters every second (the sparklines), takes the latency
+/// snapshot every minute, times a trivial query every second, and keeps the
+/// Prometheus histogram drained. Runs until shutdown.
+pub fn spawn_sampler(state: AppState) {
+    tokio::spawn(async move {
+        let mut every_second = tokio::time::interval(Duration::from_secs(1));
+        every_second.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        let mut ticks: u64 = 0;
+        loop {
+            tokio::select! {
+                () = state.shutdown.cancelled() => return,
+                _ = every_second.tick() => {}
+            }
+            let metrics = &state.metrics;
+            metrics.tick(Totals {
+                published: published_total(&state),
+                connections: state.hub.connections() as u64,
+            });
+            if ticks.is_multiple_of(60) {
+                metrics.tick_minute();
+            }
+            if ticks.is_multiple_of(5) {
+                metrics.upkeep();
+            }
+            ticks += 1;
+            let started = Instant::now();
+            match state.store.ping().await {
+                Ok(()) => metrics.query_latency(started.elapsed()),
+                Err(error) => tracing::warn!(%error, "status sampler: database ping failed"),
+            }
+        }
+    });
+}
+
+/// The report of `GET /api/status` and the status page.
+pub async fn report(state: &AppState) -> Result<StatusReport, AppError> {
+    let metrics = &state.metrics;
+    let counters = state.hub.counters();
+    let load =
+        |counter: &std::sync::atomic::AtomicU64| counter.load(std::sync::atomic::Ordering::Relaxed);
+    let top = state.hub.top_users(TOP_USERS);
+    let ids: Vec<i64> = top.iter().map(|(id, _)| *id).collect();
+    let names = state.store.usernames(&ids).await?;
+    let top_users = top
+        .iter()
+        .map(|(user_id, connections)| UserConnections {
+            user_id: *user_id,
+            username: names
+                .iter()
+                .find(|(id, _)| id == user_id)
+                .map(|(_, name)| name.clone())
+                .unwrap_or_default(),
+            connections: *connections as u64,
+        })
+        .collect();
+    let (pool_size, pool_idle, pool_max) = state.store.pool_use();
+    let (query_latency_ms, query_latency_max_ms) = metrics.query_latency_ms();
+    let (resident_memory_bytes, open_fds, fd_limit) = process_figures();
+    let (delivery_latency_ms, latency_histogram) = metrics.latency();
+    Ok(StatusReport {
+        instance_id: metrics.instance_id().to_owned(),
+        version: env!("CARGO_PKG_VERSION").to_owned(),
+        uptime_s: metrics.uptime().as_secs(),
+        connections: state.hub.connections() as u64,
+        online_users: state.hub.online_users() as u64,
+        events_published_total: published_total(state),
+        events_delivered_total: metrics.delivered_total(),
+        delivery_latency_ms,
+        latency_histogram,
+        replays_served_total: metrics.replays_total(),
+        resets_total: metrics.resets_total(),
+        slow_consumers_dropped_total: load(&counters.slow_consumers_dropped),
+        connections_refused_total: load(&counters.connections_refused),
+        rate_limited_total: metrics.rate_limited_total(),
+        history: metrics.history(),
+        database: DatabaseStatus {
+            kind: "SQLite".to_owned(),
+            size_bytes: state.store.size_bytes().await?,
+            pool_size,
+            pool_idle,
+            pool_max,
+            query_latency_ms,
+            query_latency_max_ms,
+        },
+        process: ProcessStatus {
+            resident_memory_bytes,
+            open_fds,
+            fd_limit,
+        },
+        top_users,
+        generated_at: chrono::Utc::now(),
+    })
+}
+
+/// The Prometheus text of `GET /metrics`.
+pub async fn prometheus(state: &AppState) -> Result<String, AppError> {
+    let counters = state.hub.counters();
+    let load =
+        |counter: &std::sync::atomic::AtomicU64| counter.load(std::sync::atomic::Ordering::Relaxed);
+    let (pool_size, pool_idle, _) = state.store.pool_use();
+    let (resident_memory_bytes, open_fds, _) = process_figures();
+    Ok(state.metrics.render_prometheus(&PrometheusValues {
+        published: published_total(state),
+        slow_consumers_dropped: load(&counters.slow_consumers_dropped),
+        connections_refused: load(&counters.connections_refused),
+        connections: state.hub.connections() as u64,
+        online_users: state.hub.online_users() as u64,
+        database_size_bytes: state.store.size_bytes().await?,
+        pool_size,
+        pool_idle,
+        resident_memory_bytes,
+        open_fds,
+    }))
+}

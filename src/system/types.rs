@@ -1,0 +1,108 @@
+//! The status report behind `GET /api/status` and the admin status page.
+//! Both sides: the server builds it, the page draws it.
+
+use serde::{Deserialize, Serialize};
+
+/// Delivery latency from commit to the write on the client's connection,
+/// in milliseconds; `None` until something was delivered live.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct LatencyPercentiles {
+    pub p50: Option<f64>,
+    pub p95: Option<f64>,
+    pub p99: Option<f64>,
+}
+
+/// One bar of the latency histogram.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HistogramBin {
+    /// What the bar covers, e.g. "2–5 ms".
+    pub label: String,
+    pub count: u64,
+}
+
+/// Per-second samples over the last minutes, oldest first.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct History {
+    /// Seconds between samples.
+    pub interval_s: u32,
+    /// Stored events committed per second.
+    pub published: Vec<u32>,
+    /// Stored events written to clients per second.
+    pub delivered: Vec<u32>,
+    /// Live event streams at each sample.
+    pub connections: Vec<u32>,
+}
+
+/// The database as the status page shows it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DatabaseStatus {
+    /// "SQLite" or "PostgreSQL".
+    pub kind: String,
+    /// Bytes on disk (database and write-ahead log).
+    pub size_bytes: u64,
+    /// Open pool connections, idle ones, and the pool's limit.
+    pub pool_size: u32,
+    pub pool_idle: u32,
+    pub pool_max: u32,
+    /// The latest round trip of a trivial query, and the slowest over the
+    /// last minute, in milliseconds.
+    pub query_latency_ms: Option<f64>,
+    pub query_latency_max_ms: Option<f64>,
+}
+
+/// The server process.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProcessStatus {
+    /// Resident memory in bytes (Linux only).
+    pub resident_memory_bytes: Option<u64>,
+    /// Open file descriptors, and the most the process may hold.
+    pub open_fds: Option<u64>,
+    pub fd_limit: Option<u64>,
+}
+
+/// A user holding live connections.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserConnections {
+    pub user_id: i64,
+    pub username: String,
+    pub connections: u64,
+}
+
+/// Everything the status page shows. The field names of API.md's minimum
+/// (`connections`, `online_users`, `uptime_s`, `events_published_total`,
+/// `events_delivered_total`, `delivery_latency_ms`) are part of the API.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StatusReport {
+    /// Random per process: tells instances behind one load balancer apart.
+    pub instance_id: String,
+    pub version: String,
+    pub uptime_s: u64,
+    /// Live event streams on this instance.
+    pub connections: u64,
+    /// Users with at least one live stream on this instance.
+    pub online_users: u64,
+    /// Stored events committed since start (one per recipient).
+    pub events_published_total: u64,
+    /// Stored events written to clients since start (live and replayed,
+    /// streamed or polled; one per connection).
+    pub events_delivered_total: u64,
+    /// Over the last 15 minutes.
+    pub delivery_latency_ms: LatencyPercentiles,
+    pub latency_histogram: Vec<HistogramBin>,
+    /// Streams that resumed with a backlog to replay from the store.
+    pub replays_served_total: u64,
+    /// Clients told to refetch (resume point outside the retained window).
+    pub resets_total: u64,
+    /// Connections dropped because their queue was full.
+    pub slow_consumers_dropped_total: u64,
+    /// Streams refused (too many for one user).
+    pub connections_refused_total: u64,
+    /// Requests answered 429.
+    pub rate_limited_total: u64,
+    pub history: History,
+    pub database: DatabaseStatus,
+    pub process: ProcessStatus,
+    /// The users with the most live connections, most first.
+    pub top_users: Vec<UserConnections>,
+    pub generated_at: chrono::DateTime<chrono::Utc>,
+}
