@@ -9,7 +9,7 @@ use leptos::task::spawn_local;
 use leptos_meta::Title;
 use leptos_router::hooks::use_navigate;
 
-use crate::chat::api::{create_conversation, list_conversations};
+use crate::chat::api::{create_conversation, get_conversation, list_conversations};
 use crate::chat::types::{Conversation, ConversationKind, NewConversation};
 use crate::components::session::use_session;
 use crate::realtime::client::{relative_time, use_realtime};
@@ -162,7 +162,30 @@ pub fn MessagesPage() -> impl IntoView {
     });
     realtime.subscribe(move |delivery| {
         let me = me.get_untracked();
+        // A stored event's presence is the store's (nobody online): a
+        // conversation new to the list asks for its members' live presence,
+        // since nobody's coming online will be announced again.
+        let new_conversation = match &delivery.event {
+            Event::ConversationUpdated { conversation }
+                if conversations
+                    .with_untracked(|list| list.iter().all(|c| c.id != conversation.id)) =>
+            {
+                Some(conversation.id)
+            }
+            _ => None,
+        };
         conversations.update(|list| apply_to_list(list, &delivery.event, me, None));
+        if let Some(id) = new_conversation {
+            spawn_local(async move {
+                if let Ok(Ok(fresh)) = get_conversation(id).await {
+                    conversations.update(|list| {
+                        if let Some(known) = list.iter_mut().find(|c| c.id == id) {
+                            known.presence = fresh.presence;
+                        }
+                    });
+                }
+            });
+        }
     });
     realtime.subscribe_ephemeral(move |event| {
         let now = realtime.now_ms.get_untracked();

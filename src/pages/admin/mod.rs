@@ -19,19 +19,18 @@ pub use tokens::TokensPage;
 pub use users::UsersPage;
 
 /// Renders `children` for admins and the 404 page for everyone else, so
-/// the admin pages do not even reveal that they exist.
+/// the admin pages do not even reveal that they exist. Used inside
+/// `RequireUser`, whose `Suspense` has already waited for the user: a second
+/// `Suspense` here would nest the pages' own `Transition`s one level deeper,
+/// and the streamed HTML of that nesting does not hydrate.
 #[component]
 pub fn RequireAdmin(children: ChildrenFn) -> impl IntoView {
     let session = use_session();
     let children = StoredValue::new(children);
-    view! {
-        <Suspense fallback=|| view! { <p class="text-slate-500">"Loading…"</p> }>
-            {move || session.user().map(|user| match user {
-                Ok(Some(user)) if user.is_admin() => children.read_value()().into_any(),
-                _ => view! { <NotFoundPage /> }.into_any(),
-            })}
-        </Suspense>
-    }
+    (move || match session.user() {
+        Some(Ok(Some(user))) if user.is_admin() => children.read_value()().into_any(),
+        _ => view! { <NotFoundPage /> }.into_any(),
+    })
     .into_any()
 }
 
