@@ -113,16 +113,34 @@ test("send-to-display latency over 20 messages", async ({ page, browser }) => {
       }
     }).observe(document.body, { childList: true, subtree: true, characterData: true });
   });
+  // Sent = the Enter keydown in Alice's page (the same clock as Bob's page:
+  // one browser), so the figure leaves out Playwright's own key dispatch
+  // (about 13 ms here).
+  await page.evaluate(() => {
+    const w = window as unknown as { __sentAt: Record<string, number> };
+    w.__sentAt = {};
+    document.addEventListener(
+      "keydown",
+      (e) => {
+        const box = e.target as HTMLTextAreaElement;
+        if (e.key === "Enter" && !e.shiftKey) w.__sentAt[box.value] = Date.now();
+      },
+      true,
+    );
+  });
   const composer = page.getByRole("textbox", { name: "Message" });
   const latencies: number[] = [];
   for (let n = 1; n <= 20; n++) {
     const text = `latency ${n}`;
     await composer.fill(text);
-    const sentAt = Date.now();
     await composer.press("Enter");
     await expect(bob.page.getByTestId("message-body").filter({ hasText: new RegExp(`^${text}$`) })).toBeVisible();
     const shownAt = await bob.page.evaluate(
       (text) => (window as unknown as { __shownAt: Record<string, number> }).__shownAt[text],
+      text,
+    );
+    const sentAt = await page.evaluate(
+      (text) => (window as unknown as { __sentAt: Record<string, number> }).__sentAt[text],
       text,
     );
     latencies.push(shownAt - sentAt);
