@@ -7,29 +7,11 @@ mod common;
 
 use std::time::Duration;
 
-use common::{Api, EventStream, ServerOptions, TestServer};
+use common::{Api, EventStream, TestServer, admin_client, admin_options};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
 const WAIT: Duration = Duration::from_secs(20);
-const ADMIN: &str = "root";
-const ADMIN_PASSWORD: &str = "admin password 1";
-
-fn options() -> ServerOptions {
-    ServerOptions::default()
-        .env("HERALD_ADMIN_USERNAME", ADMIN)
-        .env("HERALD_ADMIN_PASSWORD", ADMIN_PASSWORD)
-        .env("HERALD_PUBLISH_RATE_PER_MINUTE", "1000000")
-}
-
-async fn admin(server: &TestServer) -> Api {
-    let admin = server.client();
-    assert_eq!(
-        admin.login(ADMIN, ADMIN_PASSWORD).await.status,
-        StatusCode::OK
-    );
-    admin
-}
 
 async fn status(admin: &Api) -> Value {
     let answer = admin.get("/api/status").await;
@@ -90,8 +72,8 @@ fn number(report: &Value, field: &str) -> u64 {
 
 #[tokio::test]
 async fn the_status_follows_connections_publishes_and_deliveries() {
-    let server = TestServer::start_with(options());
-    let admin = admin(&server).await;
+    let server = TestServer::start_with(admin_options());
+    let admin = admin_client(&server).await;
     let alice = server.client();
     alice.register("alice").await;
 
@@ -190,11 +172,11 @@ async fn the_status_follows_connections_publishes_and_deliveries() {
 #[tokio::test]
 async fn replays_resets_refusals_and_rate_limits_are_counted() {
     let server = TestServer::start_with(
-        options()
+        admin_options()
             .env("HERALD_MAX_CONNECTIONS_PER_USER", "1")
             .env("HERALD_SEND_RATE_PER_MINUTE", "2"),
     );
-    let admin = admin(&server).await;
+    let admin = admin_client(&server).await;
     let alice = server.client();
     alice.register("alice").await;
     let bob = server.client();
@@ -256,8 +238,8 @@ async fn replays_resets_refusals_and_rate_limits_are_counted() {
 
 #[tokio::test]
 async fn status_and_metrics_are_for_admins_tokens_and_local_scrapers_only() {
-    let server = TestServer::start_with(options());
-    let admin = admin(&server).await;
+    let server = TestServer::start_with(admin_options());
+    let admin = admin_client(&server).await;
     let alice = server.client();
     alice.register("alice").await;
     let anonymous = server.client();
@@ -349,8 +331,8 @@ async fn status_and_metrics_are_for_admins_tokens_and_local_scrapers_only() {
 
 #[tokio::test]
 async fn admins_manage_users_and_tokens_through_the_page_functions() {
-    let server = TestServer::start_with(options());
-    let admin = admin(&server).await;
+    let server = TestServer::start_with(admin_options());
+    let admin = admin_client(&server).await;
     let bob = server.client();
     let bob_user = bob.register("bob").await;
     let bob_id = bob_user["id"].as_i64().expect("id");

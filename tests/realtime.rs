@@ -6,30 +6,12 @@ mod common;
 
 use std::time::Duration;
 
-use common::{Api, EventStream, PASSWORD, ServerOptions, TestServer};
+use common::{ADMIN, Api, EventStream, PASSWORD, TestServer, admin_client, admin_options};
 use herald::realtime::types::{Event, Sequenced};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
 const WAIT: Duration = Duration::from_secs(20);
-const ADMIN: &str = "root";
-const ADMIN_PASSWORD: &str = "admin password 1";
-
-fn options() -> ServerOptions {
-    ServerOptions::default()
-        .env("HERALD_ADMIN_USERNAME", ADMIN)
-        .env("HERALD_ADMIN_PASSWORD", ADMIN_PASSWORD)
-        .env("HERALD_PUBLISH_RATE_PER_MINUTE", "1000000")
-}
-
-async fn admin(server: &TestServer) -> Api {
-    let admin = server.client();
-    assert_eq!(
-        admin.login(ADMIN, ADMIN_PASSWORD).await.status,
-        StatusCode::OK
-    );
-    admin
-}
 
 async fn publish(admin: &Api, to: Value, title: &str) -> Value {
     let answer = admin
@@ -70,8 +52,8 @@ fn title_of(event: &Event) -> &str {
 
 #[tokio::test]
 async fn published_notifications_arrive_live_in_order() {
-    let server = TestServer::start_with(options());
-    let admin = admin(&server).await;
+    let server = TestServer::start_with(admin_options());
+    let admin = admin_client(&server).await;
     let alice = server.client();
     alice.register("alice").await;
     let mut stream = EventStream::open(&alice, "/api/events", &[]).await;
@@ -96,8 +78,8 @@ async fn published_notifications_arrive_live_in_order() {
 
 #[tokio::test]
 async fn two_users_see_only_their_own_events() {
-    let server = TestServer::start_with(options());
-    let admin = admin(&server).await;
+    let server = TestServer::start_with(admin_options());
+    let admin = admin_client(&server).await;
     let alice = server.client();
     alice.register("alice").await;
     let bob = server.client();
@@ -139,8 +121,8 @@ async fn two_users_see_only_their_own_events() {
 
 #[tokio::test]
 async fn resuming_twenty_times_under_load_loses_and_repeats_nothing() {
-    let server = TestServer::start_with(options());
-    let admin = admin(&server).await;
+    let server = TestServer::start_with(admin_options());
+    let admin = admin_client(&server).await;
     let alice = server.client();
     alice.register("alice").await;
 
@@ -195,11 +177,11 @@ async fn resuming_twenty_times_under_load_loses_and_repeats_nothing() {
 #[tokio::test]
 async fn resume_points_outside_the_log_get_a_reset() {
     let server = TestServer::start_with(
-        options()
+        admin_options()
             .env("HERALD_EVENT_RETENTION_PER_USER", "5")
             .env("HERALD_EVENT_RETENTION_INTERVAL_SECS", "1"),
     );
-    let admin = admin(&server).await;
+    let admin = admin_client(&server).await;
     let alice = server.client();
     alice.register("alice").await;
     for n in 0..12 {
@@ -252,8 +234,8 @@ async fn resume_points_outside_the_log_get_a_reset() {
 
 #[tokio::test]
 async fn a_slow_consumer_is_dropped_without_slowing_others_and_loses_nothing() {
-    let server = TestServer::start_with(options().env("HERALD_CONNECTION_QUEUE", "8"));
-    let admin = admin(&server).await;
+    let server = TestServer::start_with(admin_options().env("HERALD_CONNECTION_QUEUE", "8"));
+    let admin = admin_client(&server).await;
     let alice = server.client();
     alice.register("alice").await;
     let bob = server.client();
@@ -302,8 +284,8 @@ async fn a_slow_consumer_is_dropped_without_slowing_others_and_loses_nothing() {
 
 #[tokio::test]
 async fn acknowledged_publishes_survive_sigkill() {
-    let server = TestServer::start_with(options());
-    let admin_client = admin(&server).await;
+    let server = TestServer::start_with(admin_options());
+    let admin_client = admin_client(&server).await;
     let alice = server.client();
     alice.register("alice").await;
     for n in 1..=50 {
@@ -325,8 +307,8 @@ async fn acknowledged_publishes_survive_sigkill() {
 
 #[tokio::test]
 async fn polling_returns_exactly_what_the_stream_returns() {
-    let server = TestServer::start_with(options());
-    let admin = admin(&server).await;
+    let server = TestServer::start_with(admin_options());
+    let admin = admin_client(&server).await;
     let alice = server.client();
     alice.register("alice").await;
     for n in 1..=7 {
@@ -381,8 +363,8 @@ async fn polling_returns_exactly_what_the_stream_returns() {
 
 #[tokio::test]
 async fn state_changes_emit_events_and_stay_private() {
-    let server = TestServer::start_with(options());
-    let admin = admin(&server).await;
+    let server = TestServer::start_with(admin_options());
+    let admin = admin_client(&server).await;
     let alice = server.client();
     alice.register("alice").await;
     let bob = server.client();
@@ -463,8 +445,8 @@ async fn state_changes_emit_events_and_stay_private() {
 
 #[tokio::test]
 async fn listing_filters_and_pages_newest_first() {
-    let server = TestServer::start_with(options());
-    let admin = admin(&server).await;
+    let server = TestServer::start_with(admin_options());
+    let admin = admin_client(&server).await;
     let alice = server.client();
     alice.register("alice").await;
     for (n, category) in ["job", "payment", "job", "social", "job"]
@@ -521,8 +503,8 @@ async fn listing_filters_and_pages_newest_first() {
 
 #[tokio::test]
 async fn publishing_validates_everything_before_sending_anything() {
-    let server = TestServer::start_with(options());
-    let admin = admin(&server).await;
+    let server = TestServer::start_with(admin_options());
+    let admin = admin_client(&server).await;
     let alice = server.client();
     alice.register("alice").await;
     let cases = [
@@ -604,8 +586,8 @@ async fn publishing_validates_everything_before_sending_anything() {
 
 #[tokio::test]
 async fn keys_replace_idempotency_keys_dedupe_and_tokens_publish_to_everyone() {
-    let server = TestServer::start_with(options().env("HERALD_PUBLISH_RATE_PER_MINUTE", "5"));
-    let admin = admin(&server).await;
+    let server = TestServer::start_with(admin_options().env("HERALD_PUBLISH_RATE_PER_MINUTE", "5"));
+    let admin = admin_client(&server).await;
     let alice = server.client();
     alice.register("alice").await;
     let bob = server.client();
@@ -677,7 +659,8 @@ async fn keys_replace_idempotency_keys_dedupe_and_tokens_publish_to_everyone() {
 
 #[tokio::test]
 async fn connections_per_user_are_capped() {
-    let server = TestServer::start_with(options().env("HERALD_MAX_CONNECTIONS_PER_USER", "2"));
+    let server =
+        TestServer::start_with(admin_options().env("HERALD_MAX_CONNECTIONS_PER_USER", "2"));
     let alice = server.client();
     alice.register("alice").await;
     let _one = EventStream::open(&alice, "/api/events", &[]).await;
@@ -719,8 +702,8 @@ async fn preferences_round_trip() {
 
 #[tokio::test]
 async fn the_ui_server_functions_check_access_like_the_routes() {
-    let server = TestServer::start_with(options());
-    let admin = admin(&server).await;
+    let server = TestServer::start_with(admin_options());
+    let admin = admin_client(&server).await;
     let alice = server.client();
     alice.register("alice").await;
     let draft = json!({"draft": {

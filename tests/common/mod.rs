@@ -36,6 +36,29 @@ impl ServerOptions {
     }
 }
 
+/// The admin account that [`admin_options`] makes the server ensure.
+pub const ADMIN: &str = "root";
+pub const ADMIN_PASSWORD: &str = "admin password 1";
+
+/// A server with the admin account [`ADMIN`] and no practical publish
+/// limit (tests publish far more than a person would).
+pub fn admin_options() -> ServerOptions {
+    ServerOptions::default()
+        .env("HERALD_ADMIN_USERNAME", ADMIN)
+        .env("HERALD_ADMIN_PASSWORD", ADMIN_PASSWORD)
+        .env("HERALD_PUBLISH_RATE_PER_MINUTE", "1000000")
+}
+
+/// A client signed in as [`ADMIN`] on a server started with [`admin_options`].
+pub async fn admin_client(server: &TestServer) -> Api {
+    let admin = server.client();
+    assert_eq!(
+        admin.login(ADMIN, ADMIN_PASSWORD).await.status,
+        StatusCode::OK
+    );
+    admin
+}
+
 /// How the process ended when it was asked to, or failed to start.
 pub struct Exited {
     pub status: ExitStatus,
