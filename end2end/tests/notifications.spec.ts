@@ -326,6 +326,9 @@ test("settings mute categories; the admin form sends; a test notification arrive
   await adminPage.getByLabel("Title").fill("Lost");
   await adminPage.getByRole("button", { name: "Send notification" }).click();
   await expect(adminPage.getByText("Unknown users: nobody_at_all.")).toBeVisible();
+  // The admin tries it on themselves from the same page.
+  await adminPage.getByRole("button", { name: "Send me a test notification" }).click();
+  await expect(adminPage.getByTestId("toast").filter({ hasText: "Test notification" })).toBeVisible();
 
   // The muted one counts but does not toast.
   await expect(page.getByTestId("toast").filter({ hasText: "Loud news" })).toBeVisible();

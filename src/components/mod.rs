@@ -5,4 +5,5 @@ pub mod form;
 pub mod layout;
 pub mod notification_center;
 pub mod session;
+pub mod test_notification;
 pub mod toasts;

@@ -6,7 +6,8 @@ use leptos::prelude::*;
 use leptos::task::spawn_local;
 use leptos_meta::Title;
 
-use crate::notifications::api::{save_preferences, send_test_notification};
+use crate::components::test_notification::TestNotificationButton;
+use crate::notifications::api::save_preferences;
 use crate::notifications::types::{Category, Preferences};
 use crate::realtime::client::{
     notification_permission, request_notification_permission, use_realtime,
@@ -43,7 +44,6 @@ fn NotificationSettings() -> impl IntoView {
     let realtime = use_realtime();
     let state = RwSignal::new(SaveState::Idle);
     let blocked = RwSignal::new(false);
-    let test_state = RwSignal::new(None::<Result<(), String>>);
     Effect::new(move |_| {
         blocked.set(notification_permission() == Some(web_sys::NotificationPermission::Denied));
     });
@@ -83,12 +83,6 @@ fn NotificationSettings() -> impl IntoView {
             let granted = answer == Some(web_sys::NotificationPermission::Granted);
             blocked.set(answer == Some(web_sys::NotificationPermission::Denied));
             save(Box::new(move |p| p.browser_notifications = granted));
-        });
-    };
-    let send_test = move |_| {
-        test_state.set(None);
-        spawn_local(async move {
-            test_state.set(Some(send_test_notification().await.map_err(|e| e.message)));
         });
     };
     let loaded = move || realtime.preferences.with(Option::is_some);
@@ -181,21 +175,8 @@ fn NotificationSettings() -> impl IntoView {
                     </p>
                 </div>
             </div>
-            <div class="mt-5 flex flex-wrap items-center gap-3 border-t border-slate-100 pt-4 dark:border-slate-800">
-                <button
-                    type="button"
-                    class="rounded-md border border-slate-300 px-3 py-1.5 text-sm font-medium hover:bg-slate-100 focus-visible:outline focus-visible:outline-2 focus-visible:outline-indigo-600 dark:border-slate-700 dark:hover:bg-slate-800"
-                    on:click=send_test
-                >
-                    "Send me a test notification"
-                </button>
-                <p aria-live="polite" class="text-sm text-slate-600 dark:text-slate-400">
-                    {move || match test_state.get() {
-                        None => String::new(),
-                        Some(Ok(())) => "Sent. It should appear in a moment.".into(),
-                        Some(Err(message)) => message,
-                    }}
-                </p>
+            <div class="mt-5 border-t border-slate-100 pt-4 dark:border-slate-800">
+                <TestNotificationButton />
             </div>
         </section>
     }

@@ -6,6 +6,7 @@ use leptos::task::spawn_local;
 use leptos_meta::Title;
 
 use crate::components::form::FormError;
+use crate::components::test_notification::TestNotificationButton;
 use crate::errors::ApiError;
 use crate::notifications::api::send_notification;
 use crate::notifications::types::{Category, NotificationDraft, Priority, Recipients};
@@ -238,6 +239,15 @@ pub fn SendNotificationPage(#[prop(optional)] announcement: bool) -> impl IntoVi
                 </p>
             </div>
         </form>
+        {(!announcement).then(|| view! {
+            <section aria-labelledby="test-heading" class="mt-8 max-w-2xl border-t border-slate-200 pt-6 dark:border-slate-800">
+                <h2 id="test-heading" class="font-semibold">"Try it on yourself"</h2>
+                <p class="mb-3 mt-1 text-sm text-slate-600 dark:text-slate-400">
+                    "A test notification to your own account: the badge, a toast and, when this page is in the background, a browser notification."
+                </p>
+                <TestNotificationButton />
+            </section>
+        })}
     }
     .into_any()
 }
