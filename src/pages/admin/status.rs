@@ -108,7 +108,9 @@ fn spark_points(values: &[u32]) -> (String, u32) {
 /// readers (latest and peak).
 #[component]
 fn Sparkline(values: Vec<u32>, what: &'static str, testid: &'static str) -> impl IntoView {
-    let (points, peak) = spark_points(&values);
+    let (points, _) = spark_points(&values);
+    // The true peak (the scale's is at least 1, to draw a flat line).
+    let peak = values.iter().copied().max().unwrap_or(0);
     let latest = values.last().copied().unwrap_or(0);
     let description = format!("{what} over the last 15 minutes: now {latest}, peak {peak}.");
     view! {
@@ -123,6 +125,12 @@ fn Sparkline(values: Vec<u32>, what: &'static str, testid: &'static str) -> impl
             <line x1="0" x2=HISTORY_SECONDS.to_string() y1="39.5" y2="39.5" class="stroke-slate-200 dark:stroke-slate-700" stroke-width="1" vector-effect="non-scaling-stroke" />
             <polyline points=points fill="none" stroke="currentColor" stroke-width="1.5" vector-effect="non-scaling-stroke" />
         </svg>
+        // The axis, so that a spike at the right edge reads as "just now".
+        <p aria-hidden="true" class="flex justify-between text-[0.65rem] text-slate-400 dark:text-slate-500">
+            <span>"15 min ago"</span>
+            <span>{format!("peak {peak}")}</span>
+            <span>"now"</span>
+        </p>
     }
 }
 
