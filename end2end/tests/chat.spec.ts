@@ -30,6 +30,16 @@ async function startDirect(page: Page, withName: string): Promise<string> {
   return new URL(page.url()).pathname;
 }
 
+/** Alice (on `page`) starts a direct conversation with a new Bob, who opens it. */
+async function directWithBobOpen(page: Page, browser: Browser, errors: string[]) {
+  const bob = await otherPerson(browser, errors);
+  await signUp(page, uniqueName("a"));
+  const path = await startDirect(page, bob.name);
+  await bob.page.goto(path);
+  await hydrated(bob.page);
+  return { bob };
+}
+
 async function sendFromComposer(page: Page, text: string) {
   const composer = page.getByRole("textbox", { name: "Message" });
   await composer.fill(text);
@@ -96,11 +106,7 @@ test("messages flow both ways live, with the list badge, typing and seen receipt
 
 test("send-to-display latency over 20 messages", async ({ page, browser }) => {
   const errors: string[] = [];
-  const bob = await otherPerson(browser, errors);
-  await signUp(page, uniqueName("a"));
-  const path = await startDirect(page, bob.name);
-  await bob.page.goto(path);
-  await hydrated(bob.page);
+  const { bob } = await directWithBobOpen(page, browser, errors);
   await expect(bob.page.getByRole("textbox", { name: "Message" })).toBeVisible();
 
   await bob.page.evaluate(() => {
@@ -183,11 +189,7 @@ const PNG = png16();
 
 test("an image attachment is shown to the other member", async ({ page, browser }) => {
   const errors: string[] = [];
-  const bob = await otherPerson(browser, errors);
-  await signUp(page, uniqueName("a"));
-  const path = await startDirect(page, bob.name);
-  await bob.page.goto(path);
-  await hydrated(bob.page);
+  const { bob } = await directWithBobOpen(page, browser, errors);
 
   await page.getByLabel("Attach files").setInputFiles({ name: "chart.png", mimeType: "image/png", buffer: PNG });
   await expect(page.getByRole("list", { name: "Files to send" })).toContainText("chart.png");

@@ -97,5 +97,9 @@ mod tests {
         assert_eq!(format_duration(125), "2 min 5 s");
         assert_eq!(format_duration(3 * 3600 + 120), "3 h 2 min");
         assert_eq!(format_duration(2 * 86_400 + 5 * 3600), "2 d 5 h");
+        assert_eq!(format_duration(12), "12 s");
+        assert_eq!(format_duration(250), "4 min 10 s");
+        assert_eq!(format_duration(7_500), "2 h 5 min");
+        assert_eq!(format_duration(3 * 86_400 + 4 * 3_600), "3 d 4 h");
     }
 }

@@ -10,6 +10,7 @@ use leptos::prelude::*;
 use leptos_meta::Title;
 
 use crate::pages::admin::AdminNav;
+use crate::pages::dashboard::format_duration;
 use crate::realtime::client::{human_size, page_hidden};
 use crate::system::admin_status;
 use crate::system::types::{HistogramBin, LatencyPercentiles, StatusReport};
@@ -17,22 +18,6 @@ use crate::system::types::{HistogramBin, LatencyPercentiles, StatusReport};
 /// Seconds the sparklines span (the server keeps this much history).
 const HISTORY_SECONDS: usize = 900;
 const SPARK_HEIGHT: f64 = 40.0;
-
-/// "3 d 4 h", "2 h 5 min", "4 min 10 s", "12 s".
-fn uptime_text(seconds: u64) -> String {
-    let (d, h, m, s) = (
-        seconds / 86_400,
-        seconds % 86_400 / 3_600,
-        seconds % 3_600 / 60,
-        seconds % 60,
-    );
-    match (d, h, m) {
-        (0, 0, 0) => format!("{s} s"),
-        (0, 0, _) => format!("{m} min {s} s"),
-        (0, _, _) => format!("{h} h {m} min"),
-        _ => format!("{d} d {h} h"),
-    }
-}
 
 fn ms_text(value: Option<f64>) -> String {
     match value {
@@ -284,7 +269,7 @@ fn StatusView(report: StatusReport) -> impl IntoView {
             <p class="text-sm text-slate-600 dark:text-slate-400">
                 "Instance " <code data-testid="instance-id" class="font-mono">{report.instance_id}</code>
                 " · Herald " {report.version}
-                " · up " <span data-testid="uptime">{uptime_text(report.uptime_s)}</span>
+                " · up " <span data-testid="uptime">{format_duration(report.uptime_s)}</span>
             </p>
         </div>
         <div class="mt-4 grid gap-4 sm:grid-cols-2 lg:grid-cols-4">
@@ -391,14 +376,6 @@ pub fn StatusPage() -> impl IntoView {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn uptime_reads_naturally() {
-        assert_eq!(uptime_text(12), "12 s");
-        assert_eq!(uptime_text(250), "4 min 10 s");
-        assert_eq!(uptime_text(7_500), "2 h 5 min");
-        assert_eq!(uptime_text(3 * 86_400 + 4 * 3_600), "3 d 4 h");
-    }
 
     #[test]
     fn counts_are_grouped_by_thousands() {
