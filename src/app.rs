@@ -19,6 +19,8 @@ use crate::pages::settings::SettingsPage;
 
 /// The document around the app; the server renders it once per page load.
 pub fn shell(options: LeptosOptions) -> impl IntoView {
+    #[cfg(feature = "ssr")]
+    crate::server::security::content_security_policy();
     view! {
         <!DOCTYPE html>
         <html lang="en">

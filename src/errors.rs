@@ -45,12 +45,19 @@ impl FromServerFnError for ApiError {
     type Encoder = JsonEncoding;
 
     fn from_server_fn_error(value: ServerFnErrorErr) -> Self {
-        let message = match value {
-            ServerFnErrorErr::Request(_) | ServerFnErrorErr::Response(_) => {
-                "Herald cannot be reached. Check your connection and try again.".to_owned()
+        match value {
+            ServerFnErrorErr::Request(_) | ServerFnErrorErr::Response(_) => Self::new(
+                "request_failed",
+                "Herald cannot be reached. Check your connection and try again.",
+            ),
+            // Malformed arguments are the caller's mistake: 400, as on the
+            // REST routes.
+            ServerFnErrorErr::Args(_) | ServerFnErrorErr::Deserialization(_) => {
+                #[cfg(feature = "ssr")]
+                crate::server::functions::answer_with(axum::http::StatusCode::BAD_REQUEST);
+                Self::new("validation", format!("The request could not be read: {value}"))
             }
-            other => other.to_string(),
-        };
-        Self::new("request_failed", message)
+            other => Self::new("request_failed", other.to_string()),
+        }
     }
 }

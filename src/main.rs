@@ -5,11 +5,13 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use herald::auth;
+use herald::auth::device::DeviceKey;
 use herald::auth::password::PasswordHasherPool;
 use herald::auth::session::LiveSessions;
+use herald::chat::typing::TypingGate;
 use herald::chat::viewers::Viewers;
 use herald::realtime::hub::Hub;
 use herald::server::config::Config;
@@ -18,6 +20,7 @@ use herald::server::state::AppState;
 use herald::server::{router, serve, telemetry};
 use herald::store::Store;
 use herald::system::metrics::Metrics;
+use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
 fn main() -> ExitCode {
@@ -46,15 +49,31 @@ fn main() -> ExitCode {
     };
     match runtime.block_on(run(config, config_path)) {
         Ok(()) => ExitCode::SUCCESS,
-        Err(message) => {
-            tracing::error!("{message}");
-            eprintln!("herald: {message}");
-            ExitCode::FAILURE
+        Err(failure) => {
+            tracing::error!("{}", failure.message);
+            eprintln!("herald: {}", failure.message);
+            ExitCode::from(failure.exit_code)
         }
     }
 }
 
-async fn run(config: Config, config_path: PathBuf) -> Result<(), String> {
+/// Why the server stopped: a message and the exit code (2 for a
+/// configuration that cannot be used, 1 otherwise).
+struct Failure {
+    exit_code: u8,
+    message: String,
+}
+
+impl From<String> for Failure {
+    fn from(message: String) -> Self {
+        Self {
+            exit_code: 1,
+            message,
+        }
+    }
+}
+
+async fn run(config: Config, config_path: PathBuf) -> Result<(), Failure> {
     let mut leptos = leptos::prelude::get_configuration(Some(&config_path.to_string_lossy()))
         .map_err(|e| format!("{}: [package.metadata.leptos]: {e}", config_path.display()))?
         .leptos_options;
@@ -66,7 +85,35 @@ async fn run(config: Config, config_path: PathBuf) -> Result<(), String> {
     let listener =
         serve::bind(config.addr).map_err(|e| format!("cannot listen on {}: {e}", config.addr))?;
     let local_addr = listener.local_addr().map_err(|e| e.to_string())?;
+    if !local_addr.ip().is_loopback() && !config.public_url.is_https() {
+        tracing::warn!(
+            addr = %local_addr,
+            public_url = config.public_url.as_str(),
+            "listening beyond this machine while public_url is http://: passwords and session \
+             cookies would cross the network in clear text; put a TLS proxy in front and set \
+             public_url to its https:// address"
+        );
+    }
+    let file_limit = serve::raise_file_limit();
+    let serve_options = serve::ServeOptions {
+        header_read_timeout: Duration::from_secs(config.header_read_timeout_secs.get()),
+        write_timeout: Duration::from_secs(config.write_timeout_secs.get()),
+        grace: config.shutdown_grace(),
+        max_connections: config.connection_limit(file_limit),
+        max_connections_per_ip: config.max_connections_per_ip.get() as usize,
+        trusted_proxies: config.trusted_proxies.clone(),
+    };
+    tracing::info!(
+        file_limit,
+        max_connections = serve_options.max_connections,
+        max_connections_per_ip = serve_options.max_connections_per_ip,
+        "connection limits"
+    );
+    let connections = serve::connection_counts(&serve_options);
 
+    let device_key = DeviceKey::load(&store)
+        .await
+        .map_err(|e| format!("cannot load the device-cookie key: {e}"))?;
     let hasher = PasswordHasherPool::new(config.password_hash_concurrency.get())
         .map_err(|e| e.to_string())?;
     let shutdown = CancellationToken::new();
@@ -84,10 +131,34 @@ async fn run(config: Config, config_path: PathBuf) -> Result<(), String> {
         send_limiter: WindowLimiter::new(config.send_rate_per_minute.get()),
         viewers: Viewers::default(),
         metrics: Metrics::new(),
+        connections: connections.clone(),
+        registration_limiter: WindowLimiter::with_window(
+            config.registrations_per_ip_per_hour.get(),
+            Duration::from_secs(3600),
+        ),
+        conversation_limiter: RateLimiter::new(config.conversations_per_minute.get()),
+        membership_limiter: RateLimiter::new(config.membership_changes_per_minute.get()),
+        typing: TypingGate::default(),
+        device_key,
+        uploads: Arc::new(Semaphore::new(config.max_concurrent_uploads.get())),
     };
-    auth::service::ensure_admin(&state)
-        .await
-        .map_err(|e| format!("cannot ensure the admin account: {e}"))?;
+    match auth::service::ensure_admin(&state).await {
+        Ok(()) => {}
+        Err(auth::service::AdminBootstrapError::PasswordMismatch(name)) => {
+            return Err(Failure {
+                exit_code: 2,
+                message: format!(
+                    "HERALD_ADMIN_USERNAME names the existing account `{name}`, whose password is \
+                     not HERALD_ADMIN_PASSWORD; refusing to make it an admin. Sign in as that \
+                     account and change its password to the configured one, or choose another \
+                     admin name"
+                ),
+            });
+        }
+        Err(auth::service::AdminBootstrapError::Failed(e)) => {
+            return Err(format!("cannot ensure the admin account: {e}").into());
+        }
+    }
     auth::service::spawn_maintenance(state.clone());
     herald::realtime::retention::spawn(state.clone());
     herald::chat::service::spawn_presence(state.clone());
@@ -103,14 +174,7 @@ async fn run(config: Config, config_path: PathBuf) -> Result<(), String> {
 
     // Tests and scripts wait for this exact line to learn the bound port.
     tracing::info!(addr = %local_addr, "herald listening on http://{local_addr}");
-    serve::serve(
-        listener,
-        app,
-        shutdown,
-        std::time::Duration::from_secs(config.header_read_timeout_secs.get()),
-        config.shutdown_grace(),
-    )
-    .await;
+    serve::serve(listener, app, shutdown, serve_options, connections).await;
     store.close().await;
     tracing::info!("stopped");
     Ok(())

@@ -8,13 +8,18 @@ use crate::auth::types::User;
 use crate::errors::{ApiError, Outcome};
 
 /// Where to go after signing in: only paths on this site, so a crafted link
-/// cannot send a user elsewhere.
+/// cannot send a user elsewhere. Browsers drop tabs and newlines from URLs
+/// and treat `\\` as `/`, so `/\t/evil.example` would become
+/// `//evil.example`: any control character, whitespace or backslash sends
+/// the user to `/` instead (and never reaches a response header).
 pub fn safe_next(next: Option<&str>) -> String {
     match next {
         Some(path)
             if path.starts_with('/')
                 && !path.starts_with("//")
-                && !path.starts_with("/\\")
+                && !path
+                    .chars()
+                    .any(|c| c.is_control() || c.is_whitespace() || c == '\\')
                 && !path.starts_with("/login")
                 && !path.starts_with("/register") =>
         {
@@ -28,10 +33,13 @@ pub fn safe_next(next: Option<&str>) -> String {
 mod server_side {
     use axum::http::{HeaderValue, header};
     use axum_extra::extract::cookie::Cookie;
+
     use leptos::prelude::*;
 
     use crate::auth::extract::MaybeUser;
+    use crate::auth::service::{Origin, SignedIn};
     use crate::auth::types::User;
+    use crate::server::client_ip::ClientIp;
     use crate::errors::{ApiError, Outcome};
     use crate::server::error::AppError;
     use crate::server::functions;
@@ -45,20 +53,30 @@ mod server_side {
         functions::extract::<MaybeUser>(state).await
     }
 
-    /// Signs in on success (cookie + redirect to `next`); hands refusals
+    /// Where the request comes from (address and device cookie).
+    pub async fn origin(state: &AppState) -> Result<Origin, AppError> {
+        let ip = functions::extract::<ClientIp>(state).await?;
+        let parts = use_context::<axum::http::request::Parts>()
+            .ok_or_else(|| AppError::Internal("server function without request parts".into()))?;
+        Ok(Origin::of(state, ip, &parts.headers))
+    }
+
+    /// Signs in on success (cookies + redirect to `next`); hands refusals
     /// back as values and failures as errors.
     pub fn outcome(
-        result: Result<(User, Cookie<'static>), AppError>,
+        result: Result<SignedIn, AppError>,
         next: Option<String>,
     ) -> Result<Outcome<User>, ApiError> {
         match result {
-            Ok((user, cookie)) => {
-                set_cookie(cookie);
+            Ok(signed_in) => {
+                for cookie in signed_in.cookies {
+                    set_cookie(cookie);
+                }
                 redirect_plain_form(&super::safe_next(next.as_deref()));
-                Ok(Ok(user))
+                Ok(Ok(signed_in.user))
             }
             Err(error @ AppError::Internal(_)) => Err(error.into()),
-            Err(refusal) => Ok(Err(refusal.into())),
+            Err(refusal) => Ok(Err(refusal.to_api_error())),
         }
     }
 
@@ -102,17 +120,13 @@ pub async fn login(
     next: Option<String>,
 ) -> Result<Outcome<User>, ApiError> {
     use crate::auth::service::{self, LoginRequest};
-    use axum::extract::ConnectInfo;
-    use std::net::SocketAddr;
 
     let state = server_side::state();
     let previous = server_side::maybe_user(&state).await?;
-    let ConnectInfo(peer) = leptos_axum::extract::<ConnectInfo<SocketAddr>>()
-        .await
-        .map_err(|e| ApiError::new("internal", e.to_string()))?;
+    let origin = server_side::origin(&state).await?;
     let input = LoginRequest { username, password };
     server_side::outcome(
-        service::login(&state, &input, peer.ip(), previous.0.as_ref()).await,
+        service::login(&state, &input, &origin, previous.0.as_ref()).await,
         next,
     )
 }
@@ -129,13 +143,14 @@ pub async fn register(
 
     let state = server_side::state();
     let previous = server_side::maybe_user(&state).await?;
+    let origin = server_side::origin(&state).await?;
     let input = Registration {
         username,
         password,
         display_name,
     };
     server_side::outcome(
-        service::register(&state, &input, previous.0.as_ref()).await,
+        service::register(&state, &input, &origin, previous.0.as_ref()).await,
         next,
     )
 }
@@ -169,6 +184,14 @@ mod tests {
             "evil",
             "/login",
             "/register?next=/",
+            "/\t/evil.example",
+            "/\n/evil.example",
+            "/x\r\nSet-Cookie: a=b",
+            "/\u{7f}",
+            "/\0",
+            "/ /evil.example",
+            "/a\\b",
+            "/\u{2028}",
         ] {
             assert_eq!(safe_next(Some(bad)), "/", "{bad}");
         }

@@ -1,7 +1,11 @@
-//! Refuses cross-site state-changing requests that carry the session cookie
-//! (403 `cross_site`). Applied as a layer to the whole router, so every REST
-//! route and server function is covered, including ones added later.
-//! Server only.
+//! Refuses cross-site state-changing requests (403 `cross_site`), with or
+//! without a cookie: a cross-site form that signs a logged-out visitor in
+//! to the attacker's account (login CSRF) is refused like one that acts
+//! with the visitor's session. A request authenticated only by an
+//! `Authorization` header (an integrator's token, no cookie) is not a
+//! browser acting for someone and passes. Applied as a layer to the whole
+//! router, so every REST route and server function is covered, including
+//! ones added later. Server only.
 
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, Method, header};
@@ -18,8 +22,9 @@ pub async fn guard(State(state): State<AppState>, request: Request, next: Next) 
         *request.method(),
         Method::GET | Method::HEAD | Method::OPTIONS
     );
-    let has_cookie = request.headers().contains_key(header::COOKIE);
-    if changes_state && has_cookie && is_cross_site(request.headers(), &state.config) {
+    let token_only = request.headers().contains_key(header::AUTHORIZATION)
+        && !request.headers().contains_key(header::COOKIE);
+    if changes_state && !token_only && is_cross_site(request.headers(), &state.config) {
         tracing::info!(method = %request.method(), uri = %request.uri(), "cross-site request refused");
         return AppError::CrossSite.into_response();
     }

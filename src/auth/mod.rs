@@ -13,6 +13,8 @@ pub mod types;
 #[cfg(feature = "ssr")]
 pub mod csrf;
 #[cfg(feature = "ssr")]
+pub mod device;
+#[cfg(feature = "ssr")]
 pub mod extract;
 #[cfg(feature = "ssr")]
 pub mod password;

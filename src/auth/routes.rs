@@ -1,22 +1,22 @@
 //! REST routes of "Accounts" in API.md, plus user and token administration.
 //! Server only.
 
-use std::net::SocketAddr;
-
 use axum::Json;
-use axum::extract::{ConnectInfo, Path, Query, State};
-use axum::http::{Method, StatusCode};
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, patch, post};
 use axum_extra::extract::CookieJar;
+use axum_extra::extract::cookie::Cookie;
 use serde::Deserialize;
 use serde_json::json;
 
 use crate::auth::extract::{AdminUser, CurrentUser, MaybeUser, Publisher};
-use crate::auth::service::{self, LoginRequest, PasswordChange, Registration};
+use crate::auth::service::{self, LoginRequest, Origin, PasswordChange, Registration};
 use crate::auth::session;
 use crate::auth::types::AccountChange;
-use crate::server::error::{ApiJson, AppError, parse_id};
+use crate::server::client_ip::ClientIp;
+use crate::server::error::{ApiJson, ApiQuery, AppError, parse_id};
 use crate::server::router::ApiRoute;
 use crate::server::state::AppState;
 
@@ -37,30 +37,48 @@ pub fn routes() -> Vec<ApiRoute> {
     ]
 }
 
+fn with_cookies(mut jar: CookieJar, cookies: Vec<Cookie<'static>>) -> CookieJar {
+    for cookie in cookies {
+        jar = jar.add(cookie);
+    }
+    jar
+}
+
 async fn register(
     State(state): State<AppState>,
+    ip: ClientIp,
+    headers: HeaderMap,
     MaybeUser(previous): MaybeUser,
     jar: CookieJar,
     ApiJson(input): ApiJson<Registration>,
 ) -> Result<Response, AppError> {
-    let (user, cookie) = service::register(&state, &input, previous.as_ref()).await?;
+    let origin = Origin::of(&state, ip, &headers);
+    let signed_in = service::register(&state, &input, &origin, previous.as_ref()).await?;
     Ok((
         StatusCode::CREATED,
-        jar.add(cookie),
-        Json(json!({ "user": user })),
+        with_cookies(jar, signed_in.cookies),
+        Json(json!({ "user": signed_in.user })),
     )
         .into_response())
 }
 
+/// Besides `user`: `failed_attempts`, the wrong passwords tried against the
+/// account since its last sign-in.
 async fn login(
     State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    ip: ClientIp,
+    headers: HeaderMap,
     MaybeUser(previous): MaybeUser,
     jar: CookieJar,
     ApiJson(input): ApiJson<LoginRequest>,
 ) -> Result<Response, AppError> {
-    let (user, cookie) = service::login(&state, &input, peer.ip(), previous.as_ref()).await?;
-    Ok((jar.add(cookie), Json(json!({ "user": user }))).into_response())
+    let origin = Origin::of(&state, ip, &headers);
+    let signed_in = service::login(&state, &input, &origin, previous.as_ref()).await?;
+    Ok((
+        with_cookies(jar, signed_in.cookies),
+        Json(json!({ "user": signed_in.user, "failed_attempts": signed_in.failed_attempts })),
+    )
+        .into_response())
 }
 
 async fn logout(
@@ -85,11 +103,14 @@ async fn me(current: CurrentUser) -> Json<serde_json::Value> {
 
 async fn change_password(
     State(state): State<AppState>,
+    ip: ClientIp,
+    headers: HeaderMap,
     current: CurrentUser,
     jar: CookieJar,
     ApiJson(input): ApiJson<PasswordChange>,
 ) -> Result<Response, AppError> {
-    let cookie = service::change_password(&state, &current, &input).await?;
+    let origin = Origin::of(&state, ip, &headers);
+    let cookie = service::change_password(&state, &current, &input, &origin).await?;
     Ok((StatusCode::NO_CONTENT, jar.add(cookie)).into_response())
 }
 
@@ -104,7 +125,7 @@ struct UserQuery {
 async fn list_users(
     State(state): State<AppState>,
     _admin: AdminUser,
-    Query(query): Query<UserQuery>,
+    ApiQuery(query): ApiQuery<UserQuery>,
 ) -> Result<Json<serde_json::Value>, AppError> {
     let limit = query.limit.unwrap_or(50).clamp(1, 200);
     let users = state

@@ -1,18 +1,22 @@
 //! Account operations shared by the REST routes and the server functions:
 //! one implementation, so both behave the same. Server only.
 
-use std::net::IpAddr;
-
+use axum::http::HeaderMap;
 use axum_extra::extract::cookie::Cookie;
 
+use crate::auth::device::{self, Device};
 use crate::auth::extract::CurrentUser;
 use crate::auth::session::{self, hash_secret};
 use crate::auth::types::{
     AccountChange, CreatedToken, DisplayName, Password, Role, User, UserAccount, Username,
 };
+use crate::notifications::service::{Audience, Publish};
+use crate::notifications::types::{Category, Priority};
+use crate::server::client_ip::ClientIp;
 use crate::server::error::AppError;
 use crate::server::state::AppState;
 use crate::store::accounts::{CreateUser, SessionHash, TokenInfo};
+use crate::store::notifications::NewNotification;
 
 const HOUR_MS: i64 = 3_600_000;
 /// A session's `last_seen_at` is written at most this often (or every half
@@ -108,12 +112,49 @@ pub struct Registration {
     pub display_name: Option<String>,
 }
 
-/// Creates an account and signs it in.
+/// Where a sign-in or registration comes from: the client's address (after
+/// `trusted_proxies`) and the browser's device cookie, if it has one.
+#[derive(Debug, Clone)]
+pub struct Origin {
+    pub ip: ClientIp,
+    pub device: Option<Device>,
+}
+
+impl Origin {
+    /// The origin of a request with these headers from `ip`.
+    pub fn of(state: &AppState, ip: ClientIp, headers: &HeaderMap) -> Self {
+        Self {
+            ip,
+            device: device::from_headers(headers, &state.config, &state.device_key),
+        }
+    }
+}
+
+/// A successful sign-in: the user, the cookies to set, and how many wrong
+/// passwords were tried against the account since its last sign-in.
+#[derive(Debug)]
+pub struct SignedIn {
+    pub user: User,
+    pub cookies: Vec<Cookie<'static>>,
+    pub failed_attempts: i64,
+}
+
+fn too_many(code: &'static str, message: &str, retry_after_secs: u64) -> AppError {
+    AppError::RateLimited {
+        code,
+        message: message.to_owned(),
+        retry_after_secs,
+    }
+}
+
+/// Creates an account and signs it in. At most
+/// `registrations_per_ip_per_hour` accounts per client address.
 pub async fn register(
     state: &AppState,
     input: &Registration,
+    origin: &Origin,
     previous: Option<&CurrentUser>,
-) -> Result<(User, Cookie<'static>), AppError> {
+) -> Result<SignedIn, AppError> {
     if !state.config.registration_open {
         return Err(AppError::forbidden(
             "registration_closed",
@@ -126,6 +167,16 @@ pub async fn register(
     if state.store.user_exists(username.as_str()).await? {
         return Err(taken());
     }
+    state
+        .registration_limiter
+        .check(&format!("ip:{}", origin.ip))
+        .map_err(|retry| {
+            too_many(
+                "rate_limited",
+                "Too many accounts were created from your network. Try again later.",
+                retry,
+            )
+        })?;
     let hash = state.hasher.hash(&password).await.map_err(hash_error)?;
     let created = state
         .store
@@ -144,9 +195,14 @@ pub async fn register(
     if let Some(previous) = previous {
         end_sessions(state, &[previous.session]).await?;
     }
-    let cookie = start_session(state, &user).await?;
+    let session = start_session(state, &user).await?;
+    let device = device::cookie(&state.config, &state.device_key, user.id, None);
     tracing::info!(user = %user.username, "account created");
-    Ok((user, cookie))
+    Ok(SignedIn {
+        user,
+        cookies: vec![session, device],
+        failed_attempts: 0,
+    })
 }
 
 fn taken() -> AppError {
@@ -168,51 +224,89 @@ fn invalid_credentials() -> AppError {
     AppError::InvalidCredentials
 }
 
-async fn throttle(state: &AppState, scope: &str, limit: u32, now: i64) -> Result<(), AppError> {
-    let (failures, oldest) = state.store.login_failures(scope, now - HOUR_MS).await?;
-    if failures >= limit {
-        let retry_ms = oldest.map_or(HOUR_MS, |at| at + HOUR_MS - now);
-        return Err(AppError::RateLimited {
-            code: "too_many_attempts",
-            message: "Too many failed sign-in attempts. Try again later.".into(),
-            retry_after_secs: u64::try_from(retry_ms / 1000 + 1).unwrap_or(1),
-        });
+/// The throttling scopes of a password check against `account` (a valid
+/// name, known or not; `None` for names no account can have): a browser
+/// that signed in to this account before is limited per device only;
+/// anyone else per account and per client address.
+fn scopes(
+    state: &AppState,
+    account: Option<(&Username, Option<i64>)>,
+    origin: &Origin,
+) -> Vec<(String, u32)> {
+    let config = &state.config;
+    let known_device = match (account, &origin.device) {
+        (Some((_, Some(user_id))), Some(device)) if device.user_id == user_id => Some(device),
+        _ => None,
+    };
+    if let Some(device) = known_device {
+        return vec![(
+            format!("device:{}", device.device_id),
+            config.login_failures_per_device_per_hour.get(),
+        )];
     }
-    Ok(())
+    let mut scopes = vec![(
+        format!("ip:{}", origin.ip),
+        config.login_failures_per_ip_per_hour.get(),
+    )];
+    if let Some((name, _)) = account {
+        // Only valid names are stored: at most 32 characters each.
+        scopes.push((
+            format!("user:{}", name.as_str()),
+            config.login_failures_per_account_per_hour.get(),
+        ));
+    }
+    scopes
+}
+
+/// Reserves one password check under `scopes`, or answers 429 with the
+/// time until the oldest failure of a full scope ages out.
+async fn reserve_check(
+    state: &AppState,
+    scopes: &[(String, u32)],
+    now: i64,
+) -> Result<Vec<i64>, AppError> {
+    if let Some(ids) = state
+        .store
+        .reserve_login_attempt(scopes, now - HOUR_MS, now)
+        .await?
+    {
+        return Ok(ids);
+    }
+    let mut retry_ms = 0;
+    for (scope, limit) in scopes {
+        let (failures, oldest) = state.store.login_failures(scope, now - HOUR_MS).await?;
+        if failures >= *limit {
+            retry_ms = retry_ms.max(oldest.map_or(HOUR_MS, |at| at + HOUR_MS - now));
+        }
+    }
+    Err(too_many(
+        "too_many_attempts",
+        "Too many failed sign-in attempts. Try again later.",
+        u64::try_from(retry_ms / 1000 + 1).unwrap_or(1),
+    ))
 }
 
 /// Checks credentials and starts a new session (never reusing an old id).
 /// Unknown users and wrong passwords get the same answer in about the same
-/// time. Failures are throttled per account and per client address.
+/// time. Every password check is counted BEFORE it runs (and forgotten
+/// when it succeeds), so the limits hold however many arrive at once.
 pub async fn login(
     state: &AppState,
     input: &LoginRequest,
-    ip: IpAddr,
+    origin: &Origin,
     previous: Option<&CurrentUser>,
-) -> Result<(User, Cookie<'static>), AppError> {
+) -> Result<SignedIn, AppError> {
     let now = now_ms();
-    let name = input.username.trim().to_lowercase();
-    let account_scope = format!("user:{name}");
-    let ip_scope = format!("ip:{ip}");
-    throttle(
-        state,
-        &ip_scope,
-        state.config.login_failures_per_ip_per_hour.get(),
-        now,
-    )
-    .await?;
-    throttle(
-        state,
-        &account_scope,
-        state.config.login_failures_per_account_per_hour.get(),
-        now,
-    )
-    .await?;
-
-    let credentials = match Username::parse(&name) {
-        Ok(username) => state.store.credentials(username.as_str()).await?,
-        Err(_) => None,
+    let username = Username::parse(&input.username).ok();
+    let credentials = match &username {
+        Some(username) => state.store.credentials(username.as_str()).await?,
+        None => None,
     };
+    let account = username
+        .as_ref()
+        .map(|name| (name, credentials.as_ref().map(|c| c.user.id)));
+    let reserved = reserve_check(state, &scopes(state, account, origin), now).await?;
+
     let matches = state
         .hasher
         .verify(
@@ -223,27 +317,63 @@ pub async fn login(
         .map_err(hash_error)?;
     let credentials = match credentials {
         Some(credentials) if matches => credentials,
-        _ => {
-            state
-                .store
-                .record_login_failure(&[&account_scope, &ip_scope], now)
-                .await?;
+        Some(credentials) => {
+            state.store.note_failed_sign_in(credentials.user.id).await?;
             return Err(invalid_credentials());
         }
+        None => return Err(invalid_credentials()),
     };
+    state.store.release_login_attempts(&reserved).await?;
     if credentials.disabled {
         return Err(AppError::forbidden(
             "account_disabled",
             "This account is disabled.",
         ));
     }
-    state.store.clear_login_failures(&account_scope).await?;
     if let Some(previous) = previous {
         end_sessions(state, &[previous.session]).await?;
     }
-    let cookie = start_session(state, &credentials.user).await?;
-    tracing::info!(user = %credentials.user.username, "signed in");
-    Ok((credentials.user, cookie))
+    let user = credentials.user;
+    let session = start_session(state, &user).await?;
+    let device = device::cookie(
+        &state.config,
+        &state.device_key,
+        user.id,
+        origin.device.as_ref(),
+    );
+    let failed_attempts = state.store.take_failed_sign_ins(user.id).await?;
+    if failed_attempts > 0 {
+        warn_about_failures(state, &user, failed_attempts).await;
+    }
+    tracing::info!(user = %user.username, failed_attempts, "signed in");
+    Ok(SignedIn {
+        user,
+        cookies: vec![session, device],
+        failed_attempts,
+    })
+}
+
+/// Tells the owner, in their notifications, that someone tried passwords.
+async fn warn_about_failures(state: &AppState, user: &User, failed: i64) {
+    let plural = if failed == 1 { "" } else { "s" };
+    let notice = Publish {
+        audience: Audience::Users(vec![user.username.clone()]),
+        notification: NewNotification {
+            category: Category::System,
+            priority: Priority::High,
+            title: format!("{failed} failed sign-in attempt{plural} since your last visit"),
+            body: "Someone entered a wrong password for your account. If it was not you, \
+                   choose a new, longer password in Settings."
+                .into(),
+            url: Some("/settings".into()),
+            key: Some("failed_sign_ins".into()),
+            actor: None,
+            data: Some(serde_json::json!({ "failed_attempts": failed })),
+        },
+    };
+    if let Err(error) = crate::notifications::service::publish(state, &notice).await {
+        tracing::warn!(%error, "could not tell the user about failed sign-ins");
+    }
 }
 
 /// Ends the session and closes its event streams.
@@ -259,13 +389,18 @@ pub struct PasswordChange {
 }
 
 /// Changes the password, ends every session of the user (closing their
-/// streams) and signs the caller in again with a new session.
+/// streams) and signs the caller in again with a new session. The current
+/// password check goes through the sign-in throttle.
 pub async fn change_password(
     state: &AppState,
     current: &CurrentUser,
     input: &PasswordChange,
+    origin: &Origin,
 ) -> Result<Cookie<'static>, AppError> {
     let new_password = Password::parse(&input.new_password, "new_password")?;
+    let name = Username::parse(&current.user.username)?;
+    let scopes = scopes(state, Some((&name, Some(current.user.id))), origin);
+    let reserved = reserve_check(state, &scopes, now_ms()).await?;
     let stored = state.store.password_hash(current.user.id).await?;
     let matches = state
         .hasher
@@ -278,6 +413,7 @@ pub async fn change_password(
             "The current password is wrong.",
         ));
     }
+    state.store.release_login_attempts(&reserved).await?;
     let hash = state.hasher.hash(&new_password).await.map_err(hash_error)?;
     let ended = state
         .store
@@ -288,8 +424,26 @@ pub async fn change_password(
     start_session(state, &current.user).await
 }
 
-/// Creates the configured admin, or makes an existing user of that name admin.
-pub async fn ensure_admin(state: &AppState) -> Result<(), AppError> {
+/// Why the configured admin could not be ensured.
+#[derive(Debug, thiserror::Error)]
+pub enum AdminBootstrapError {
+    /// An account of that name exists with another password: it is not
+    /// promoted (someone may have registered the name first).
+    #[error("the existing account `{0}` has another password")]
+    PasswordMismatch(String),
+    #[error("{0}")]
+    Failed(#[from] AppError),
+}
+
+impl From<crate::store::StoreError> for AdminBootstrapError {
+    fn from(error: crate::store::StoreError) -> Self {
+        Self::Failed(error.into())
+    }
+}
+
+/// Creates the configured admin, or makes an existing user of that name
+/// admin when its password is the configured one.
+pub async fn ensure_admin(state: &AppState) -> Result<(), AdminBootstrapError> {
     let config = &state.config;
     if config.admin_username.is_empty() {
         return Ok(());
@@ -298,6 +452,23 @@ pub async fn ensure_admin(state: &AppState) -> Result<(), AppError> {
         .map_err(|e| AppError::Internal(format!("HERALD_ADMIN_USERNAME: {}", e.message)))?;
     let password = Password::parse(&config.admin_password, "password")
         .map_err(|e| AppError::Internal(format!("HERALD_ADMIN_PASSWORD: {}", e.message)))?;
+    if let Some(existing) = state.store.credentials(username.as_str()).await? {
+        let matches = state
+            .hasher
+            .verify(password.expose(), Some(&existing.password_hash))
+            .await
+            .map_err(hash_error)?;
+        if !matches {
+            return Err(AdminBootstrapError::PasswordMismatch(
+                username.as_str().to_owned(),
+            ));
+        }
+        if !existing.user.is_admin() {
+            state.store.set_role(existing.user.id, Role::Admin).await?;
+            tracing::warn!(admin = %username.as_str(), "existing account made admin (its password matches HERALD_ADMIN_PASSWORD)");
+        }
+        return Ok(());
+    }
     let hash = state.hasher.hash(&password).await.map_err(hash_error)?;
     let created = state
         .store

@@ -10,4 +10,6 @@ pub mod routes;
 #[cfg(feature = "ssr")]
 pub mod service;
 #[cfg(feature = "ssr")]
+pub mod typing;
+#[cfg(feature = "ssr")]
 pub mod viewers;

@@ -4,7 +4,7 @@
 
 use axum::Json;
 use axum::body::Body;
-use axum::extract::{Multipart, Path, Query, State};
+use axum::extract::{Multipart, Path, State};
 use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
@@ -16,7 +16,7 @@ use crate::chat::service;
 use crate::chat::types::{
     Attachment, Conversation, ConversationList, Message, MessagePage, NewConversation, SendMessage,
 };
-use crate::server::error::{ApiJson, AppError, parse_id};
+use crate::server::error::{ApiJson, ApiQuery, AppError, parse_id};
 use crate::server::router::ApiRoute;
 use crate::server::state::AppState;
 
@@ -112,7 +112,7 @@ async fn messages(
     State(state): State<AppState>,
     current: CurrentUser,
     Path(id): Path<String>,
-    Query(query): Query<PageQuery>,
+    ApiQuery(query): ApiQuery<PageQuery>,
 ) -> Result<Json<MessagePage>, AppError> {
     let id = parse_id(&id)?;
     let before = match query.before.as_deref() {

@@ -2,7 +2,7 @@
 
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::{HeaderMap, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
@@ -14,7 +14,7 @@ use crate::notifications::service::{self, PublishRequest};
 use crate::notifications::types::{
     Category, NotificationPage, NotificationQuery, Preferences, Priority,
 };
-use crate::server::error::{ApiJson, AppError, parse_id};
+use crate::server::error::{ApiJson, ApiQuery, AppError, parse_id};
 use crate::server::router::ApiRoute;
 use crate::server::state::AppState;
 use crate::store::notifications::Idempotency;
@@ -69,7 +69,7 @@ fn optional<T>(
 async fn list(
     State(state): State<AppState>,
     current: CurrentUser,
-    Query(query): Query<ListQuery>,
+    ApiQuery(query): ApiQuery<ListQuery>,
 ) -> Result<Json<NotificationPage>, AppError> {
     let unread_only = match query.status.as_deref() {
         None | Some("") | Some("all") => false,

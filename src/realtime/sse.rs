@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use axum::Json;
 use axum::body::{Body, Bytes};
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, Method, header};
 use axum::response::Response;
 use axum::routing::get;
@@ -29,7 +29,7 @@ use crate::auth::service;
 use crate::auth::session::StreamRegistration;
 use crate::realtime::hub::{Frame, Subscription};
 use crate::realtime::types::{Ephemeral, Event, PollAnswer, Sequenced};
-use crate::server::error::AppError;
+use crate::server::error::{ApiQuery, AppError};
 use crate::server::router::ApiRoute;
 use crate::server::state::AppState;
 use crate::store::accounts::SessionHash;
@@ -223,7 +223,7 @@ async fn events(
     State(state): State<AppState>,
     current: CurrentUser,
     headers: HeaderMap,
-    Query(query): Query<StreamQuery>,
+    ApiQuery(query): ApiQuery<StreamQuery>,
 ) -> Result<Response, AppError> {
     let user_id = current.user.id;
     // Subscribe before reading the window: nothing committed from here on
@@ -309,7 +309,7 @@ struct PollQuery {
 async fn poll(
     State(state): State<AppState>,
     current: CurrentUser,
-    Query(query): Query<PollQuery>,
+    ApiQuery(query): ApiQuery<PollQuery>,
 ) -> Result<Json<PollAnswer>, AppError> {
     let after = match query.after.as_deref() {
         None | Some("") => 0,

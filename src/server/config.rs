@@ -35,6 +35,11 @@ pub struct Config {
     pub log_format: LogFormat,
     pub max_body_bytes: NonZeroUsize,
     pub header_read_timeout_secs: NonZeroU64,
+    pub body_read_timeout_secs: NonZeroU64,
+    pub write_timeout_secs: NonZeroU64,
+    pub max_connections: u32,
+    pub max_connections_per_ip: NonZeroU32,
+    pub trusted_proxies: TrustedProxies,
     pub shutdown_grace_secs: u64,
     pub heartbeat_secs: HeartbeatSecs,
     pub sse_retry_ms: NonZeroU32,
@@ -48,10 +53,18 @@ pub struct Config {
     pub registration_open: bool,
     pub login_failures_per_account_per_hour: NonZeroU32,
     pub login_failures_per_ip_per_hour: NonZeroU32,
+    pub login_failures_per_device_per_hour: NonZeroU32,
+    pub registrations_per_ip_per_hour: NonZeroU32,
     pub password_hash_concurrency: NonZeroUsize,
     pub send_rate_per_minute: NonZeroU32,
     pub publish_rate_per_minute: NonZeroU32,
+    pub conversations_per_minute: NonZeroU32,
+    pub membership_changes_per_minute: NonZeroU32,
+    pub max_group_members: NonZeroU32,
     pub max_attachment_bytes: NonZeroUsize,
+    pub upload_quota_bytes: NonZeroU64,
+    pub max_concurrent_uploads: NonZeroUsize,
+    pub metrics_allow_loopback: bool,
     pub admin_username: String,
     pub admin_password: String,
 }
@@ -81,6 +94,11 @@ impl Default for Config {
             log_format: LogFormat::Pretty,
             max_body_bytes: nzu(1 << 20),
             header_read_timeout_secs: nz64(10),
+            body_read_timeout_secs: nz64(30),
+            write_timeout_secs: nz64(30),
+            max_connections: 0,
+            max_connections_per_ip: nz32(256),
+            trusted_proxies: TrustedProxies::default(),
             shutdown_grace_secs: 5,
             heartbeat_secs: HeartbeatSecs(15),
             sse_retry_ms: nz32(2000),
@@ -94,10 +112,18 @@ impl Default for Config {
             registration_open: true,
             login_failures_per_account_per_hour: nz32(100),
             login_failures_per_ip_per_hour: nz32(1000),
+            login_failures_per_device_per_hour: nz32(10),
+            registrations_per_ip_per_hour: nz32(20),
             password_hash_concurrency: nzu(2),
             send_rate_per_minute: nz32(100),
             publish_rate_per_minute: nz32(100),
+            conversations_per_minute: nz32(20),
+            membership_changes_per_minute: nz32(60),
+            max_group_members: nz32(256),
             max_attachment_bytes: nzu(10 << 20),
+            upload_quota_bytes: nz64(100 << 20),
+            max_concurrent_uploads: nzu(8),
+            metrics_allow_loopback: false,
             admin_username: String::new(),
             admin_password: String::new(),
         }
@@ -169,6 +195,59 @@ impl TryFrom<u64> for HeartbeatSecs {
 impl From<HeartbeatSecs> for u64 {
     fn from(value: HeartbeatSecs) -> Self {
         value.0
+    }
+}
+
+/// Reverse proxies whose `X-Forwarded-For` / `Forwarded` headers are
+/// believed: addresses or CIDR ranges. Written as a TOML list or, in
+/// `HERALD_TRUSTED_PROXIES`, as one comma-separated string.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(try_from = "ProxyList", into = "Vec<String>")]
+pub struct TrustedProxies(Vec<ipnet::IpNet>);
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum ProxyList {
+    Text(String),
+    List(Vec<String>),
+}
+
+impl TrustedProxies {
+    /// Whether `ip` is one of the trusted proxies.
+    pub fn contains(&self, ip: std::net::IpAddr) -> bool {
+        let ip = crate::server::client_ip::canonical(ip);
+        self.0.iter().any(|net| net.contains(&ip))
+    }
+
+    /// Whether no proxy is trusted (forwarding headers are then ignored).
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl TryFrom<ProxyList> for TrustedProxies {
+    type Error = String;
+
+    fn try_from(value: ProxyList) -> Result<Self, Self::Error> {
+        let entries: Vec<String> = match value {
+            ProxyList::Text(text) => text.split(',').map(str::to_owned).collect(),
+            ProxyList::List(list) => list,
+        };
+        let mut nets = Vec::new();
+        for entry in entries.iter().map(|e| e.trim()).filter(|e| !e.is_empty()) {
+            let net = entry
+                .parse::<ipnet::IpNet>()
+                .or_else(|_| entry.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+                .map_err(|_| format!("`{entry}` is not an IP address or CIDR range"))?;
+            nets.push(net);
+        }
+        Ok(Self(nets))
+    }
+}
+
+impl From<TrustedProxies> for Vec<String> {
+    fn from(value: TrustedProxies) -> Self {
+        value.0.iter().map(ToString::to_string).collect()
     }
 }
 
@@ -278,6 +357,17 @@ impl Config {
         } else {
             self.database_url.clone()
         }
+    }
+
+    /// Most open client connections: `max_connections`, or when it is 0,
+    /// the process's open-file limit less a reserve for the database,
+    /// uploads and logs.
+    pub fn connection_limit(&self, file_limit: u64) -> usize {
+        if self.max_connections > 0 {
+            return self.max_connections as usize;
+        }
+        let reserve = (file_limit / 4).min(256);
+        usize::try_from(file_limit.saturating_sub(reserve).max(1)).unwrap_or(usize::MAX)
     }
 
     /// Grace period for in-flight requests at shutdown.
@@ -459,6 +549,33 @@ mod tests {
 
         let e = error_of("[herald\naddr = 1\n", &[]);
         assert!(e.contains("invalid configuration"), "{e}");
+    }
+
+    #[test]
+    fn trusted_proxies_read_lists_and_comma_separated_variables() {
+        let config = load(
+            "[herald]\ntrusted_proxies = [\"10.0.0.0/8\", \"::1\"]\n",
+            &[],
+        )
+        .unwrap();
+        assert!(config.trusted_proxies.contains("10.1.2.3".parse().unwrap()));
+        assert!(config.trusted_proxies.contains("::1".parse().unwrap()));
+        assert!(!config.trusted_proxies.contains("11.0.0.1".parse().unwrap()));
+        let config = load("", &[("HERALD_TRUSTED_PROXIES", "127.0.0.1, 192.168.0.0/16")]).unwrap();
+        assert!(config.trusted_proxies.contains("127.0.0.1".parse().unwrap()));
+        assert!(config.trusted_proxies.contains("::ffff:192.168.4.4".parse().unwrap()));
+        assert!(Config::default().trusted_proxies.is_empty());
+        let e = error_of("", &[("HERALD_TRUSTED_PROXIES", "10.0.0.0/8,nope")]);
+        assert!(e.contains("herald.trusted_proxies") && e.contains("nope"), "{e}");
+    }
+
+    #[test]
+    fn connection_limit_follows_the_file_limit_unless_set() {
+        let config = Config::default();
+        assert_eq!(config.connection_limit(20_000), 19_744);
+        assert_eq!(config.connection_limit(512), 384);
+        let fixed = load("[herald]\nmax_connections = 100\n", &[]).unwrap();
+        assert_eq!(fixed.connection_limit(20_000), 100);
     }
 
     #[test]

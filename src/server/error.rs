@@ -41,6 +41,8 @@ pub enum AppError {
     },
     #[error("The request body is too large.")]
     PayloadTooLarge,
+    #[error("The request body did not arrive in time.")]
+    RequestTimeout,
     #[error("{0}")]
     UnsupportedMediaType(String),
     #[error("{message}")]
@@ -80,6 +82,7 @@ impl AppError {
             Self::NotFound => (StatusCode::NOT_FOUND, "not_found"),
             Self::Conflict { code, .. } => (StatusCode::CONFLICT, code),
             Self::PayloadTooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"),
+            Self::RequestTimeout => (StatusCode::REQUEST_TIMEOUT, "request_timeout"),
             Self::UnsupportedMediaType(_) => {
                 (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type")
             }
@@ -123,8 +126,11 @@ impl From<ApiError> for AppError {
     }
 }
 
+/// How a server function hands an error back (`?`): in the body as
+/// API.md's shape, and as the HTTP status the REST route would answer.
 impl From<AppError> for ApiError {
     fn from(error: AppError) -> Self {
+        crate::server::functions::answer_with(error.status_and_code().0);
         error.to_api_error()
     }
 }
@@ -195,6 +201,31 @@ where
             }
             Err(rejection) => Err(AppError::Validation {
                 message: format!("Invalid JSON body: {}", rejection.body_text()),
+                field: None,
+            }),
+        }
+    }
+}
+
+/// `axum::extract::Query` whose rejection speaks API.md's error shape (400
+/// `validation`) instead of plain text.
+pub struct ApiQuery<T>(pub T);
+
+impl<T, S> axum::extract::FromRequestParts<S> for ApiQuery<T>
+where
+    T: DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = AppError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &S,
+    ) -> Result<Self, AppError> {
+        match axum::extract::Query::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Query(value)) => Ok(Self(value)),
+            Err(rejection) => Err(AppError::Validation {
+                message: format!("Invalid query string: {}", rejection.body_text()),
                 field: None,
             }),
         }

@@ -26,12 +26,20 @@ where
     T::from_request_parts(&mut parts, state).await
 }
 
+/// Gives the server function's HTTP answer `status` (a refusal answers
+/// like its REST route: 400, 401, 403, 404, 409, 413, 429).
+pub fn answer_with(status: axum::http::StatusCode) {
+    if let Some(response) = use_context::<leptos_axum::ResponseOptions>() {
+        response.set_status(status);
+    }
+}
+
 /// Splits a service result into an expected refusal (`Ok(Err)`, shown next
 /// to the form) and a failure (`Err`).
 pub fn outcome<T>(result: Result<T, AppError>) -> Result<Outcome<T>, ApiError> {
     match result {
         Ok(value) => Ok(Ok(value)),
         Err(error @ AppError::Internal(_)) => Err(error.into()),
-        Err(refusal) => Ok(Err(refusal.into())),
+        Err(refusal) => Ok(Err(refusal.to_api_error())),
     }
 }

@@ -1,11 +1,13 @@
 //! The server side: configuration, state, HTTP routing, serving and
 //! telemetry. Compiled only with the `ssr` feature.
 
+pub mod client_ip;
 pub mod config;
 pub mod error;
 pub mod functions;
 pub mod rate_limit;
 pub mod router;
+pub mod security;
 pub mod serve;
 pub mod state;
 pub mod telemetry;

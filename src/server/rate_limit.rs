@@ -61,20 +61,26 @@ impl RateLimiter {
     }
 }
 
-/// Allows at most `per_minute` actions per key in any 60 seconds.
+/// Allows at most `limit` actions per key in any window (a minute unless
+/// said otherwise).
 #[derive(Clone)]
 pub struct WindowLimiter {
-    per_minute: usize,
+    limit: usize,
+    window: Duration,
     recent: Arc<Mutex<HashMap<String, VecDeque<Instant>>>>,
 }
-
-const WINDOW: Duration = Duration::from_secs(60);
 
 impl WindowLimiter {
     /// A limiter allowing `per_minute` actions per key in any minute.
     pub fn new(per_minute: u32) -> Self {
+        Self::with_window(per_minute, Duration::from_secs(60))
+    }
+
+    /// A limiter allowing `limit` actions per key in any `window`.
+    pub fn with_window(limit: u32, window: Duration) -> Self {
         Self {
-            per_minute: per_minute.max(1) as usize,
+            limit: limit.max(1) as usize,
+            window,
             recent: Arc::new(Mutex::new(HashMap::new())),
         }
     }
@@ -85,28 +91,29 @@ impl WindowLimiter {
     }
 
     fn check_at(&self, key: &str, now: Instant) -> Result<(), u64> {
+        let window = self.window;
         let mut recent = self.recent.lock().unwrap_or_else(|e| e.into_inner());
         if recent.len() > 100_000 {
             // Forget keys idle for a whole window: memory stays bounded.
             recent.retain(|_, times| {
                 times
                     .back()
-                    .is_some_and(|t| now.duration_since(*t) < WINDOW)
+                    .is_some_and(|t| now.duration_since(*t) < window)
             });
         }
         let times = recent.entry(key.to_owned()).or_default();
         while times
             .front()
-            .is_some_and(|oldest| now.duration_since(*oldest) >= WINDOW)
+            .is_some_and(|oldest| now.duration_since(*oldest) >= window)
         {
             times.pop_front();
         }
-        if times.len() < self.per_minute {
+        if times.len() < self.limit {
             times.push_back(now);
             return Ok(());
         }
         let oldest = times.front().copied().unwrap_or(now);
-        let wait = WINDOW.saturating_sub(now.duration_since(oldest));
+        let wait = window.saturating_sub(now.duration_since(oldest));
         Err(wait.as_secs_f64().ceil().max(1.0) as u64)
     }
 }

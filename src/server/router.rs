@@ -8,6 +8,7 @@ use axum::response::IntoResponse;
 use axum::routing::{MethodRouter, get};
 use leptos::prelude::provide_context;
 use leptos_axum::{LeptosRoutes, generate_route_list};
+use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::compression::CompressionLayer;
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::set_header::SetResponseHeaderLayer;
@@ -94,6 +95,11 @@ pub fn build(state: AppState) -> Router {
             HeaderName::from_static("x-frame-options"),
             HeaderValue::from_static("DENY"),
         ))
+        .layer(axum::middleware::from_fn(crate::server::security::no_store))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            crate::server::security::body_deadline,
+        ))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             crate::auth::csrf::guard,
@@ -101,6 +107,14 @@ pub fn build(state: AppState) -> Router {
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             count_rate_limited,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            crate::server::client_ip::record,
+        ))
+        // A panic is a logged 500, not a reset connection.
+        .layer(CatchPanicLayer::custom(
+            crate::server::security::panic_response,
         ))
         // Compresses pages, JSON, CSS and the WASM (866 KB -> 345 KB). The
         // default predicate leaves text/event-stream alone: a compressor

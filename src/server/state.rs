@@ -7,12 +7,14 @@ use axum::extract::FromRef;
 use leptos::prelude::LeptosOptions;
 use tokio_util::sync::CancellationToken;
 
+use crate::auth::device::DeviceKey;
 use crate::auth::password::PasswordHasherPool;
 use crate::auth::session::LiveSessions;
 use crate::chat::viewers::Viewers;
 use crate::realtime::hub::Hub;
 use crate::server::config::Config;
 use crate::server::rate_limit::{RateLimiter, WindowLimiter};
+use crate::server::serve::ConnectionCounts;
 use crate::store::Store;
 use crate::system::metrics::Metrics;
 
@@ -40,4 +42,21 @@ pub struct AppState {
     pub viewers: Viewers,
     /// Delivery counters, latency and history for the status page.
     pub metrics: Metrics,
+    /// Open client connections, and those refused by the caps.
+    pub connections: Arc<ConnectionCounts>,
+    /// Registrations per client address per hour.
+    #[from_ref(skip)]
+    pub registration_limiter: WindowLimiter,
+    /// Conversations started per user per minute.
+    #[from_ref(skip)]
+    pub conversation_limiter: RateLimiter,
+    /// Group membership changes per user per minute.
+    #[from_ref(skip)]
+    pub membership_limiter: RateLimiter,
+    /// Typing signals sent recently, to coalesce them.
+    pub typing: crate::chat::typing::TypingGate,
+    /// Signs the device cookies that exempt a browser from lockout.
+    pub device_key: DeviceKey,
+    /// Uploads being received at once.
+    pub uploads: Arc<tokio::sync::Semaphore>,
 }

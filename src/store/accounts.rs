@@ -386,6 +386,8 @@ impl Store {
     }
 
     /// The live token with this hash, recording its use (at most once a minute).
+    /// Only tokens whose creator is still an enabled admin work: demoting
+    /// or disabling an admin stops every token they made.
     pub async fn use_token(
         &self,
         hash: &[u8; 32],
@@ -394,7 +396,8 @@ impl Store {
         let row = sqlx::query(
             "SELECT t.id, t.name, u.username AS created_by_name, t.created_at, t.last_used_at
              FROM api_tokens t JOIN users u ON u.id = t.created_by
-             WHERE t.token_hash = ? AND t.revoked_at IS NULL",
+             WHERE t.token_hash = ? AND t.revoked_at IS NULL
+               AND u.role = 'admin' AND u.disabled = 0",
         )
         .bind(&hash[..])
         .fetch_optional(&self.pool)
@@ -414,18 +417,97 @@ impl Store {
         Ok(Some(token))
     }
 
-    /// Records a failed login under each scope.
-    pub async fn record_login_failure(&self, scopes: &[&str], now: i64) -> Result<(), StoreError> {
+    /// Reserves one password check under every scope at once: inserts a
+    /// failure row per scope, unless some scope already has `limit`
+    /// failures since `since`. One statement, so concurrent attempts cannot
+    /// all pass the check before any is counted. Returns the new rows (to
+    /// release on success), or `None` when a limit is reached.
+    pub async fn reserve_login_attempt(
+        &self,
+        scopes: &[(String, u32)],
+        since: i64,
+        now: i64,
+    ) -> Result<Option<Vec<i64>>, StoreError> {
+        let names: Vec<&str> = scopes.iter().map(|(name, _)| name.as_str()).collect();
+        let limits: Vec<(&str, u32)> = scopes.iter().map(|(n, l)| (n.as_str(), *l)).collect();
+        let names = serde_json::to_string(&names).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let limits =
+            serde_json::to_string(&limits).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let ids: Vec<i64> = sqlx::query_scalar(
+            "INSERT INTO login_failures (scope, at)
+             SELECT value, ?1 FROM json_each(?2)
+             WHERE NOT EXISTS (
+                 SELECT 1 FROM json_each(?3) AS l
+                 WHERE (SELECT COUNT(*) FROM login_failures f
+                        WHERE f.scope = json_extract(l.value, '$[0]') AND f.at > ?4)
+                       >= json_extract(l.value, '$[1]'))
+             RETURNING id",
+        )
+        .bind(now)
+        .bind(&names)
+        .bind(&limits)
+        .bind(since)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok((!ids.is_empty()).then_some(ids))
+    }
+
+    /// Forgets reserved attempts that turned out to be right.
+    pub async fn release_login_attempts(&self, ids: &[i64]) -> Result<(), StoreError> {
+        let ids = serde_json::to_string(ids).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        sqlx::query("DELETE FROM login_failures WHERE id IN (SELECT value FROM json_each(?))")
+            .bind(ids)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Counts a wrong password against user `id`, for the owner to see.
+    pub async fn note_failed_sign_in(&self, id: i64) -> Result<(), StoreError> {
+        sqlx::query("UPDATE users SET failed_sign_ins = failed_sign_ins + 1 WHERE id = ?")
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// The wrong passwords tried against user `id` since the last call.
+    pub async fn take_failed_sign_ins(&self, id: i64) -> Result<i64, StoreError> {
         let mut tx = self.pool.begin().await?;
-        for scope in scopes {
-            sqlx::query("INSERT INTO login_failures (scope, at) VALUES (?, ?)")
-                .bind(scope)
-                .bind(now)
+        let count: i64 = sqlx::query_scalar("SELECT failed_sign_ins FROM users WHERE id = ?")
+            .bind(id)
+            .fetch_optional(&mut *tx)
+            .await?
+            .unwrap_or(0);
+        if count > 0 {
+            sqlx::query("UPDATE users SET failed_sign_ins = failed_sign_ins - ? WHERE id = ?")
+                .bind(count)
+                .bind(id)
                 .execute(&mut *tx)
                 .await?;
         }
         tx.commit().await?;
-        Ok(())
+        Ok(count)
+    }
+
+    /// The secret called `name`, created from `generate` on first use and
+    /// kept for good (every instance sharing the database agrees on it).
+    pub async fn secret(
+        &self,
+        name: &str,
+        generate: impl FnOnce() -> Vec<u8>,
+    ) -> Result<Vec<u8>, StoreError> {
+        sqlx::query("INSERT INTO secrets (name, value) VALUES (?, ?) ON CONFLICT DO NOTHING")
+            .bind(name)
+            .bind(generate())
+            .execute(&self.pool)
+            .await?;
+        Ok(
+            sqlx::query_scalar("SELECT value FROM secrets WHERE name = ?")
+                .bind(name)
+                .fetch_one(&self.pool)
+                .await?,
+        )
     }
 
     /// Failures under `scope` since `since`, and the oldest of them.

@@ -34,16 +34,20 @@ pub struct SystemReport {
     pub checked_at: chrono::DateTime<chrono::Utc>,
 }
 
-/// Checks the database and reports the server's vital signs.
+/// Checks the database and reports the server's vital signs, to signed-in
+/// users only (version and uptime help an attacker, not a stranger).
 #[server(prefix = "/fn", endpoint = "system_info")]
-pub async fn system_info() -> Result<SystemReport, ServerFnError> {
-    use crate::server::state::AppState;
+pub async fn system_info() -> Result<SystemReport, ApiError> {
+    use crate::auth::extract::CurrentUser;
+    use crate::server::error::AppError;
+    use crate::server::functions;
 
-    let state = expect_context::<AppState>();
+    let state = functions::state();
+    functions::extract::<CurrentUser>(&state).await?;
     let started = std::time::Instant::now();
-    let internal = |e: crate::store::StoreError| {
+    let internal = |e: crate::store::StoreError| -> ApiError {
         tracing::error!(error = %e, "system_info: database check failed");
-        ServerFnError::new("the database did not answer")
+        AppError::Unavailable.into()
     };
     state.store.ping().await.map_err(internal)?;
     let db_latency_ms = started.elapsed().as_secs_f64() * 1000.0;

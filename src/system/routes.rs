@@ -1,5 +1,6 @@
 //! `GET /api/status` (admins) and `GET /metrics` (admins, API tokens, or
-//! a direct loopback connection). Server only.
+//! a direct loopback connection when `metrics_allow_loopback` is on).
+//! Server only.
 
 use std::net::SocketAddr;
 
@@ -40,8 +41,9 @@ fn direct_loopback(peer: SocketAddr, headers: &HeaderMap) -> bool {
     peer.ip().is_loopback() && !PROXY_HEADERS.iter().any(|name| headers.contains_key(*name))
 }
 
-/// Allowed to scrape: a direct local connection (the usual Prometheus
-/// agent on the host), else an admin session or an API token.
+/// Allowed to scrape: an admin session or an API token, or, when
+/// `metrics_allow_loopback` is on, a direct local connection (a Prometheus
+/// agent on the host).
 struct Scraper;
 
 impl FromRequestParts<AppState> for Scraper {
@@ -52,7 +54,11 @@ impl FromRequestParts<AppState> for Scraper {
             .extensions
             .get::<ConnectInfo<SocketAddr>>()
             .map(|ConnectInfo(addr)| *addr);
-        if peer.is_some_and(|peer| direct_loopback(peer, &parts.headers)) {
+        // Opt-in: behind a default reverse proxy on the same host, every
+        // request arrives from loopback.
+        if state.config.metrics_allow_loopback
+            && peer.is_some_and(|peer| direct_loopback(peer, &parts.headers))
+        {
             return Ok(Self);
         }
         Publisher::from_request_parts(parts, state).await?;

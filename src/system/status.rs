@@ -93,7 +93,7 @@ pub async fn report(state: &AppState) -> Result<StatusReport, AppError> {
         replays_served_total: metrics.replays_total(),
         resets_total: metrics.resets_total(),
         slow_consumers_dropped_total: load(&counters.slow_consumers_dropped),
-        connections_refused_total: load(&counters.connections_refused),
+        connections_refused_total: load(&counters.connections_refused) + state.connections.refused(),
         rate_limited_total: metrics.rate_limited_total(),
         history: metrics.history(),
         database: DatabaseStatus {
@@ -125,7 +125,7 @@ pub async fn prometheus(state: &AppState) -> Result<String, AppError> {
     Ok(state.metrics.render_prometheus(&PrometheusValues {
         published: published_total(state),
         slow_consumers_dropped: load(&counters.slow_consumers_dropped),
-        connections_refused: load(&counters.connections_refused),
+        connections_refused: load(&counters.connections_refused) + state.connections.refused(),
         connections: state.hub.connections() as u64,
         online_users: state.hub.online_users() as u64,
         database_size_bytes: state.store.size_bytes().await?,
