@@ -50,8 +50,12 @@ export default defineConfig({
       HERALD_ADMIN_USERNAME: "admin",
       HERALD_ADMIN_PASSWORD: "admin-password-e2e",
       HERALD_LOG: "warn",
-      // The tests publish far more than a person would.
+      // The tests publish, register and start conversations far faster
+      // than a person would, all from 127.0.0.1.
       HERALD_PUBLISH_RATE_PER_MINUTE: "100000",
+      HERALD_REGISTRATIONS_PER_IP_PER_HOUR: "100000",
+      HERALD_CONVERSATIONS_PER_MINUTE: "100000",
+      HERALD_MEMBERSHIP_CHANGES_PER_MINUTE: "100000",
     },
   },
 });

@@ -55,7 +55,10 @@ impl FromServerFnError for ApiError {
             ServerFnErrorErr::Args(_) | ServerFnErrorErr::Deserialization(_) => {
                 #[cfg(feature = "ssr")]
                 crate::server::functions::answer_with(axum::http::StatusCode::BAD_REQUEST);
-                Self::new("validation", format!("The request could not be read: {value}"))
+                Self::new(
+                    "validation",
+                    format!("The request could not be read: {value}"),
+                )
             }
             other => Self::new("request_failed", other.to_string()),
         }

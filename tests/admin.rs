@@ -72,7 +72,8 @@ fn number(report: &Value, field: &str) -> u64 {
 
 #[tokio::test]
 async fn the_status_follows_connections_publishes_and_deliveries() {
-    let server = TestServer::start_with(admin_options());
+    let server =
+        TestServer::start_with(admin_options().env("HERALD_METRICS_ALLOW_LOOPBACK", "true"));
     let admin = admin_client(&server).await;
     let alice = server.client();
     alice.register("alice").await;
@@ -238,7 +239,10 @@ async fn replays_resets_refusals_and_rate_limits_are_counted() {
 
 #[tokio::test]
 async fn status_and_metrics_are_for_admins_tokens_and_local_scrapers_only() {
-    let server = TestServer::start_with(admin_options());
+    // Local scrapers only with the opt-in (tests/security.rs checks the
+    // default refuses them).
+    let server =
+        TestServer::start_with(admin_options().env("HERALD_METRICS_ALLOW_LOOPBACK", "true"));
     let admin = admin_client(&server).await;
     let alice = server.client();
     alice.register("alice").await;

@@ -415,15 +415,13 @@ async fn admin_is_ensured_at_start_up_and_can_promote_an_existing_user() {
     );
 
     server.client().register("carol").await;
+    // Promoted only because the configured password is hers (another
+    // password stops start-up: tests/security.rs).
     let server = server.restart_with(vec![
         ("HERALD_ADMIN_USERNAME".into(), "carol".into()),
-        (
-            "HERALD_ADMIN_PASSWORD".into(),
-            "ignored for existing".into(),
-        ),
+        ("HERALD_ADMIN_PASSWORD".into(), PASSWORD.into()),
     ]);
     let carol = server.client();
-    // The existing password is kept; only the role changes.
     assert_eq!(
         carol.login("carol", PASSWORD).await.json::<Value>()["user"]["role"],
         "admin"

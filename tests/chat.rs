@@ -395,6 +395,9 @@ async fn typing_and_presence_reach_only_people_who_share_a_conversation() {
     let (bob, _) = user(&server, "bob").await;
     let (carol, _) = user(&server, "carol").await;
     let id = direct(&alice, "bob").await;
+    // Presence is shown where the person has written (tests/security.rs
+    // checks that opening a conversation alone reveals nothing).
+    send(&alice, id, "hello").await;
     let mut bob_stream = open(&bob).await;
     let mut carol_stream = open(&carol).await;
 
@@ -480,7 +483,7 @@ async fn group_members_are_managed_by_the_creator_and_removal_is_immediate() {
     let server = TestServer::start();
     let (alice, _) = user(&server, "alice").await;
     let (bob, _) = user(&server, "bob").await;
-    let (carol, _) = user(&server, "carol").await;
+    let (carol, carol_id) = user(&server, "carol").await;
     let (dave, _) = user(&server, "dave").await;
     let id = group(&alice, "Ops", &["bob", "carol"]).await;
     let members = format!("/api/conversations/{id}/members");
@@ -504,11 +507,17 @@ async fn group_members_are_managed_by_the_creator_and_removal_is_immediate() {
     );
     let removed = next_named(&mut carol_stream, "conversation_removed").await;
     assert_eq!(removed.json()["conversation_id"], id);
-    let updated = next_named(&mut bob_stream, "conversation_updated")
+    // The others get a small delta, not the whole conversation.
+    let left = next_named(&mut bob_stream, "conversation_member_removed")
         .await
         .json();
+    assert_eq!(left["conversation_id"], id);
+    assert_eq!(left["user_id"], carol_id);
     assert_eq!(
-        updated["conversation"]["members"].as_array().unwrap().len(),
+        conversation(&bob, id).await["members"]
+            .as_array()
+            .unwrap()
+            .len(),
         2
     );
     send(&alice, id, "after carol left").await;

@@ -104,11 +104,12 @@ async fn unknown_page_is_a_404_page() {
 #[tokio::test]
 async fn system_info_server_function_reports_the_database() {
     let server = TestServer::start();
-    let answer = server
-        .client()
+    // For signed-in users only (tests/security.rs checks strangers get 401).
+    let alice = server.client();
+    alice.register("alice").await;
+    let answer = alice
         .send(
-            server
-                .client()
+            alice
                 .request(reqwest::Method::POST, "/fn/system_info")
                 .header("content-type", "application/x-www-form-urlencoded"),
         )

@@ -681,7 +681,7 @@ async fn preferences_round_trip() {
     let defaults = alice.get("/api/preferences").await.json::<Value>();
     assert_eq!(
         defaults,
-        json!({"muted_categories": [], "sound": false, "browser_notifications": false})
+        json!({"muted_categories": [], "sound": false, "browser_notifications": false, "hide_presence": false})
     );
     let saved = alice
         .put("/api/preferences", &json!({"muted_categories": ["social", "job", "social"], "sound": true, "browser_notifications": true}))

@@ -21,3 +21,6 @@ CREATE UNIQUE INDEX messages_by_client_id
 -- Failures stored under names no account can have (before names were
 -- checked) are dropped.
 DELETE FROM login_failures WHERE length(scope) > 80;
+
+-- Presence is shown only to members of conversations a user has written in.
+CREATE INDEX messages_by_sender ON messages (sender_id, conversation_id);

@@ -39,8 +39,8 @@ mod server_side {
     use crate::auth::extract::MaybeUser;
     use crate::auth::service::{Origin, SignedIn};
     use crate::auth::types::User;
-    use crate::server::client_ip::ClientIp;
     use crate::errors::{ApiError, Outcome};
+    use crate::server::client_ip::ClientIp;
     use crate::server::error::AppError;
     use crate::server::functions;
     use crate::server::state::AppState;

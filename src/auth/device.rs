@@ -134,10 +134,7 @@ mod tests {
         let device = from_headers(&headers_with(&issued), &config, &key(1)).unwrap();
         assert_eq!(device.user_id, 42);
         assert!(from_headers(&headers_with(&issued), &config, &key(2)).is_none());
-        let forged = Cookie::new(
-            COOKIE_NAME,
-            issued.value().replacen("42.", "43.", 1),
-        );
+        let forged = Cookie::new(COOKIE_NAME, issued.value().replacen("42.", "43.", 1));
         assert!(from_headers(&headers_with(&forged), &config, &key(1)).is_none());
         // Signing in again keeps the device id; another account gets a new one.
         let again = cookie(&config, &key(1), 42, Some(&device));

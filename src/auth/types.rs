@@ -137,10 +137,33 @@ impl Password {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DisplayName(String);
 
+/// Characters that are invisible or change the direction of the text
+/// around them: zero-width spaces and joiners, bidi embeddings, overrides
+/// and isolates, the byte-order mark. In a name they only serve to
+/// disguise it (`U+202E gnp.exe` shows as `exe.png`).
+pub fn is_invisible_format(c: char) -> bool {
+    matches!(
+        c,
+        '\u{200B}'..='\u{200F}'
+            | '\u{202A}'..='\u{202E}'
+            | '\u{2060}'..='\u{2064}'
+            | '\u{2066}'..='\u{2069}'
+            | '\u{061C}'
+            | '\u{180E}'
+            | '\u{FEFF}'
+    )
+}
+
 impl DisplayName {
-    /// Trims and checks `input`; empty means "use the username".
+    /// Trims and checks `input`; empty means "use the username". Invisible
+    /// and direction-changing characters are removed.
     pub fn parse(input: Option<&str>, username: &Username) -> Result<Self, ApiError> {
-        let name = input.map(str::trim).unwrap_or_default();
+        let cleaned: String = input
+            .unwrap_or_default()
+            .chars()
+            .filter(|c| !is_invisible_format(*c))
+            .collect();
+        let name = cleaned.trim();
         if name.is_empty() {
             return Ok(Self(username.as_str().to_owned()));
         }
@@ -168,6 +191,21 @@ impl DisplayName {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn display_names_lose_invisible_and_bidi_characters() {
+        let alice = Username::parse("alice").unwrap();
+        let name = DisplayName::parse(Some("\u{202E}gnp.exe"), &alice).unwrap();
+        assert_eq!(name.as_str(), "gnp.exe");
+        let name = DisplayName::parse(Some("Al\u{200B}ice\u{2067}"), &alice).unwrap();
+        assert_eq!(name.as_str(), "Alice");
+        let name = DisplayName::parse(Some("\u{200B}\u{FEFF}"), &alice).unwrap();
+        assert_eq!(name.as_str(), "alice", "nothing visible left: the username");
+        assert_eq!(
+            DisplayName::parse(Some("Zoë ☕"), &alice).unwrap().as_str(),
+            "Zoë ☕"
+        );
+    }
 
     #[test]
     fn usernames_are_normalised_and_checked() {

@@ -8,7 +8,6 @@ use axum::extract::{Multipart, Path, State};
 use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
-use bytes::BytesMut;
 use serde::{Deserialize, Serialize};
 
 use crate::auth::extract::CurrentUser;
@@ -144,42 +143,33 @@ async fn send(
     Ok((StatusCode::CREATED, Json(MessageBody { message })).into_response())
 }
 
-fn multipart_error(error: axum::extract::multipart::MultipartError) -> AppError {
-    if error.status() == StatusCode::PAYLOAD_TOO_LARGE {
-        AppError::PayloadTooLarge
-    } else {
-        AppError::Validation {
-            message: format!("Invalid upload: {}", error.body_text()),
-            field: Some("file".into()),
-        }
-    }
-}
-
+/// Membership, the concurrent-upload bound and the quota are checked
+/// before a byte of the body is read; the file streams to disk.
 async fn upload(
     State(state): State<AppState>,
     current: CurrentUser,
     Path(id): Path<String>,
+    headers: axum::http::HeaderMap,
     multipart: Result<Multipart, axum::extract::multipart::MultipartRejection>,
 ) -> Result<Response, AppError> {
     let id = parse_id(&id)?;
+    let declared = headers
+        .get(axum::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    let slot = service::begin_upload(&state, &current.user, id, declared).await?;
     let mut multipart = multipart.map_err(|_| {
         AppError::UnsupportedMediaType("Upload the file as multipart/form-data.".into())
     })?;
-    let limit = state.config.max_attachment_bytes.get();
-    while let Some(mut field) = multipart.next_field().await.map_err(multipart_error)? {
+    while let Some(field) = multipart
+        .next_field()
+        .await
+        .map_err(service::multipart_error)?
+    {
         if field.name() != Some("file") {
             continue;
         }
-        let name = field.file_name().map(str::to_owned);
-        let mut content = BytesMut::new();
-        while let Some(chunk) = field.chunk().await.map_err(multipart_error)? {
-            if content.len() + chunk.len() > limit {
-                return Err(AppError::PayloadTooLarge);
-            }
-            content.extend_from_slice(&chunk);
-        }
-        let attachment =
-            service::upload(&state, &current.user, id, name.as_deref(), content.freeze()).await?;
+        let attachment = service::receive_upload(&state, &current.user, id, slot, field).await?;
         return Ok((StatusCode::CREATED, Json(AttachmentBody { attachment })).into_response());
     }
     Err(AppError::validation(

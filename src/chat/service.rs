@@ -7,10 +7,8 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use bytes::Bytes;
-
 use crate::auth::service::now_ms;
-use crate::auth::types::{User, Username};
+use crate::auth::types::{User, Username, is_invisible_format};
 use crate::chat::types::{
     Attachment, Conversation, ConversationKind, ConversationList, MAX_GROUP_MEMBERS,
     MAX_TITLE_CHARS, Message, MessagePage, NewConversation, SendMessage, is_safe_image,
@@ -20,7 +18,9 @@ use crate::realtime::sse::ephemeral_frame;
 use crate::realtime::types::Ephemeral;
 use crate::server::error::AppError;
 use crate::server::state::AppState;
-use crate::store::chat::{self as chat_store, Membership, NewAttachment, Sent, StoredAttachment};
+use crate::store::chat::{
+    self as chat_store, AddMember, Membership, NewAttachment, Sent, StoredAttachment,
+};
 use crate::store::notifications::NewNotification;
 
 /// Conversations listed at most (most recent first).
@@ -41,11 +41,49 @@ async fn member_of(state: &AppState, user: &User, id: i64) -> Result<Membership,
         .ok_or(AppError::NotFound)
 }
 
-fn with_presence(state: &AppState, mut conversation: Conversation) -> Conversation {
-    for presence in &mut conversation.presence {
-        presence.online = state.hub.is_online(presence.user_id);
+/// Fills in live presence, for the members `viewer` may see: those who
+/// wrote in a conversation `viewer` is in and do not hide it. Everyone
+/// else shows as offline, with no "last seen".
+async fn with_presence(
+    state: &AppState,
+    viewer: i64,
+    mut conversations: Vec<Conversation>,
+) -> Result<Vec<Conversation>, AppError> {
+    let mut candidates: Vec<i64> = conversations
+        .iter()
+        .flat_map(|c| c.presence.iter().map(|p| p.user_id))
+        .filter(|id| *id != viewer)
+        .collect();
+    candidates.sort_unstable();
+    candidates.dedup();
+    let visible = state.store.presence_visible_to(viewer, &candidates).await?;
+    for conversation in &mut conversations {
+        for presence in &mut conversation.presence {
+            if presence.user_id == viewer || visible.contains(&presence.user_id) {
+                presence.online = state.hub.is_online(presence.user_id);
+            } else {
+                presence.online = false;
+                presence.last_seen_at = None;
+            }
+        }
     }
-    conversation
+    Ok(conversations)
+}
+
+fn limited(what: &str, retry_after_secs: u64) -> AppError {
+    AppError::RateLimited {
+        code: "rate_limited",
+        message: format!("You are {what} too fast. Try again in {retry_after_secs} s."),
+        retry_after_secs,
+    }
+}
+
+fn group_full(max: u32) -> AppError {
+    AppError::Conflict {
+        code: "group_full",
+        message: format!("A group has at most {max} members."),
+        field: None,
+    }
 }
 
 /// Resolves usernames to enabled users' ids, or a 400 naming the unknown.
@@ -77,6 +115,10 @@ pub async fn create(
     request: NewConversation,
 ) -> Result<(Conversation, bool), AppError> {
     let now = now_ms();
+    state
+        .conversation_limiter
+        .check(&format!("user:{}", user.id))
+        .map_err(|retry| limited("starting conversations", retry))?;
     let (id, created, appended) = match request {
         NewConversation::Direct { with } => {
             let ids = resolve(state, "with", std::slice::from_ref(&with)).await?;
@@ -124,7 +166,13 @@ pub async fn create(
             }
             let mut ids = resolve(state, "members", &members).await?;
             ids.retain(|id| *id != user.id);
+            ids.sort_unstable();
+            ids.dedup();
             ids.insert(0, user.id);
+            let max = state.config.max_group_members.get();
+            if ids.len() > max as usize {
+                return Err(group_full(max));
+            }
             state
                 .store
                 .create_conversation(
@@ -147,10 +195,7 @@ pub async fn create(
 pub async fn list(state: &AppState, user: &User) -> Result<ConversationList, AppError> {
     let conversations = state.store.conversations(user.id, MAX_LISTED).await?;
     Ok(ConversationList {
-        conversations: conversations
-            .into_iter()
-            .map(|c| with_presence(state, c))
-            .collect(),
+        conversations: with_presence(state, user.id, conversations).await?,
     })
 }
 
@@ -161,7 +206,10 @@ pub async fn get(state: &AppState, user: &User, id: i64) -> Result<Conversation,
         .conversation(id, user.id)
         .await?
         .ok_or(AppError::NotFound)?;
-    Ok(with_presence(state, conversation))
+    with_presence(state, user.id, vec![conversation])
+        .await?
+        .pop()
+        .ok_or(AppError::NotFound)
 }
 
 /// A page of messages before `before`, oldest first.
@@ -244,7 +292,10 @@ pub async fn send(
     member_of(state, user, id).await?;
     let message = request.parse()?;
     if let Some(client_id) = &message.client_id
-        && let Some(first) = state.store.message_by_client_id(user.id, client_id).await?
+        && let Some(first) = state
+            .store
+            .message_by_client_id(id, user.id, client_id)
+            .await?
     {
         return Ok(first);
     }
@@ -315,7 +366,9 @@ pub async fn read(state: &AppState, user: &User, id: i64, up_to: i64) -> Result<
     Ok(())
 }
 
-/// Tells the other members that the user is (or stopped) typing.
+/// Tells the other members that the user is (or stopped) typing; at most
+/// one unchanged signal per 2 s goes out (the rest are accepted and
+/// dropped: typing is ephemeral).
 pub async fn typing(
     state: &AppState,
     user: &User,
@@ -323,6 +376,9 @@ pub async fn typing(
     is_typing: bool,
 ) -> Result<(), AppError> {
     member_of(state, user, id).await?;
+    if !state.typing.admit(user.id, id, is_typing) {
+        return Ok(());
+    }
     let mut others = state.store.member_ids(id).await?;
     others.retain(|member| *member != user.id);
     let frame = ephemeral_frame(&Ephemeral::Typing {
@@ -373,12 +429,19 @@ pub async fn add_member(
             "Only the group's creator can add members.",
         ));
     }
+    state
+        .membership_limiter
+        .check(&format!("user:{}", user.id))
+        .map_err(|retry| limited("changing members", retry))?;
     let ids = resolve(state, "username", &[username.to_owned()]).await?;
     let Some(&member) = ids.first() else {
         return Err(AppError::validation("username", "Name someone to add."));
     };
-    if let Some(appended) = state.store.add_member(id, member, now_ms()).await? {
-        state.hub.announce_all(&appended);
+    let max = state.config.max_group_members.get();
+    match state.store.add_member(id, member, max, now_ms()).await? {
+        AddMember::Added(appended) => state.hub.announce_all(&appended),
+        AddMember::AlreadyMember => {}
+        AddMember::Full => return Err(group_full(max)),
     }
     Ok(())
 }
@@ -408,6 +471,10 @@ pub async fn remove_member(
             "Only the group's creator can remove members.",
         ));
     }
+    state
+        .membership_limiter
+        .check(&format!("user:{}", user.id))
+        .map_err(|retry| limited("changing members", retry))?;
     let member = match state
         .store
         .resolve_usernames(&[username.to_lowercase()])
@@ -445,7 +512,8 @@ pub fn sniff(content: &[u8]) -> &'static str {
 }
 
 /// A file name safe to show and to put in a header: no path, no control
-/// characters, at most 200 characters.
+/// characters, no invisible or direction-changing characters
+/// (`U+202E gnp.exe` would show as `exe.png`), at most 200 characters.
 fn clean_name(name: Option<&str>) -> String {
     let base = name
         .unwrap_or("")
@@ -453,7 +521,7 @@ fn clean_name(name: Option<&str>) -> String {
         .next()
         .unwrap_or("")
         .chars()
-        .filter(|c| !c.is_control() && *c != '"')
+        .filter(|c| !c.is_control() && *c != '"' && !is_invisible_format(*c))
         .take(200)
         .collect::<String>();
     let base = base.trim().to_owned();
@@ -464,52 +532,154 @@ fn clean_name(name: Option<&str>) -> String {
     }
 }
 
-/// Stores an uploaded file under a generated name and records it.
-pub async fn upload(
+/// The right to receive one upload: checked before its body is read.
+pub struct UploadSlot {
+    _permit: tokio::sync::OwnedSemaphorePermit,
+    /// The uploader's unsent bytes when the upload began.
+    unsent: u64,
+}
+
+fn quota_exceeded(quota: u64) -> AppError {
+    AppError::QuotaExceeded(format!(
+        "Your files not yet sent take more than {} MiB; send or wait for them to expire (a day) first.",
+        quota >> 20
+    ))
+}
+
+/// Checks, before any of the body is read, that `user` is a member, that
+/// an upload slot is free (`max_concurrent_uploads`), and that the
+/// declared size fits their quota of unsent uploads.
+pub async fn begin_upload(
     state: &AppState,
     user: &User,
     id: i64,
-    name: Option<&str>,
-    content: Bytes,
-) -> Result<Attachment, AppError> {
+    declared_bytes: Option<u64>,
+) -> Result<UploadSlot, AppError> {
     member_of(state, user, id).await?;
-    if content.is_empty() {
-        return Err(AppError::validation("file", "The file is empty."));
-    }
-    if content.len() > state.config.max_attachment_bytes.get() {
+    let max = state.config.max_attachment_bytes.get() as u64;
+    if declared_bytes.is_some_and(|declared| declared > max + 64 * 1024) {
         return Err(AppError::PayloadTooLarge);
     }
-    let mime = sniff(&content);
+    let permit = state
+        .uploads
+        .clone()
+        .try_acquire_owned()
+        .map_err(|_| AppError::RateLimited {
+            code: "rate_limited",
+            message: "The server is receiving many files right now; try again in a moment.".into(),
+            retry_after_secs: 2,
+        })?;
+    let unsent = u64::try_from(state.store.unsent_upload_bytes(user.id).await?).unwrap_or(0);
+    let quota = state.config.upload_quota_bytes.get();
+    // The declared length includes the multipart framing: only a clear
+    // excess is refused here; the exact size is checked as it streams.
+    if unsent >= quota || unsent + declared_bytes.unwrap_or(0).saturating_sub(64 * 1024) > quota {
+        return Err(quota_exceeded(quota));
+    }
+    Ok(UploadSlot {
+        _permit: permit,
+        unsent,
+    })
+}
+
+/// An upload's multipart errors in API.md's shape.
+pub fn multipart_error(error: axum::extract::multipart::MultipartError) -> AppError {
+    if error.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+        AppError::PayloadTooLarge
+    } else {
+        AppError::Validation {
+            message: format!("Invalid upload: {}", error.body_text()),
+            field: Some("file".into()),
+        }
+    }
+}
+
+/// Bytes kept in memory to recognize a file's type.
+const SNIFF_BYTES: usize = 8192;
+
+/// Streams the `file` field to a new file in the uploads folder, within
+/// the size limit and the quota, and records it.
+pub async fn receive_upload(
+    state: &AppState,
+    user: &User,
+    id: i64,
+    slot: UploadSlot,
+    mut field: axum::extract::multipart::Field<'_>,
+) -> Result<Attachment, AppError> {
+    use tokio::io::AsyncWriteExt;
+
+    let name = clean_name(field.file_name());
     let dir = uploads_dir(state);
     tokio::fs::create_dir_all(&dir)
         .await
         .map_err(|e| AppError::Internal(format!("uploads folder: {e}")))?;
     let stored_name = random_name();
     let path = dir.join(&stored_name);
-    tokio::fs::write(&path, &content)
-        .await
-        .map_err(|e| AppError::Internal(format!("writing an upload: {e}")))?;
-    let recorded = state
-        .store
-        .create_attachment(
-            &NewAttachment {
-                conversation_id: id,
-                uploader: user.id,
-                name: &clean_name(name),
-                size: content.len() as i64,
-                mime,
-                stored_name: &stored_name,
-            },
-            now_ms(),
-        )
-        .await;
-    match recorded {
-        Ok(attachment) => Ok(attachment),
-        Err(error) => {
-            let _ = tokio::fs::remove_file(&path).await;
-            Err(error.into())
+    let limit = state.config.max_attachment_bytes.get() as u64;
+    let quota = state.config.upload_quota_bytes.get();
+    let received = async {
+        let mut file = tokio::fs::File::create(&path)
+            .await
+            .map_err(|e| AppError::Internal(format!("creating an upload: {e}")))?;
+        let mut head = Vec::with_capacity(SNIFF_BYTES);
+        let mut size: u64 = 0;
+        while let Some(chunk) = field.chunk().await.map_err(multipart_error)? {
+            size += chunk.len() as u64;
+            if size > limit {
+                return Err(AppError::PayloadTooLarge);
+            }
+            if slot.unsent + size > quota {
+                return Err(quota_exceeded(quota));
+            }
+            if head.len() < SNIFF_BYTES {
+                let take = (SNIFF_BYTES - head.len()).min(chunk.len());
+                head.extend_from_slice(&chunk[..take]);
+            }
+            file.write_all(&chunk)
+                .await
+                .map_err(|e| AppError::Internal(format!("writing an upload: {e}")))?;
         }
+        file.flush()
+            .await
+            .map_err(|e| AppError::Internal(format!("writing an upload: {e}")))?;
+        if size == 0 {
+            return Err(AppError::validation("file", "The file is empty."));
+        }
+        let recorded = state
+            .store
+            .create_attachment(
+                &NewAttachment {
+                    conversation_id: id,
+                    uploader: user.id,
+                    name: &name,
+                    size: size as i64,
+                    mime: sniff_head(&head, size),
+                    stored_name: &stored_name,
+                },
+                quota,
+                now_ms(),
+            )
+            .await?;
+        recorded.ok_or_else(|| quota_exceeded(quota))
     }
+    .await;
+    if received.is_err() {
+        let _ = tokio::fs::remove_file(&path).await;
+    }
+    received
+}
+
+/// The type of a file from its first bytes (`head`, of a file of `size`
+/// bytes): text only when the whole head is valid UTF-8, allowing for a
+/// character cut at the head's end.
+fn sniff_head(head: &[u8], size: u64) -> &'static str {
+    if (head.len() as u64) < size
+        && let Err(error) = std::str::from_utf8(head)
+        && error.error_len().is_none()
+    {
+        return sniff(&head[..error.valid_up_to()]);
+    }
+    sniff(head)
 }
 
 /// An attachment the user may download, and where its file is.
@@ -575,7 +745,7 @@ pub fn spawn_presence(state: AppState) {
 }
 
 async fn announce_presence(state: &AppState, user_id: i64, online: bool) {
-    let contacts = match state.store.contact_ids(user_id).await {
+    let contacts = match state.store.presence_audience(user_id).await {
         Ok(contacts) => contacts,
         Err(error) => {
             tracing::warn!(%error, "presence: contacts unavailable");
@@ -627,5 +797,7 @@ mod tests {
         assert_eq!(clean_name(Some("a\"b\r\n.txt")), "ab.txt");
         assert_eq!(clean_name(None), "file");
         assert_eq!(clean_name(Some("..")), "file");
+        assert_eq!(clean_name(Some("\u{202e}gnp.exe")), "gnp.exe");
+        assert_eq!(clean_name(Some("a\u{200b}b\u{2066}.txt")), "ab.txt");
     }
 }

@@ -125,6 +125,30 @@ pub struct Conversation {
 }
 
 impl Conversation {
+    /// Applies a `conversation_member_added` delta (a repeat changes nothing).
+    pub fn member_added(&mut self, member: &User, read_up_to: i64) {
+        if self.members.iter().any(|m| m.id == member.id) {
+            return;
+        }
+        self.members.push(member.clone());
+        self.read_markers.push(ReadMarker {
+            user_id: member.id,
+            up_to_message_id: read_up_to,
+        });
+        self.presence.push(MemberPresence {
+            user_id: member.id,
+            online: false,
+            last_seen_at: None,
+        });
+    }
+
+    /// Applies a `conversation_member_removed` delta.
+    pub fn member_removed(&mut self, user_id: i64) {
+        self.members.retain(|m| m.id != user_id);
+        self.read_markers.retain(|m| m.user_id != user_id);
+        self.presence.retain(|p| p.user_id != user_id);
+    }
+
     /// The other member of a direct conversation, as seen by `me`.
     pub fn peer(&self, me: i64) -> Option<&User> {
         (self.kind == ConversationKind::Direct)

@@ -371,6 +371,8 @@ fn apply(list: &mut Vec<Notification>, query: &NotificationQuery, event: &Event)
         Event::Message { .. }
         | Event::ConversationRead { .. }
         | Event::ConversationUpdated { .. }
+        | Event::ConversationMemberAdded { .. }
+        | Event::ConversationMemberRemoved { .. }
         | Event::ConversationRemoved { .. } => {}
     }
 }

@@ -76,7 +76,14 @@ pub fn parse_url(url: &str) -> Result<String, AppError> {
     let local = url.starts_with('/') && !url.starts_with("//") && !url.starts_with("/\\");
     let web = ["http://", "https://"]
         .iter()
-        .any(|scheme| url.len() > scheme.len() && url[..scheme.len()].eq_ignore_ascii_case(scheme));
+        // `get`, not indexing: a multi-byte character across the scheme's
+        // length is simply not that scheme.
+        .any(|scheme| {
+            url.len() > scheme.len()
+                && url
+                    .get(..scheme.len())
+                    .is_some_and(|prefix| prefix.eq_ignore_ascii_case(scheme))
+        });
     if local || web {
         Ok(url.to_owned())
     } else {

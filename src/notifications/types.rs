@@ -140,6 +140,9 @@ pub struct Preferences {
     pub muted_categories: Vec<Category>,
     pub sound: bool,
     pub browser_notifications: bool,
+    /// Nobody sees whether this user is online (or when they last were).
+    #[serde(default)]
+    pub hide_presence: bool,
 }
 
 /// Which notifications to list: the filters of `GET /api/notifications`,

@@ -402,6 +402,23 @@ fn Conversation(id: i64) -> impl IntoView {
         Event::ConversationRemoved { conversation_id } if *conversation_id == id => {
             loading.set(Loading::Removed)
         }
+        Event::ConversationMemberAdded {
+            conversation_id,
+            member,
+            read_up_to,
+        } if *conversation_id == id => conversation.update(|c| {
+            if let Some(c) = c {
+                c.member_added(member, *read_up_to);
+            }
+        }),
+        Event::ConversationMemberRemoved {
+            conversation_id,
+            user_id,
+        } if *conversation_id == id => conversation.update(|c| {
+            if let Some(c) = c {
+                c.member_removed(*user_id);
+            }
+        }),
         _ => {}
     });
     realtime.subscribe_ephemeral(move |event| match event {

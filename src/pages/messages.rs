@@ -65,6 +65,23 @@ pub fn apply_to_list(list: &mut Vec<Conversation>, event: &Event, me: i64, open:
         Event::ConversationRemoved { conversation_id } => {
             list.retain(|c| c.id != *conversation_id);
         }
+        Event::ConversationMemberAdded {
+            conversation_id,
+            member,
+            read_up_to,
+        } => {
+            if let Some(conversation) = list.iter_mut().find(|c| c.id == *conversation_id) {
+                conversation.member_added(member, *read_up_to);
+            }
+        }
+        Event::ConversationMemberRemoved {
+            conversation_id,
+            user_id,
+        } => {
+            if let Some(conversation) = list.iter_mut().find(|c| c.id == *conversation_id) {
+                conversation.member_removed(*user_id);
+            }
+        }
         Event::ConversationRead {
             conversation_id,
             user_id,

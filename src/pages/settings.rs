@@ -20,6 +20,7 @@ pub fn SettingsPage() -> impl IntoView {
         <Title text="Settings" />
         <h1 class="text-2xl font-bold tracking-tight">"Settings"</h1>
         <NotificationSettings />
+        <PrivacySettings />
         <section aria-labelledby="appearance-heading" class="mt-6 rounded-xl border border-slate-200 bg-white p-5 shadow-sm dark:border-slate-800 dark:bg-slate-900">
             <h2 id="appearance-heading" class="font-semibold">"Appearance"</h2>
             <p class="mt-1 text-sm text-slate-600 dark:text-slate-400">
@@ -30,6 +31,61 @@ pub fn SettingsPage() -> impl IntoView {
     .into_any()
 }
 
+/// Whether others may see that the user is online.
+#[component]
+fn PrivacySettings() -> impl IntoView {
+    let realtime = use_realtime();
+    let state = RwSignal::new(SaveState::Idle);
+    let hidden = move || {
+        realtime
+            .preferences
+            .with(|p| p.as_ref().is_some_and(|p| p.hide_presence))
+    };
+    let toggle = move |ev: leptos::ev::Event| {
+        let hide = event_target_checked(&ev);
+        let Some(mut preferences) = realtime.preferences.get_untracked() else {
+            return;
+        };
+        preferences.hide_presence = hide;
+        realtime.preferences.set(Some(preferences.clone()));
+        state.set(SaveState::Saving);
+        spawn_local(async move {
+            match save_preferences(preferences).await {
+                Ok(saved) => {
+                    realtime.preferences.set(Some(saved));
+                    state.set(SaveState::Saved);
+                }
+                Err(error) => state.set(SaveState::Failed(error.message)),
+            }
+        });
+    };
+    view! {
+        <section aria-labelledby="privacy-heading" class="mt-6 rounded-xl border border-slate-200 bg-white p-5 shadow-sm dark:border-slate-800 dark:bg-slate-900">
+            <div class="flex flex-wrap items-baseline justify-between gap-2">
+                <h2 id="privacy-heading" class="font-semibold">"Privacy"</h2>
+                <p aria-live="polite" class="text-sm text-slate-500 dark:text-slate-400">
+                    {move || state.get().describe()}
+                </p>
+            </div>
+            <label class="mt-3 flex items-center gap-2 text-sm">
+                <input
+                    type="checkbox"
+                    data-testid="hide-presence"
+                    class="h-4 w-4 rounded border-slate-300 text-indigo-600 focus:ring-indigo-500"
+                    disabled=move || realtime.preferences.with(Option::is_none)
+                    aria-describedby="presence-hint"
+                    prop:checked=hidden
+                    on:change=toggle
+                />
+                "Hide when I am online"
+            </label>
+            <p id="presence-hint" class="ml-6 text-xs text-slate-500 dark:text-slate-400">
+                "Only people in conversations where you have written can see that you are online. Turn this on and nobody can."
+            </p>
+        </section>
+    }
+}
+
 /// What saving says, announced politely.
 #[derive(Debug, Clone, PartialEq)]
 enum SaveState {
@@ -37,6 +93,17 @@ enum SaveState {
     Saving,
     Saved,
     Failed(String),
+}
+
+impl SaveState {
+    fn describe(&self) -> String {
+        match self {
+            Self::Idle => String::new(),
+            Self::Saving => "Saving…".into(),
+            Self::Saved => "Saved".into(),
+            Self::Failed(message) => format!("Not saved: {message}"),
+        }
+    }
 }
 
 #[component]
@@ -102,12 +169,7 @@ fn NotificationSettings() -> impl IntoView {
             <div class="flex flex-wrap items-baseline justify-between gap-2">
                 <h2 id="notifications-heading" class="font-semibold">"Notifications"</h2>
                 <p aria-live="polite" class="text-sm text-slate-500 dark:text-slate-400" data-testid="preferences-state">
-                    {move || match state.get() {
-                        SaveState::Idle => String::new(),
-                        SaveState::Saving => "Saving…".into(),
-                        SaveState::Saved => "Saved".into(),
-                        SaveState::Failed(message) => format!("Not saved: {message}"),
-                    }}
+                    {move || state.get().describe()}
                 </p>
             </div>
             <fieldset class="mt-4" disabled=move || !loaded()>

@@ -87,6 +87,8 @@ impl Alerts {
             Event::Message { .. }
             | Event::ConversationRead { .. }
             | Event::ConversationUpdated { .. }
+            | Event::ConversationMemberAdded { .. }
+            | Event::ConversationMemberRemoved { .. }
             | Event::ConversationRemoved { .. } => {}
         }
     }

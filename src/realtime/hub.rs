@@ -85,6 +85,11 @@ pub struct HubCounters {
 
 struct Inner {
     users: Mutex<HashMap<i64, Vec<Connection>>>,
+    /// Streams per user whose body still exists, whether or not the hub
+    /// still feeds them: a stream dropped as a slow consumer keeps its
+    /// socket until its body is gone, and keeps counting against the cap
+    /// until then.
+    open: Mutex<HashMap<i64, u32>>,
     presence: mpsc::Sender<PresenceChange>,
     presence_changes: Mutex<Option<mpsc::Receiver<PresenceChange>>>,
     next_id: AtomicU64,
@@ -111,6 +116,15 @@ pub struct Subscription {
 
 impl Drop for Subscription {
     fn drop(&mut self) {
+        {
+            let mut open = self.hub.open_streams();
+            if let Some(count) = open.get_mut(&self.user_id) {
+                *count -= 1;
+                if *count == 0 {
+                    open.remove(&self.user_id);
+                }
+            }
+        }
         let mut users = self.hub.lock();
         let mut went_offline = false;
         if let Some(connections) = users.get_mut(&self.user_id) {
@@ -138,6 +152,7 @@ impl Hub {
         Self {
             inner: Arc::new(Inner {
                 users: Mutex::new(HashMap::new()),
+                open: Mutex::new(HashMap::new()),
                 presence,
                 presence_changes: Mutex::new(Some(presence_changes)),
                 next_id: AtomicU64::new(1),
@@ -170,19 +185,30 @@ impl Hub {
         self.inner.users.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Adds a connection of `user_id`, at most `max` per user.
+    fn open_streams(&self) -> std::sync::MutexGuard<'_, HashMap<i64, u32>> {
+        self.inner.open.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Adds a connection of `user_id`, at most `max` open per user (a
+    /// stream counts until its Subscription is dropped).
     pub fn subscribe(&self, user_id: i64, max: u32) -> Result<Subscription, TooManyConnections> {
+        {
+            let mut open = self.open_streams();
+            let count = open.entry(user_id).or_default();
+            if *count >= max {
+                drop(open);
+                self.inner
+                    .counters
+                    .connections_refused
+                    .fetch_add(1, Ordering::Relaxed);
+                return Err(TooManyConnections);
+            }
+            *count += 1;
+        }
         let (queue, frames) = mpsc::channel(self.inner.queue_capacity);
         let id = self.inner.next_id.fetch_add(1, Ordering::Relaxed);
         let mut users = self.lock();
         let connections = users.entry(user_id).or_default();
-        if connections.len() >= max as usize {
-            self.inner
-                .counters
-                .connections_refused
-                .fetch_add(1, Ordering::Relaxed);
-            return Err(TooManyConnections);
-        }
         let first = connections.is_empty();
         connections.push(Connection { id, queue });
         drop(users);

@@ -32,4 +32,7 @@ pub async fn run_once(state: &AppState) {
         Err(error) => tracing::warn!(%error, "event retention failed"),
     }
     crate::chat::service::prune_unsent_uploads(state).await;
+    if let Err(error) = state.store.prune_idempotency_keys(now_ms()).await {
+        tracing::warn!(%error, "pruning idempotency keys failed");
+    }
 }

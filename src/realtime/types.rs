@@ -53,8 +53,18 @@ pub enum Event {
         user_id: i64,
         up_to_message_id: i64,
     },
-    /// A conversation was created or its members changed.
+    /// A conversation was created, or the recipient joined it: the whole
+    /// conversation as the recipient sees it.
     ConversationUpdated { conversation: Conversation },
+    /// Someone joined a group the recipient is in (`read_up_to`: their
+    /// read marker, the group's last message when they joined).
+    ConversationMemberAdded {
+        conversation_id: i64,
+        member: User,
+        read_up_to: i64,
+    },
+    /// Someone left, or was removed from, a group the recipient is in.
+    ConversationMemberRemoved { conversation_id: i64, user_id: i64 },
     /// The recipient is no longer a member of this conversation.
     ConversationRemoved { conversation_id: i64 },
 }
@@ -62,7 +72,7 @@ pub enum Event {
 impl Event {
     /// Every stored event name, for clients that must subscribe by name
     /// (`EventSource.addEventListener`).
-    pub const NAMES: [&'static str; 9] = [
+    pub const NAMES: [&'static str; 11] = [
         "notification",
         "notification_updated",
         "notifications_read",
@@ -71,6 +81,8 @@ impl Event {
         "message",
         "conversation_read",
         "conversation_updated",
+        "conversation_member_added",
+        "conversation_member_removed",
         "conversation_removed",
     ];
 
@@ -85,6 +97,8 @@ impl Event {
             Self::Message { .. }
             | Self::ConversationRead { .. }
             | Self::ConversationUpdated { .. }
+            | Self::ConversationMemberAdded { .. }
+            | Self::ConversationMemberRemoved { .. }
             | Self::ConversationRemoved { .. } => None,
         }
     }
@@ -100,6 +114,8 @@ impl Event {
             Self::Message { .. } => "message",
             Self::ConversationRead { .. } => "conversation_read",
             Self::ConversationUpdated { .. } => "conversation_updated",
+            Self::ConversationMemberAdded { .. } => "conversation_member_added",
+            Self::ConversationMemberRemoved { .. } => "conversation_member_removed",
             Self::ConversationRemoved { .. } => "conversation_removed",
         }
     }

@@ -207,6 +207,9 @@ mod tests {
         );
         assert_ne!(group(ip("2001:db8:1:2::1")), group(ip("2001:db8:1:3::1")));
         assert_eq!(group(ip("::ffff:1.2.3.4")), ClientIp(ip("1.2.3.4")));
-        assert_eq!(group(ip("2001:db8:1:2::1")).to_string(), "2001:db8:1:2::/64");
+        assert_eq!(
+            group(ip("2001:db8:1:2::1")).to_string(),
+            "2001:db8:1:2::/64"
+        );
     }
 }

@@ -561,12 +561,27 @@ mod tests {
         assert!(config.trusted_proxies.contains("10.1.2.3".parse().unwrap()));
         assert!(config.trusted_proxies.contains("::1".parse().unwrap()));
         assert!(!config.trusted_proxies.contains("11.0.0.1".parse().unwrap()));
-        let config = load("", &[("HERALD_TRUSTED_PROXIES", "127.0.0.1, 192.168.0.0/16")]).unwrap();
-        assert!(config.trusted_proxies.contains("127.0.0.1".parse().unwrap()));
-        assert!(config.trusted_proxies.contains("::ffff:192.168.4.4".parse().unwrap()));
+        let config = load(
+            "",
+            &[("HERALD_TRUSTED_PROXIES", "127.0.0.1, 192.168.0.0/16")],
+        )
+        .unwrap();
+        assert!(
+            config
+                .trusted_proxies
+                .contains("127.0.0.1".parse().unwrap())
+        );
+        assert!(
+            config
+                .trusted_proxies
+                .contains("::ffff:192.168.4.4".parse().unwrap())
+        );
         assert!(Config::default().trusted_proxies.is_empty());
         let e = error_of("", &[("HERALD_TRUSTED_PROXIES", "10.0.0.0/8,nope")]);
-        assert!(e.contains("herald.trusted_proxies") && e.contains("nope"), "{e}");
+        assert!(
+            e.contains("herald.trusted_proxies") && e.contains("nope"),
+            "{e}"
+        );
     }
 
     #[test]

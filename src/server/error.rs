@@ -44,6 +44,8 @@ pub enum AppError {
     #[error("The request body did not arrive in time.")]
     RequestTimeout,
     #[error("{0}")]
+    QuotaExceeded(String),
+    #[error("{0}")]
     UnsupportedMediaType(String),
     #[error("{message}")]
     RateLimited {
@@ -83,6 +85,7 @@ impl AppError {
             Self::Conflict { code, .. } => (StatusCode::CONFLICT, code),
             Self::PayloadTooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"),
             Self::RequestTimeout => (StatusCode::REQUEST_TIMEOUT, "request_timeout"),
+            Self::QuotaExceeded(_) => (StatusCode::PAYLOAD_TOO_LARGE, "quota_exceeded"),
             Self::UnsupportedMediaType(_) => {
                 (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type")
             }

@@ -66,7 +66,11 @@ pub async fn no_store(request: Request, next: Next) -> Response {
 /// `body_read_timeout_secs` of the request's headers. A body still
 /// arriving then fails the read, and the client gets 408 and a closed
 /// connection instead of holding a worker and a socket indefinitely.
-pub async fn body_deadline(State(state): State<AppState>, request: Request, next: Next) -> Response {
+pub async fn body_deadline(
+    State(state): State<AppState>,
+    request: Request,
+    next: Next,
+) -> Response {
     let limit = Duration::from_secs(state.config.body_read_timeout_secs.get());
     let expired = Arc::new(AtomicBool::new(false));
     let (parts, body) = request.into_parts();

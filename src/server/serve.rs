@@ -221,7 +221,11 @@ impl StallGuardedStream {
 
     /// Maps a write attempt's result: progress clears the stall timer,
     /// `Pending` starts it (or reports that it ran out).
-    fn watch<T>(&mut self, cx: &mut Context<'_>, polled: Poll<io::Result<T>>) -> Poll<io::Result<T>> {
+    fn watch<T>(
+        &mut self,
+        cx: &mut Context<'_>,
+        polled: Poll<io::Result<T>>,
+    ) -> Poll<io::Result<T>> {
         match polled {
             Poll::Pending => {
                 let timeout = self.timeout;
@@ -334,8 +338,7 @@ pub async fn serve(
                 request
             });
         let io = TokioIo::new(StallGuardedStream::new(stream, options.write_timeout));
-        let connection = builder
-            .serve_connection(io, TowerToHyperService::new(service));
+        let connection = builder.serve_connection(io, TowerToHyperService::new(service));
         let watched = graceful.watch(connection);
         tokio::spawn(async move {
             if let Err(error) = watched.await {

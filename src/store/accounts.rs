@@ -430,7 +430,8 @@ impl Store {
     ) -> Result<Option<Vec<i64>>, StoreError> {
         let names: Vec<&str> = scopes.iter().map(|(name, _)| name.as_str()).collect();
         let limits: Vec<(&str, u32)> = scopes.iter().map(|(n, l)| (n.as_str(), *l)).collect();
-        let names = serde_json::to_string(&names).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let names =
+            serde_json::to_string(&names).map_err(|e| StoreError::Corrupt(e.to_string()))?;
         let limits =
             serde_json::to_string(&limits).map_err(|e| StoreError::Corrupt(e.to_string()))?;
         let ids: Vec<i64> = sqlx::query_scalar(

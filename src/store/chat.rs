@@ -235,20 +235,41 @@ async fn member_ids_in(
     .await?)
 }
 
-/// Appends `conversation_updated` for every member, each with their own view.
-async fn announce_conversation(
+/// A conversation for a stored event: presence is live and per viewer
+/// (who may see whom), so events carry none of it; clients ask for it.
+fn without_presence(mut conversation: Conversation) -> Conversation {
+    for presence in &mut conversation.presence {
+        presence.online = false;
+        presence.last_seen_at = None;
+    }
+    conversation
+}
+
+/// Appends one event, serialized once, to each of `members`.
+async fn append_to_all(
     tx: &mut Transaction<'_, Sqlite>,
-    conversation_id: i64,
+    members: &[i64],
+    event: &Event,
     now: i64,
     appended: &mut Vec<Appended>,
 ) -> Result<(), StoreError> {
-    for member in member_ids_in(tx, conversation_id).await? {
-        if let Some(conversation) = conversation_in(tx, conversation_id, member).await? {
-            let event = Event::ConversationUpdated { conversation };
-            appended.push(events::append(tx, member, &event, now).await?);
-        }
+    let payload = serde_json::to_string(event).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    for &member in members {
+        appended
+            .push(events::append_payload(tx, member, event.name(), payload.clone(), now).await?);
     }
     Ok(())
+}
+
+/// What adding a member did.
+#[derive(Debug)]
+pub enum AddMember {
+    /// Added: the events to announce.
+    Added(Vec<Appended>),
+    /// They were a member already.
+    AlreadyMember,
+    /// The group has `max_group_members` members.
+    Full,
 }
 
 impl Store {
@@ -307,8 +328,15 @@ impl Store {
             .execute(&mut *tx)
             .await?;
         }
+        // A new conversation looks the same to every member (nothing read,
+        // nothing unread): serialized once, written to each.
         let mut appended = Vec::new();
-        announce_conversation(&mut tx, id, now, &mut appended).await?;
+        if let Some(conversation) = conversation_in(&mut tx, id, new.created_by).await? {
+            let event = Event::ConversationUpdated {
+                conversation: without_presence(conversation),
+            };
+            append_to_all(&mut tx, new.members, &event, now, &mut appended).await?;
+        }
         tx.commit().await?;
         Ok((id, true, appended))
     }
@@ -378,14 +406,41 @@ impl Store {
         member_ids_in(&mut conn, conversation_id).await
     }
 
-    /// Everyone who shares at least one conversation with `user_id`.
-    pub async fn contact_ids(&self, user_id: i64) -> Result<Vec<i64>, StoreError> {
+    /// Who may see `user_id`'s presence: the members of conversations in
+    /// which `user_id` has written, unless they hide it. (Opening a direct
+    /// conversation with someone does not reveal when they are online.)
+    pub async fn presence_audience(&self, user_id: i64) -> Result<Vec<i64>, StoreError> {
         Ok(sqlx::query_scalar(
-            "SELECT DISTINCT other.user_id FROM conversation_members mine
-             JOIN conversation_members other ON other.conversation_id = mine.conversation_id
-             WHERE mine.user_id = ?1 AND other.user_id != ?1",
+            "SELECT DISTINCT other.user_id FROM conversation_members other
+             WHERE other.user_id != ?1
+               AND other.conversation_id IN
+                   (SELECT DISTINCT conversation_id FROM messages WHERE sender_id = ?1)
+               AND NOT EXISTS (SELECT 1 FROM users WHERE id = ?1 AND hide_presence = 1)",
         )
         .bind(user_id)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    /// Which of `candidates` `viewer` may see online: those who do not hide
+    /// it and have written in a conversation `viewer` is in.
+    pub async fn presence_visible_to(
+        &self,
+        viewer: i64,
+        candidates: &[i64],
+    ) -> Result<Vec<i64>, StoreError> {
+        let list =
+            serde_json::to_string(candidates).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        Ok(sqlx::query_scalar(
+            "SELECT u.id FROM users u
+             WHERE u.id IN (SELECT value FROM json_each(?1)) AND u.hide_presence = 0
+               AND EXISTS (SELECT 1 FROM messages m
+                   JOIN conversation_members mine
+                     ON mine.conversation_id = m.conversation_id AND mine.user_id = ?2
+                   WHERE m.sender_id = u.id)",
+        )
+        .bind(list)
+        .bind(viewer)
         .fetch_all(&self.pool)
         .await?)
     }
@@ -423,19 +478,23 @@ impl Store {
         Ok((messages_by_ids(&mut conn, &ids).await?, has_more))
     }
 
-    /// The message `sender` sent with `client_id`, if any.
+    /// The message `sender` sent to `conversation_id` with `client_id`, if
+    /// any (a client_id is scoped to its conversation).
     pub async fn message_by_client_id(
         &self,
+        conversation_id: i64,
         sender: i64,
         client_id: &str,
     ) -> Result<Option<Message>, StoreError> {
         let mut conn = self.pool.acquire().await?;
-        let id: Option<i64> =
-            sqlx::query_scalar("SELECT id FROM messages WHERE sender_id = ? AND client_id = ?")
-                .bind(sender)
-                .bind(client_id)
-                .fetch_optional(&mut *conn)
-                .await?;
+        let id: Option<i64> = sqlx::query_scalar(
+            "SELECT id FROM messages WHERE conversation_id = ? AND sender_id = ? AND client_id = ?",
+        )
+        .bind(conversation_id)
+        .bind(sender)
+        .bind(client_id)
+        .fetch_optional(&mut *conn)
+        .await?;
         match id {
             Some(id) => Ok(messages_by_ids(&mut conn, &[id]).await?.pop()),
             None => Ok(None),
@@ -459,12 +518,14 @@ impl Store {
     ) -> Result<Sent, StoreError> {
         let mut tx = self.pool.begin().await?;
         if let Some(client_id) = &message.client_id {
-            let existing: Option<i64> =
-                sqlx::query_scalar("SELECT id FROM messages WHERE sender_id = ? AND client_id = ?")
-                    .bind(sender)
-                    .bind(client_id)
-                    .fetch_optional(&mut *tx)
-                    .await?;
+            let existing: Option<i64> = sqlx::query_scalar(
+                "SELECT id FROM messages WHERE conversation_id = ? AND sender_id = ? AND client_id = ?",
+            )
+            .bind(conversation_id)
+            .bind(sender)
+            .bind(client_id)
+            .fetch_optional(&mut *tx)
+            .await?;
             if let Some(id) = existing {
                 let found = messages_by_ids(&mut tx, &[id]).await?.pop();
                 return found
@@ -628,31 +689,57 @@ impl Store {
         &self,
         conversation_id: i64,
         user_id: i64,
+        max_members: u32,
         now: i64,
-    ) -> Result<Option<Vec<Appended>>, StoreError> {
+    ) -> Result<AddMember, StoreError> {
         let mut tx = self.pool.begin().await?;
-        let added = sqlx::query(
+        let member_ids = member_ids_in(&mut tx, conversation_id).await?;
+        if member_ids.contains(&user_id) {
+            return Ok(AddMember::AlreadyMember);
+        }
+        if member_ids.len() >= max_members as usize {
+            return Ok(AddMember::Full);
+        }
+        let read_up_to: i64 = sqlx::query_scalar(
             "INSERT INTO conversation_members (conversation_id, user_id, read_up_to, joined_at)
              SELECT id, ?, COALESCE(last_message_id, 0), ? FROM conversations WHERE id = ?
-             ON CONFLICT DO NOTHING",
+             RETURNING read_up_to",
         )
         .bind(user_id)
         .bind(now)
         .bind(conversation_id)
-        .execute(&mut *tx)
+        .fetch_one(&mut *tx)
         .await?;
-        if added.rows_affected() == 0 {
-            return Ok(None);
-        }
         let mut appended = Vec::new();
-        announce_conversation(&mut tx, conversation_id, now, &mut appended).await?;
+        // The newcomer gets the whole conversation; everyone else a small
+        // delta, serialized once. Growing a group costs O(members), not
+        // O(members²).
+        if let Some(conversation) = conversation_in(&mut tx, conversation_id, user_id).await? {
+            let member = conversation
+                .members
+                .iter()
+                .find(|m| m.id == user_id)
+                .cloned();
+            let event = Event::ConversationUpdated {
+                conversation: without_presence(conversation),
+            };
+            appended.push(events::append(&mut tx, user_id, &event, now).await?);
+            if let Some(member) = member {
+                let delta = Event::ConversationMemberAdded {
+                    conversation_id,
+                    member,
+                    read_up_to,
+                };
+                append_to_all(&mut tx, &member_ids, &delta, now, &mut appended).await?;
+            }
+        }
         tx.commit().await?;
-        Ok(Some(appended))
+        Ok(AddMember::Added(appended))
     }
 
     /// Removes a member: they get `conversation_removed` (and nothing from
-    /// it afterwards), the others the updated conversation. `None` when
-    /// they were not a member.
+    /// it afterwards), the others a `conversation_member_removed`. `None`
+    /// when they were not a member.
     pub async fn remove_member(
         &self,
         conversation_id: i64,
@@ -679,20 +766,41 @@ impl Store {
             )
             .await?,
         ];
-        announce_conversation(&mut tx, conversation_id, now, &mut appended).await?;
+        let others = member_ids_in(&mut tx, conversation_id).await?;
+        let delta = Event::ConversationMemberRemoved {
+            conversation_id,
+            user_id,
+        };
+        append_to_all(&mut tx, &others, &delta, now, &mut appended).await?;
         tx.commit().await?;
         Ok(Some(appended))
     }
 
-    /// Records an uploaded file (not yet on any message).
+    /// Bytes of `user_id`'s uploads not yet on any message.
+    pub async fn unsent_upload_bytes(&self, user_id: i64) -> Result<i64, StoreError> {
+        Ok(sqlx::query_scalar(
+            "SELECT COALESCE(SUM(size), 0) FROM attachments WHERE uploader_id = ? AND message_id IS NULL",
+        )
+        .bind(user_id)
+        .fetch_one(&self.pool)
+        .await?)
+    }
+
+    /// Records an uploaded file (not yet on any message), unless the
+    /// uploader's unsent files would then exceed `quota` bytes (`None`).
+    /// One statement: concurrent uploads cannot overshoot together.
     pub async fn create_attachment(
         &self,
         new: &NewAttachment<'_>,
+        quota: u64,
         now: i64,
-    ) -> Result<Attachment, StoreError> {
-        let id: i64 = sqlx::query_scalar(
+    ) -> Result<Option<Attachment>, StoreError> {
+        let id: Option<i64> = sqlx::query_scalar(
             "INSERT INTO attachments (conversation_id, uploader_id, name, size, mime, stored_name, created_at)
-             VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id",
+             SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7
+             WHERE (SELECT COALESCE(SUM(size), 0) FROM attachments
+                    WHERE uploader_id = ?2 AND message_id IS NULL) + ?4 <= ?8
+             RETURNING id",
         )
         .bind(new.conversation_id)
         .bind(new.uploader)
@@ -701,15 +809,17 @@ impl Store {
         .bind(new.mime)
         .bind(new.stored_name)
         .bind(now)
-        .fetch_one(&self.pool)
+        .bind(i64::try_from(quota).unwrap_or(i64::MAX))
+        .fetch_optional(&self.pool)
         .await?;
-        Ok(Attachment {
+        let Some(id) = id else { return Ok(None) };
+        Ok(Some(Attachment {
             id,
             name: new.name.to_owned(),
             size: new.size,
             mime: new.mime.to_owned(),
             url: format!("/api/attachments/{id}"),
-        })
+        }))
     }
 
     /// An attachment `viewer` may download: one on a message of a

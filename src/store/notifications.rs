@@ -95,6 +95,13 @@ fn notification_from(row: &SqliteRow) -> Result<Notification, StoreError> {
     })
 }
 
+/// How long a publish's answer is kept for retries with its
+/// `Idempotency-Key` (24 h).
+pub const IDEMPOTENCY_TTL_MS: i64 = 24 * 3_600_000;
+/// A key still "in progress" this long after it was reserved belonged to a
+/// request that never finished (cancelled, or the process died).
+pub const IDEMPOTENCY_ABANDONED_MS: i64 = 5 * 60_000;
+
 impl Store {
     /// Ids of these usernames; the second list names those that do not exist
     /// (or are disabled).
@@ -279,12 +286,21 @@ impl Store {
 
     /// A user's preferences (defaults when never saved).
     pub async fn preferences(&self, user_id: i64) -> Result<Preferences, StoreError> {
+        let hide_presence: bool =
+            sqlx::query_scalar("SELECT hide_presence FROM users WHERE id = ?")
+                .bind(user_id)
+                .fetch_optional(&self.pool)
+                .await?
+                .unwrap_or(false);
         let row = sqlx::query("SELECT muted_categories, sound, browser_notifications FROM preferences WHERE user_id = ?")
             .bind(user_id)
             .fetch_optional(&self.pool)
             .await?;
         let Some(row) = row else {
-            return Ok(Preferences::default());
+            return Ok(Preferences {
+                hide_presence,
+                ..Preferences::default()
+            });
         };
         let muted: String = row.try_get("muted_categories")?;
         Ok(Preferences {
@@ -292,6 +308,7 @@ impl Store {
                 .map_err(|e| StoreError::Corrupt(e.to_string()))?,
             sound: row.try_get("sound")?,
             browser_notifications: row.try_get("browser_notifications")?,
+            hide_presence,
         })
     }
 
@@ -303,6 +320,12 @@ impl Store {
     ) -> Result<(), StoreError> {
         let muted = serde_json::to_string(&preferences.muted_categories)
             .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("UPDATE users SET hide_presence = ? WHERE id = ?")
+            .bind(preferences.hide_presence)
+            .bind(user_id)
+            .execute(&mut *tx)
+            .await?;
         sqlx::query(
             "INSERT INTO preferences (user_id, muted_categories, sound, browser_notifications) VALUES (?, ?, ?, ?)
              ON CONFLICT (user_id) DO UPDATE SET muted_categories = excluded.muted_categories,
@@ -312,12 +335,16 @@ impl Store {
         .bind(muted)
         .bind(preferences.sound)
         .bind(preferences.browser_notifications)
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await?;
+        tx.commit().await?;
         Ok(())
     }
 
-    /// Reserves `key` for `publisher`, or reports what happened to it.
+    /// Reserves `key` for `publisher`, or reports what happened to it. A
+    /// key answered more than [`IDEMPOTENCY_TTL_MS`] ago is forgotten, and
+    /// one still "in progress" after [`IDEMPOTENCY_ABANDONED_MS`] belonged
+    /// to a request that died midway: both are reserved anew.
     pub async fn reserve_idempotency_key(
         &self,
         publisher: &str,
@@ -325,12 +352,18 @@ impl Store {
         now: i64,
     ) -> Result<Idempotency, StoreError> {
         let inserted = sqlx::query(
-            "INSERT INTO idempotency_keys (publisher, key, status, response, created_at) VALUES (?, ?, 0, '', ?)
-             ON CONFLICT DO NOTHING",
+            "INSERT INTO idempotency_keys (publisher, key, status, response, created_at)
+             VALUES (?1, ?2, 0, '', ?3)
+             ON CONFLICT (publisher, key) DO UPDATE
+                 SET status = 0, response = '', created_at = excluded.created_at
+                 WHERE (idempotency_keys.status = 0 AND idempotency_keys.created_at < ?4)
+                    OR idempotency_keys.created_at < ?5",
         )
         .bind(publisher)
         .bind(key)
         .bind(now)
+        .bind(now - IDEMPOTENCY_ABANDONED_MS)
+        .bind(now - IDEMPOTENCY_TTL_MS)
         .execute(&self.pool)
         .await?;
         if inserted.rows_affected() == 1 {
@@ -371,6 +404,15 @@ impl Store {
         .execute(&self.pool)
         .await?;
         Ok(())
+    }
+
+    /// Forgets idempotency keys older than [`IDEMPOTENCY_TTL_MS`].
+    pub async fn prune_idempotency_keys(&self, now: i64) -> Result<u64, StoreError> {
+        let done = sqlx::query("DELETE FROM idempotency_keys WHERE created_at < ?")
+            .bind(now - IDEMPOTENCY_TTL_MS)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected())
     }
 
     /// Frees a reserved key whose request failed, so a retry can run.

@@ -93,7 +93,8 @@ pub async fn report(state: &AppState) -> Result<StatusReport, AppError> {
         replays_served_total: metrics.replays_total(),
         resets_total: metrics.resets_total(),
         slow_consumers_dropped_total: load(&counters.slow_consumers_dropped),
-        connections_refused_total: load(&counters.connections_refused) + state.connections.refused(),
+        connections_refused_total: load(&counters.connections_refused)
+            + state.connections.refused(),
         rate_limited_total: metrics.rate_limited_total(),
         history: metrics.history(),
         database: DatabaseStatus {

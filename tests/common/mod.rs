@@ -78,6 +78,12 @@ fn command(data_dir: &Path, port: u16, env: &[(String, String)]) -> Command {
         .env("HERALD_PUBLIC_URL", format!("http://127.0.0.1:{port}"))
         .env("HERALD_DATA_DIR", data_dir)
         .env("HERALD_LOG", "info,herald=debug")
+        // Tests register, connect and start conversations far faster than
+        // people do, all from 127.0.0.1; the tests of these limits set them.
+        .env("HERALD_REGISTRATIONS_PER_IP_PER_HOUR", "1000000")
+        .env("HERALD_CONVERSATIONS_PER_MINUTE", "1000000")
+        .env("HERALD_MEMBERSHIP_CHANGES_PER_MINUTE", "1000000")
+        .env("HERALD_MAX_CONNECTIONS_PER_IP", "100000")
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::piped());
@@ -217,6 +223,25 @@ impl TestServer {
             std::thread::sleep(Duration::from_millis(50));
         }
         Self::spawn(data_dir, port, env)
+    }
+}
+
+impl TestServer {
+    /// Stops the server and runs the binary on the same data directory
+    /// with other variables, expecting it to fail at start-up.
+    pub fn restart_expecting_failure(mut self, env: &[(&str, &str)]) -> Exited {
+        self.kill();
+        let env: Vec<(String, String)> = env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let output = command(self.data_dir.path(), self.port, &env)
+            .output()
+            .expect("run herald");
+        Exited {
+            status: output.status,
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        }
     }
 }
 
@@ -493,9 +518,15 @@ impl EventStream {
     }
 
     /// The next frame that is an event (skipping comments and `retry:`).
+    /// Panics when no event arrives within `limit` (heartbeats do not
+    /// extend it).
     pub async fn next_event(&mut self, limit: Duration) -> Option<Frame> {
+        let deadline = Instant::now() + limit;
         loop {
-            let frame = self.next_frame(limit).await?;
+            let left = deadline
+                .checked_duration_since(Instant::now())
+                .unwrap_or_else(|| panic!("no event within {limit:?}"));
+            let frame = self.next_frame(left).await?;
             if frame.event.is_some() {
                 return Some(frame);
             }
