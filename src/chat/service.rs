@@ -291,6 +291,9 @@ pub async fn send(
 ) -> Result<Message, AppError> {
     member_of(state, user, id).await?;
     let message = request.parse()?;
+    // A first message makes the sender's presence visible to this
+    // conversation's members: they are told at once.
+    let had_written = state.store.has_written(id, user.id).await?;
     if let Some(client_id) = &message.client_id
         && let Some(first) = state
             .store
@@ -345,6 +348,9 @@ pub async fn send(
     match sent {
         Sent::New(message, appended) => {
             state.hub.announce_all(&appended);
+            if !had_written && state.hub.is_online(user.id) {
+                announce_presence(state, user.id, true).await;
+            }
             Ok(message)
         }
         Sent::Repeat(first) => Ok(first),
@@ -742,6 +748,28 @@ pub fn spawn_presence(state: AppState) {
             }
         }
     });
+}
+
+/// Tells the people who could see `user_id` online that they just hid
+/// their presence (as if they left), or that they show it again.
+pub async fn announce_visibility(state: &AppState, user_id: i64, hidden: bool) {
+    if !hidden {
+        announce_presence(state, user_id, true).await;
+        return;
+    }
+    // Hidden now: the audience is empty by definition, so tell the people
+    // who could see them until now.
+    match state.store.conversation_partners_of_writer(user_id).await {
+        Ok(audience) => {
+            if let Ok(frame) = ephemeral_frame(&Ephemeral::Presence {
+                user_id,
+                online: false,
+            }) {
+                state.hub.announce_ephemeral(&audience, frame);
+            }
+        }
+        Err(error) => tracing::warn!(%error, "presence: audience unavailable"),
+    }
 }
 
 async fn announce_presence(state: &AppState, user_id: i64, online: bool) {

@@ -13,10 +13,13 @@ pub const TYPING_EVERY: Duration = Duration::from_secs(2);
 /// Entries kept before idle ones are forgotten.
 const MAX_TRACKED: usize = 100_000;
 
+/// (user, conversation) -> the last signal sent and when.
+type LastSignals = HashMap<(i64, i64), (bool, Instant)>;
+
 /// The last typing signal sent per (user, conversation); cheap to clone.
 #[derive(Clone, Default)]
 pub struct TypingGate {
-    last: Arc<Mutex<HashMap<(i64, i64), (bool, Instant)>>>,
+    last: Arc<Mutex<LastSignals>>,
 }
 
 impl TypingGate {

@@ -283,7 +283,12 @@ pub async fn save_preferences(
 ) -> Result<Preferences, AppError> {
     preferences.muted_categories.sort_by_key(|c| c.as_str());
     preferences.muted_categories.dedup();
+    let before = state.store.preferences(user_id).await?;
     state.store.save_preferences(user_id, &preferences).await?;
+    if before.hide_presence != preferences.hide_presence && state.hub.is_online(user_id) {
+        // Hiding looks like leaving; showing again like arriving.
+        crate::chat::service::announce_visibility(state, user_id, preferences.hide_presence).await;
+    }
     Ok(preferences)
 }
 

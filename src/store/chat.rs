@@ -422,6 +422,39 @@ impl Store {
         .await?)
     }
 
+    /// The members of conversations in which `user_id` has written,
+    /// whatever their presence setting.
+    pub async fn conversation_partners_of_writer(
+        &self,
+        user_id: i64,
+    ) -> Result<Vec<i64>, StoreError> {
+        Ok(sqlx::query_scalar(
+            "SELECT DISTINCT other.user_id FROM conversation_members other
+             WHERE other.user_id != ?1
+               AND other.conversation_id IN
+                   (SELECT DISTINCT conversation_id FROM messages WHERE sender_id = ?1)",
+        )
+        .bind(user_id)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    /// Whether `user_id` has sent a message in `conversation_id`.
+    pub async fn has_written(
+        &self,
+        conversation_id: i64,
+        user_id: i64,
+    ) -> Result<bool, StoreError> {
+        Ok(sqlx::query_scalar::<_, i64>(
+            "SELECT 1 FROM messages WHERE sender_id = ? AND conversation_id = ? LIMIT 1",
+        )
+        .bind(user_id)
+        .bind(conversation_id)
+        .fetch_optional(&self.pool)
+        .await?
+        .is_some())
+    }
+
     /// Which of `candidates` `viewer` may see online: those who do not hide
     /// it and have written in a conversation `viewer` is in.
     pub async fn presence_visible_to(
