@@ -759,7 +759,7 @@ pub async fn announce_visibility(state: &AppState, user_id: i64, hidden: bool) {
     }
     // Hidden now: the audience is empty by definition, so tell the people
     // who could see them until now.
-    match state.store.conversation_partners_of_writer(user_id).await {
+    match state.store.presence_audience(user_id, true).await {
         Ok(audience) => {
             if let Ok(frame) = ephemeral_frame(&Ephemeral::Presence {
                 user_id,
@@ -773,7 +773,7 @@ pub async fn announce_visibility(state: &AppState, user_id: i64, hidden: bool) {
 }
 
 async fn announce_presence(state: &AppState, user_id: i64, online: bool) {
-    let contacts = match state.store.presence_audience(user_id).await {
+    let contacts = match state.store.presence_audience(user_id, false).await {
         Ok(contacts) => contacts,
         Err(error) => {
             tracing::warn!(%error, "presence: contacts unavailable");

@@ -10,7 +10,7 @@ use crate::components::test_notification::TestNotificationButton;
 use crate::notifications::api::save_preferences;
 use crate::notifications::types::{Category, Preferences};
 use crate::realtime::client::{
-    notification_permission, request_notification_permission, use_realtime,
+    Realtime, notification_permission, request_notification_permission, use_realtime,
 };
 
 /// The user's preferences.
@@ -43,21 +43,7 @@ fn PrivacySettings() -> impl IntoView {
     };
     let toggle = move |ev: leptos::ev::Event| {
         let hide = event_target_checked(&ev);
-        let Some(mut preferences) = realtime.preferences.get_untracked() else {
-            return;
-        };
-        preferences.hide_presence = hide;
-        realtime.preferences.set(Some(preferences.clone()));
-        state.set(SaveState::Saving);
-        spawn_local(async move {
-            match save_preferences(preferences).await {
-                Ok(saved) => {
-                    realtime.preferences.set(Some(saved));
-                    state.set(SaveState::Saved);
-                }
-                Err(error) => state.set(SaveState::Failed(error.message)),
-            }
-        });
+        save_change(realtime, state, move |p| p.hide_presence = hide);
     };
     view! {
         <section aria-labelledby="privacy-heading" class="mt-6 rounded-xl border border-slate-200 bg-white p-5 shadow-sm dark:border-slate-800 dark:bg-slate-900">
@@ -84,6 +70,30 @@ fn PrivacySettings() -> impl IntoView {
             </p>
         </section>
     }
+}
+
+/// Applies `change` to the preferences at once (every tab follows) and
+/// saves them, reporting progress in `state`.
+fn save_change(
+    realtime: Realtime,
+    state: RwSignal<SaveState>,
+    change: impl FnOnce(&mut Preferences),
+) {
+    let Some(mut preferences) = realtime.preferences.get_untracked() else {
+        return;
+    };
+    change(&mut preferences);
+    realtime.preferences.set(Some(preferences.clone()));
+    state.set(SaveState::Saving);
+    spawn_local(async move {
+        match save_preferences(preferences).await {
+            Ok(saved) => {
+                realtime.preferences.set(Some(saved));
+                state.set(SaveState::Saved);
+            }
+            Err(error) => state.set(SaveState::Failed(error.message)),
+        }
+    });
 }
 
 /// What saving says, announced politely.
@@ -116,21 +126,7 @@ fn NotificationSettings() -> impl IntoView {
     });
 
     let save = move |change: Box<dyn FnOnce(&mut Preferences) + Send>| {
-        let Some(mut preferences) = realtime.preferences.get_untracked() else {
-            return;
-        };
-        change(&mut preferences);
-        realtime.preferences.set(Some(preferences.clone()));
-        state.set(SaveState::Saving);
-        spawn_local(async move {
-            match save_preferences(preferences).await {
-                Ok(saved) => {
-                    realtime.preferences.set(Some(saved));
-                    state.set(SaveState::Saved);
-                }
-                Err(error) => state.set(SaveState::Failed(error.message)),
-            }
-        });
+        save_change(realtime, state, change);
     };
     let muted = move |category: Category| {
         realtime.preferences.with(|p| {

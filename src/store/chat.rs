@@ -407,34 +407,23 @@ impl Store {
     }
 
     /// Who may see `user_id`'s presence: the members of conversations in
-    /// which `user_id` has written, unless they hide it. (Opening a direct
-    /// conversation with someone does not reveal when they are online.)
-    pub async fn presence_audience(&self, user_id: i64) -> Result<Vec<i64>, StoreError> {
-        Ok(sqlx::query_scalar(
-            "SELECT DISTINCT other.user_id FROM conversation_members other
-             WHERE other.user_id != ?1
-               AND other.conversation_id IN
-                   (SELECT DISTINCT conversation_id FROM messages WHERE sender_id = ?1)
-               AND NOT EXISTS (SELECT 1 FROM users WHERE id = ?1 AND hide_presence = 1)",
-        )
-        .bind(user_id)
-        .fetch_all(&self.pool)
-        .await?)
-    }
-
-    /// The members of conversations in which `user_id` has written,
-    /// whatever their presence setting.
-    pub async fn conversation_partners_of_writer(
+    /// which `user_id` has written (opening a direct conversation with
+    /// someone does not reveal when they are online), none when they hide
+    /// it, unless `even_if_hidden`.
+    pub async fn presence_audience(
         &self,
         user_id: i64,
+        even_if_hidden: bool,
     ) -> Result<Vec<i64>, StoreError> {
         Ok(sqlx::query_scalar(
             "SELECT DISTINCT other.user_id FROM conversation_members other
              WHERE other.user_id != ?1
                AND other.conversation_id IN
-                   (SELECT DISTINCT conversation_id FROM messages WHERE sender_id = ?1)",
+                   (SELECT DISTINCT conversation_id FROM messages WHERE sender_id = ?1)
+               AND (?2 OR NOT EXISTS (SELECT 1 FROM users WHERE id = ?1 AND hide_presence = 1))",
         )
         .bind(user_id)
+        .bind(even_if_hidden)
         .fetch_all(&self.pool)
         .await?)
     }
