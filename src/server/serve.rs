@@ -203,7 +203,8 @@ impl Drop for Admitted {
 }
 
 /// A TCP stream whose writes fail once they have made no progress for
-/// `timeout`: hyper then drops the connection (and the response body).
+/// `timeout`: hyper then drops the connection (and the response body), and
+/// the socket closes with a reset so its buffers are freed at once.
 struct StallGuardedStream {
     inner: TcpStream,
     timeout: Duration,
@@ -233,10 +234,16 @@ impl StallGuardedStream {
                     .stalled
                     .get_or_insert_with(|| Box::pin(tokio::time::sleep(timeout)));
                 match timer.as_mut().poll(cx) {
-                    Poll::Ready(()) => Poll::Ready(Err(io::Error::new(
-                        io::ErrorKind::TimedOut,
-                        "the client stopped reading",
-                    ))),
+                    Poll::Ready(()) => {
+                        // Close with a reset: the unsent bytes (up to
+                        // megabytes of kernel buffer) are discarded at once
+                        // instead of lingering for a reader that is gone.
+                        let _ = self.inner.set_zero_linger();
+                        Poll::Ready(Err(io::Error::new(
+                            io::ErrorKind::TimedOut,
+                            "the client stopped reading",
+                        )))
+                    }
                     Poll::Pending => Poll::Pending,
                 }
             }
