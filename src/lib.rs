@@ -9,7 +9,7 @@ pub mod app;
 pub mod auth;
 pub mod chat;
 pub mod components;
-pub mod errors;
+pub mod model;
 pub mod notifications;
 pub mod pages;
 pub mod realtime;

@@ -7,7 +7,7 @@ mod common;
 use std::time::Duration;
 
 use common::{ADMIN, Api, EventStream, PASSWORD, TestServer, admin_client, admin_options};
-use herald::realtime::types::{Event, Sequenced};
+use herald::model::event::{Event, Sequenced};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 

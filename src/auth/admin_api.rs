@@ -6,8 +6,8 @@
 use leptos::prelude::*;
 use leptos::server_fn::codec::Json;
 
-use crate::auth::types::{AccountChange, CreatedToken, TokenInfo, UserAccount};
-use crate::errors::{ApiError, Outcome};
+use crate::model::error::{ApiError, Outcome};
+use crate::model::user::{AccountChange, CreatedToken, TokenInfo, UserAccount};
 
 /// Accounts whose username or display name contains `search` (at most 100).
 #[server(prefix = "/fn", endpoint = "admin/users", input = Json)]

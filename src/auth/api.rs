@@ -4,8 +4,8 @@
 
 use leptos::prelude::*;
 
-use crate::auth::types::User;
-use crate::errors::{ApiError, Outcome};
+use crate::model::error::{ApiError, Outcome};
+use crate::model::user::User;
 
 /// Where to go after signing in: only paths on this site, so a crafted link
 /// cannot send a user elsewhere. Browsers drop tabs and newlines from URLs
@@ -38,8 +38,8 @@ mod server_side {
 
     use crate::auth::extract::MaybeUser;
     use crate::auth::service::{Origin, SignedIn};
-    use crate::auth::types::User;
-    use crate::errors::{ApiError, Outcome};
+    use crate::model::error::{ApiError, Outcome};
+    use crate::model::user::User;
     use crate::server::client_ip::ClientIp;
     use crate::server::error::AppError;
     use crate::server::functions;
@@ -125,10 +125,16 @@ pub async fn login(
     let previous = server_side::maybe_user(&state).await?;
     let origin = server_side::origin(&state).await?;
     let input = LoginRequest { username, password };
-    server_side::outcome(
-        service::login(&state, &input, &origin, previous.0.as_ref()).await,
-        next,
-    )
+    let result = service::login(&state, &input, &origin, previous.0.as_ref()).await;
+    if let Ok(signed_in) = &result {
+        crate::notifications::service::report_failed_sign_ins(
+            &state,
+            &signed_in.user,
+            signed_in.failed_attempts,
+        )
+        .await;
+    }
+    server_side::outcome(result, next)
 }
 
 /// Creates an account, signs it in and goes to `next`.

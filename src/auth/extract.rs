@@ -11,7 +11,7 @@ use axum_extra::extract::CookieJar;
 
 use crate::auth::service;
 use crate::auth::session::cookie_name;
-use crate::auth::types::User;
+use crate::model::user::User;
 use crate::server::error::AppError;
 use crate::server::state::AppState;
 use crate::store::accounts::{SessionHash, TokenInfo};

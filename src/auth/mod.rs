@@ -8,7 +8,6 @@
 
 pub mod admin_api;
 pub mod api;
-pub mod types;
 
 #[cfg(feature = "ssr")]
 pub mod csrf;
@@ -25,4 +24,4 @@ pub mod service;
 #[cfg(feature = "ssr")]
 pub mod session;
 
-pub use types::{DisplayName, Password, Role, User, Username};
+pub use crate::model::user::{DisplayName, Password, Role, User, Username};

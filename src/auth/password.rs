@@ -9,7 +9,7 @@ use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, Salt
 use argon2::{Algorithm, Argon2, Params, Version};
 use tokio::sync::Semaphore;
 
-use crate::auth::types::Password;
+use crate::model::user::Password;
 
 /// Hashes and verifies passwords; cheap to clone.
 #[derive(Clone)]

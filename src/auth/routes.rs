@@ -14,10 +14,10 @@ use serde_json::json;
 use crate::auth::extract::{AdminUser, CurrentUser, MaybeUser, Publisher};
 use crate::auth::service::{self, LoginRequest, Origin, PasswordChange, Registration};
 use crate::auth::session;
-use crate::auth::types::AccountChange;
+use crate::model::user::AccountChange;
 use crate::server::client_ip::ClientIp;
 use crate::server::error::{ApiJson, ApiQuery, AppError, parse_id};
-use crate::server::router::ApiRoute;
+use crate::server::route::ApiRoute;
 use crate::server::state::AppState;
 
 /// The routes this module serves.
@@ -74,6 +74,12 @@ async fn login(
 ) -> Result<Response, AppError> {
     let origin = Origin::of(&state, ip, &headers);
     let signed_in = service::login(&state, &input, &origin, previous.as_ref()).await?;
+    crate::notifications::service::report_failed_sign_ins(
+        &state,
+        &signed_in.user,
+        signed_in.failed_attempts,
+    )
+    .await;
     Ok((
         with_cookies(jar, signed_in.cookies),
         Json(json!({ "user": signed_in.user, "failed_attempts": signed_in.failed_attempts })),

@@ -7,26 +7,19 @@ use axum_extra::extract::cookie::Cookie;
 use crate::auth::device::{self, Device};
 use crate::auth::extract::CurrentUser;
 use crate::auth::session::{self, hash_secret};
-use crate::auth::types::{
+use crate::model::user::{
     AccountChange, CreatedToken, DisplayName, Password, Role, User, UserAccount, Username,
 };
-use crate::notifications::service::{Audience, Publish};
-use crate::notifications::types::{Category, Priority};
 use crate::server::client_ip::ClientIp;
+use crate::server::clock::now_ms;
 use crate::server::error::AppError;
 use crate::server::state::AppState;
 use crate::store::accounts::{CreateUser, SessionHash, TokenInfo};
-use crate::store::notifications::NewNotification;
 
 const HOUR_MS: i64 = 3_600_000;
 /// A session's `last_seen_at` is written at most this often (or every half
 /// idle period, when that is shorter).
 const TOUCH_EVERY_MS: i64 = 60_000;
-
-/// Milliseconds since the Unix epoch.
-pub fn now_ms() -> i64 {
-    chrono::Utc::now().timestamp_millis()
-}
 
 fn hash_error(error: crate::auth::password::HashError) -> AppError {
     AppError::Internal(error.to_string())
@@ -341,39 +334,14 @@ pub async fn login(
         user.id,
         origin.device.as_ref(),
     );
+    // The caller tells the owner (notifications::service::report_failed_sign_ins).
     let failed_attempts = state.store.take_failed_sign_ins(user.id).await?;
-    if failed_attempts > 0 {
-        warn_about_failures(state, &user, failed_attempts).await;
-    }
     tracing::info!(user = %user.username, failed_attempts, "signed in");
     Ok(SignedIn {
         user,
         cookies: vec![session, device],
         failed_attempts,
     })
-}
-
-/// Tells the owner, in their notifications, that someone tried passwords.
-async fn warn_about_failures(state: &AppState, user: &User, failed: i64) {
-    let plural = if failed == 1 { "" } else { "s" };
-    let notice = Publish {
-        audience: Audience::Users(vec![user.username.clone()]),
-        notification: NewNotification {
-            category: Category::System,
-            priority: Priority::High,
-            title: format!("{failed} failed sign-in attempt{plural} since your last visit"),
-            body: "Someone entered a wrong password for your account. If it was not you, \
-                   choose a new, longer password in Settings."
-                .into(),
-            url: Some("/settings".into()),
-            key: Some("failed_sign_ins".into()),
-            actor: None,
-            data: Some(serde_json::json!({ "failed_attempts": failed })),
-        },
-    };
-    if let Err(error) = crate::notifications::service::publish(state, &notice).await {
-        tracing::warn!(%error, "could not tell the user about failed sign-ins");
-    }
 }
 
 /// Ends the session and closes its event streams.

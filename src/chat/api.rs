@@ -7,10 +7,10 @@
 use leptos::prelude::*;
 use leptos::server_fn::codec::Json;
 
-use crate::chat::types::{
+use crate::model::chat::{
     Conversation, ConversationList, Message, MessagePage, NewConversation, SendMessage,
 };
-use crate::errors::{ApiError, Outcome};
+use crate::model::error::{ApiError, Outcome};
 
 #[cfg(feature = "ssr")]
 use crate::server::functions::outcome;

@@ -3,7 +3,6 @@
 //! registry. Messages are stored events, so chat inherits exact replay.
 
 pub mod api;
-pub mod types;
 
 #[cfg(feature = "ssr")]
 pub mod routes;

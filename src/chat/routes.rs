@@ -12,11 +12,11 @@ use serde::{Deserialize, Serialize};
 
 use crate::auth::extract::CurrentUser;
 use crate::chat::service;
-use crate::chat::types::{
+use crate::model::chat::{
     Attachment, Conversation, ConversationList, Message, MessagePage, NewConversation, SendMessage,
 };
 use crate::server::error::{ApiJson, ApiQuery, AppError, parse_id};
-use crate::server::router::ApiRoute;
+use crate::server::route::ApiRoute;
 use crate::server::state::AppState;
 
 /// Where files are uploaded; the one route with a larger body limit.

@@ -7,15 +7,15 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::auth::service::now_ms;
-use crate::auth::types::{User, Username, is_invisible_format};
-use crate::chat::types::{
+use crate::model::chat::{
     Attachment, Conversation, ConversationKind, ConversationList, MAX_GROUP_MEMBERS,
     MAX_TITLE_CHARS, Message, MessagePage, NewConversation, SendMessage, is_safe_image,
 };
-use crate::notifications::types::{Category, Priority};
-use crate::realtime::sse::ephemeral_frame;
-use crate::realtime::types::Ephemeral;
+use crate::model::event::Ephemeral;
+use crate::model::notification::{Category, Priority};
+use crate::model::user::{User, Username, is_invisible_format};
+use crate::realtime::frames;
+use crate::server::clock::now_ms;
 use crate::server::error::AppError;
 use crate::server::state::AppState;
 use crate::store::chat::{
@@ -387,7 +387,7 @@ pub async fn typing(
     }
     let mut others = state.store.member_ids(id).await?;
     others.retain(|member| *member != user.id);
-    let frame = ephemeral_frame(&Ephemeral::Typing {
+    let frame = frames::ephemeral(&Ephemeral::Typing {
         conversation_id: id,
         user: user.clone(),
         is_typing,
@@ -761,7 +761,7 @@ pub async fn announce_visibility(state: &AppState, user_id: i64, hidden: bool) {
     // who could see them until now.
     match state.store.presence_audience(user_id, true).await {
         Ok(audience) => {
-            if let Ok(frame) = ephemeral_frame(&Ephemeral::Presence {
+            if let Ok(frame) = frames::ephemeral(&Ephemeral::Presence {
                 user_id,
                 online: false,
             }) {
@@ -780,7 +780,7 @@ async fn announce_presence(state: &AppState, user_id: i64, online: bool) {
             return;
         }
     };
-    if let Ok(frame) = ephemeral_frame(&Ephemeral::Presence { user_id, online }) {
+    if let Ok(frame) = frames::ephemeral(&Ephemeral::Presence { user_id, online }) {
         state.hub.announce_ephemeral(&contacts, frame);
     }
 }

@@ -9,16 +9,16 @@ use leptos::task::spawn_local;
 use leptos_router::hooks::use_navigate;
 
 use crate::components::bell::focus_by_id;
+use crate::model::event::Event;
+use crate::model::notification::{Category, Notification, NotificationQuery, Priority};
 use crate::notifications::api::{
     delete_notification, list_notifications, mark_all_notifications_read, mark_notification_read,
     save_preferences,
 };
-use crate::notifications::types::{Category, Notification, NotificationQuery, Priority};
 use crate::realtime::client::{
     Delivery, follow_link, notification_permission, relative_time, request_notification_permission,
     use_realtime,
 };
-use crate::realtime::types::Event;
 
 /// A tab of the center.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

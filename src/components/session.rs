@@ -7,8 +7,8 @@ use leptos_router::components::Redirect;
 use leptos_router::hooks::use_location;
 
 use crate::auth::api::{Login, Logout, Register, current_user};
-use crate::auth::types::User;
-use crate::errors::ApiError;
+use crate::model::error::ApiError;
+use crate::model::user::User;
 
 /// The session as the UI sees it. `Copy`: every field is an arena handle.
 #[derive(Clone, Copy)]

@@ -9,10 +9,10 @@ use leptos::prelude::*;
 use leptos::task::spawn_local;
 use leptos_router::hooks::use_navigate;
 
+use crate::model::event::Event;
+use crate::model::notification::{Notification, Priority};
 use crate::notifications::api::mark_notification_read;
-use crate::notifications::types::{Notification, Priority};
 use crate::realtime::client::{Delivery, follow_link, use_realtime};
-use crate::realtime::types::Event;
 
 /// Toasts on screen at most; a fourth pushes out the oldest.
 const MAX_VISIBLE: usize = 3;
@@ -203,7 +203,7 @@ fn ToastCard(notification: Notification, toasts: RwSignal<Vec<Toast>>) -> impl I
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::notifications::types::Category;
+    use crate::model::notification::Category;
 
     fn notification(id: i64, priority: Priority) -> Notification {
         Notification::example(id, Category::Job, priority)

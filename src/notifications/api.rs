@@ -6,8 +6,8 @@
 use leptos::prelude::*;
 use leptos::server_fn::codec::Json;
 
-use crate::errors::{ApiError, Outcome};
-use crate::notifications::types::{
+use crate::model::error::{ApiError, Outcome};
+use crate::model::notification::{
     Category, NotificationDraft, NotificationPage, NotificationQuery, Preferences,
 };
 

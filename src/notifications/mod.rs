@@ -2,14 +2,13 @@
 //! publish, list and state-change routes.
 
 pub mod api;
-pub mod types;
 
 #[cfg(feature = "ssr")]
 pub mod routes;
 #[cfg(feature = "ssr")]
 pub mod service;
 
-pub use types::{
+pub use crate::model::notification::{
     Category, Notification, NotificationDraft, NotificationPage, NotificationQuery, Preferences,
     Priority, Recipients,
 };

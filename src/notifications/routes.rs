@@ -9,13 +9,13 @@ use axum::routing::{delete, get, post};
 use serde::Deserialize;
 
 use crate::auth::extract::{CurrentUser, Publisher};
-use crate::auth::service::now_ms;
-use crate::notifications::service::{self, PublishRequest};
-use crate::notifications::types::{
+use crate::model::notification::{
     Category, NotificationPage, NotificationQuery, Preferences, Priority,
 };
+use crate::notifications::service::{self, PublishRequest};
+use crate::server::clock::now_ms;
 use crate::server::error::{ApiJson, ApiQuery, AppError, parse_id};
-use crate::server::router::ApiRoute;
+use crate::server::route::ApiRoute;
 use crate::server::state::AppState;
 use crate::store::notifications::Idempotency;
 

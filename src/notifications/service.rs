@@ -5,12 +5,12 @@
 use serde::Deserialize;
 
 use crate::auth::extract::Publisher;
-use crate::auth::service::now_ms;
-use crate::auth::types::{User, Username};
-use crate::notifications::types::{
+use crate::model::notification::{
     Category, NotificationDraft, NotificationPage, NotificationQuery, Preferences, Priority,
     Recipients,
 };
+use crate::model::user::{User, Username};
+use crate::server::clock::now_ms;
 use crate::server::error::AppError;
 use crate::server::state::AppState;
 use crate::store::notifications::{Change, NewNotification, NotificationFilter};
@@ -320,6 +320,34 @@ impl From<NotificationDraft> for PublishRequest {
             key: None,
             data: None,
         }
+    }
+}
+
+/// Tells the owner of a just-signed-in account, in their notifications,
+/// how many wrong passwords were tried since their last sign-in (nothing
+/// when there were none).
+pub async fn report_failed_sign_ins(state: &AppState, user: &User, failed: i64) {
+    if failed <= 0 {
+        return;
+    }
+    let plural = if failed == 1 { "" } else { "s" };
+    let notice = Publish {
+        audience: Audience::Users(vec![user.username.clone()]),
+        notification: NewNotification {
+            category: Category::System,
+            priority: Priority::High,
+            title: format!("{failed} failed sign-in attempt{plural} since your last visit"),
+            body: "Someone entered a wrong password for your account. If it was not you, \
+                   choose a new, longer password in Settings."
+                .into(),
+            url: Some("/settings".into()),
+            key: Some("failed_sign_ins".into()),
+            actor: None,
+            data: Some(serde_json::json!({ "failed_attempts": failed })),
+        },
+    };
+    if let Err(error) = publish(state, &notice).await {
+        tracing::warn!(%error, "could not tell the user about failed sign-ins");
     }
 }
 

@@ -13,18 +13,18 @@ use leptos_meta::Title;
 use leptos_router::hooks::use_params_map;
 use wasm_bindgen::JsCast;
 
-use crate::auth::types::User;
 use crate::chat::api::{
     add_member, get_conversation, list_messages, mark_conversation_read, post_message,
     remove_member, send_typing, set_viewing,
 };
-use crate::chat::types::{
+use crate::components::session::use_session;
+use crate::model::chat::{
     Attachment, Conversation, ConversationKind, Message, ReadMarker, SendMessage, TYPING_EXPIRES_MS,
 };
-use crate::components::session::use_session;
+use crate::model::event::{Ephemeral, Event};
+use crate::model::user::User;
 use crate::pages::messages::{apply_presence, presence_text};
 use crate::realtime::client::{human_size, page_hidden, use_realtime};
-use crate::realtime::types::{Ephemeral, Event};
 
 /// Where a message of this page is.
 #[derive(Debug, Clone, PartialEq)]
@@ -216,7 +216,7 @@ async fn upload_file(conversation_id: i64, file: web_sys::File) -> Result<Attach
     }
     #[derive(serde::Deserialize)]
     struct Refused {
-        error: crate::errors::ApiError,
+        error: crate::model::error::ApiError,
     }
     if response.status() == 201 {
         serde_json::from_str::<Uploaded>(&text)

@@ -8,11 +8,11 @@ use leptos_router::components::A;
 use leptos_router::hooks::{use_navigate, use_query_map};
 
 use crate::auth::api::safe_next;
-use crate::auth::types::User;
+use crate::model::user::User;
 
 use crate::components::form::{Field, FormError, SubmitButton};
 use crate::components::session::{encode_component, use_session};
-use crate::errors::{ApiError, Outcome};
+use crate::model::error::{ApiError, Outcome};
 
 /// The refusal of the last submission, if any.
 fn refusal<T: Clone + Send + Sync + 'static>(

@@ -10,10 +10,10 @@ use leptos_meta::Title;
 use leptos_router::hooks::use_navigate;
 
 use crate::chat::api::{create_conversation, get_conversation, list_conversations};
-use crate::chat::types::{Conversation, ConversationKind, NewConversation};
 use crate::components::session::use_session;
+use crate::model::chat::{Conversation, ConversationKind, NewConversation};
+use crate::model::event::{Ephemeral, Event};
 use crate::realtime::client::{relative_time, use_realtime};
-use crate::realtime::types::{Ephemeral, Event};
 
 /// The signed-in user's id (0 while unknown).
 pub fn my_id() -> Signal<i64> {
@@ -98,7 +98,7 @@ pub fn apply_to_list(list: &mut Vec<Conversation>, event: &Event, me: i64, open:
                     }
                     None => conversation
                         .read_markers
-                        .push(crate::chat::types::ReadMarker {
+                        .push(crate::model::chat::ReadMarker {
                             user_id: *user_id,
                             up_to_message_id: *up_to_message_id,
                         }),
@@ -339,7 +339,7 @@ fn NewConversationForm() -> impl IntoView {
     let with = RwSignal::new(String::new());
     let title = RwSignal::new(String::new());
     let members = RwSignal::new(String::new());
-    let error = RwSignal::new(None::<crate::errors::ApiError>);
+    let error = RwSignal::new(None::<crate::model::error::ApiError>);
     let busy = RwSignal::new(false);
 
     let submit = move |ev: leptos::ev::SubmitEvent| {

@@ -7,8 +7,8 @@ use leptos::task::spawn_local;
 use leptos_meta::Title;
 
 use crate::components::test_notification::TestNotificationButton;
+use crate::model::notification::{Category, Preferences};
 use crate::notifications::api::save_preferences;
-use crate::notifications::types::{Category, Preferences};
 use crate::realtime::client::{
     Realtime, notification_permission, request_notification_permission, use_realtime,
 };

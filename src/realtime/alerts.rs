@@ -12,10 +12,10 @@ use wasm_bindgen::JsCast;
 use wasm_bindgen::prelude::*;
 use web_sys::{NotificationOptions, NotificationPermission};
 
+use crate::model::event::Event;
+use crate::model::notification::{Category, Notification, Priority};
 use crate::notifications::api::mark_notification_read;
-use crate::notifications::types::{Category, Notification, Priority};
 use crate::realtime::client::{Realtime, notification_permission, page_hidden};
-use crate::realtime::types::Event;
 
 /// Browser notifications kept open at most; older ones are closed.
 const MAX_SHOWN: usize = 20;

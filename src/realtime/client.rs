@@ -9,8 +9,8 @@ use std::sync::Arc;
 
 use leptos::prelude::*;
 
-use crate::notifications::types::{Notification, Preferences};
-use crate::realtime::types::{Ephemeral, Event};
+use crate::model::event::{Ephemeral, Event};
+use crate::model::notification::{Notification, Preferences};
 
 /// What the header's connection indicator says.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -30,13 +30,13 @@ use wasm_bindgen::prelude::*;
 use web_sys::{BroadcastChannel, EventSource, MessageEvent};
 
 use crate::components::session::{Session, use_session};
+use crate::model::event::{Ephemeral, Event, PollAnswer};
+use crate::model::notification::{NotificationQuery, Preferences};
 use crate::notifications::api::{list_notifications, load_preferences};
-use crate::notifications::types::{NotificationQuery, Preferences};
 use crate::realtime::alerts::Alerts;
 use crate::realtime::client::{
     Arrival, ConnectionStatus, Delivery, Realtime, SeqTracker, backoff_ms, follow_link, page_hidden,
 };
-use crate::realtime::types::{Ephemeral, Event, PollAnswer};
 
 /// Stream failures in a row after which long-polling starts.
 const POLL_AFTER_FAILURES: u32 = 3;

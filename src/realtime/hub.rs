@@ -11,6 +11,7 @@ use std::time::Instant;
 use axum::body::Bytes;
 use tokio::sync::mpsc;
 
+use crate::realtime::frames;
 use crate::store::events::{Appended, StoredEvent};
 
 /// One event as SSE bytes, serialized once and shared by every connection
@@ -48,24 +49,20 @@ const PRESENCE_QUEUE: usize = 4096;
 /// A frame shared between queues.
 pub type SharedFrame = Arc<Frame>;
 
-fn sse_bytes(seq: i64, kind: &str, payload: &str) -> Bytes {
-    Bytes::from(format!("id: {seq}\nevent: {kind}\ndata: {payload}\n\n"))
-}
-
 impl Frame {
     /// The frame of a just-written event.
     pub fn appended(appended: &Appended) -> SharedFrame {
         Arc::new(Self {
             user_id: appended.user_id,
             seq: appended.seq,
-            bytes: sse_bytes(appended.seq, appended.kind, &appended.payload),
+            bytes: frames::stored(appended.seq, appended.kind, &appended.payload),
             committed_at: Some(Instant::now()),
         })
     }
 
     /// The SSE bytes of an event read back from the store.
     pub fn stored_bytes(event: &StoredEvent) -> Bytes {
-        sse_bytes(event.seq, &event.kind, &event.payload)
+        frames::stored(event.seq, &event.kind, &event.payload)
     }
 }
 
@@ -335,7 +332,7 @@ mod tests {
         Arc::new(Frame {
             user_id,
             seq,
-            bytes: sse_bytes(seq, "notification", "{}"),
+            bytes: frames::stored(seq, "notification", "{}"),
             committed_at: None,
         })
     }

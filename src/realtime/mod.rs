@@ -4,13 +4,14 @@
 //! (ssr only).
 
 pub mod client;
-pub mod types;
 
 #[cfg(feature = "hydrate")]
 mod alerts;
 #[cfg(feature = "hydrate")]
 mod connection;
 
+#[cfg(feature = "ssr")]
+pub mod frames;
 #[cfg(feature = "ssr")]
 pub mod hub;
 #[cfg(feature = "ssr")]

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use crate::auth::service::now_ms;
+use crate::server::clock::now_ms;
 use crate::server::state::AppState;
 
 /// Runs retention once now and then every configured interval until shutdown.

@@ -27,10 +27,12 @@ use tokio::time::{Instant, Interval, MissedTickBehavior, interval_at};
 use crate::auth::extract::CurrentUser;
 use crate::auth::service;
 use crate::auth::session::StreamRegistration;
+use crate::model::event::{Ephemeral, Event, PollAnswer, Sequenced};
+use crate::realtime::frames;
 use crate::realtime::hub::{Frame, Subscription};
-use crate::realtime::types::{Ephemeral, Event, PollAnswer, Sequenced};
+use crate::server::clock::now_ms;
 use crate::server::error::{ApiQuery, AppError};
-use crate::server::router::ApiRoute;
+use crate::server::route::ApiRoute;
 use crate::server::state::AppState;
 use crate::store::accounts::SessionHash;
 
@@ -38,7 +40,6 @@ use crate::store::accounts::SessionHash;
 const PAGE: u32 = 500;
 /// Most live frames coalesced into one write.
 const MAX_BATCH: usize = 256;
-const PING: &[u8] = b": ping\n\n";
 
 /// The routes this module serves.
 pub fn routes() -> Vec<ApiRoute> {
@@ -46,15 +47,6 @@ pub fn routes() -> Vec<ApiRoute> {
         ApiRoute::new(Method::GET, "/api/events", get(events)),
         ApiRoute::new(Method::GET, "/api/events/poll", get(poll)),
     ]
-}
-
-/// One ephemeral frame: `event:` and `data:`, no `id:`.
-pub fn ephemeral_frame(event: &Ephemeral) -> Result<Bytes, AppError> {
-    let data = serde_json::to_string(event).map_err(|e| AppError::Internal(e.to_string()))?;
-    Ok(Bytes::from(format!(
-        "event: {}\ndata: {data}\n\n",
-        event.name()
-    )))
 }
 
 fn too_many_connections() -> AppError {
@@ -208,7 +200,7 @@ impl Connection {
             () = tokio::time::sleep_until(self.expires) => Step::End,
             _ = self.heartbeat.tick() => {
                 self.on_heartbeat().await;
-                Step::Write(Bytes::from_static(PING))
+                Step::Write(Bytes::from_static(frames::PING))
             }
             frame = self.subscription.frames.recv() => match frame {
                 Some(frame) => self.take_live(frame),
@@ -234,9 +226,8 @@ async fn events(
         .map_err(|_| too_many_connections())?;
     let window = state.store.event_window(user_id).await?;
 
-    let mut opening =
-        BytesMut::from(format!("retry: {}\n\n", state.config.sse_retry_ms.get()).as_bytes());
-    opening.extend_from_slice(&ephemeral_frame(&Ephemeral::Ready {
+    let mut opening = BytesMut::from(&frames::retry(state.config.sse_retry_ms.get())[..]);
+    opening.extend_from_slice(&frames::ephemeral(&Ephemeral::Ready {
         cursor: window.cursor,
     })?);
     let (last_sent, catch_up) = match resume_point(&headers, &query) {
@@ -249,7 +240,7 @@ async fn events(
         }
         Some(_) => {
             state.metrics.reset_sent();
-            opening.extend_from_slice(&ephemeral_frame(&Ephemeral::Reset {
+            opening.extend_from_slice(&frames::ephemeral(&Ephemeral::Reset {
                 cursor: window.cursor,
             })?);
             (window.cursor, false)
@@ -259,7 +250,7 @@ async fn events(
     let period = state.config.heartbeat_secs.duration();
     let mut heartbeat = interval_at(Instant::now() + period, period);
     heartbeat.set_missed_tick_behavior(MissedTickBehavior::Delay);
-    let remaining_ms = u64::try_from(current.session_expires_at - service::now_ms()).unwrap_or(0);
+    let remaining_ms = u64::try_from(current.session_expires_at - now_ms()).unwrap_or(0);
     let idle = Duration::from_secs(u64::from(state.config.session_idle_secs.get()));
     let registration = state
         .live_sessions

@@ -13,9 +13,10 @@ use axum::http::request::Parts;
 use axum::middleware::Next;
 use axum::response::Response;
 
-use crate::server::config::TrustedProxies;
+use std::sync::Arc;
+
+use crate::server::config::{Config, TrustedProxies};
 use crate::server::error::AppError;
-use crate::server::state::AppState;
 
 /// The client's address as rate limits and caps see it (IPv6 as its /64).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -120,9 +121,13 @@ pub fn resolve(peer: IpAddr, headers: &HeaderMap, trusted: &TrustedProxies) -> I
 }
 
 /// Middleware: records the request's [`ClientIp`] for the handlers.
-pub async fn record(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
+pub async fn record(
+    State(config): State<Arc<Config>>,
+    mut request: Request,
+    next: Next,
+) -> Response {
     if let Some(ConnectInfo(peer)) = request.extensions().get::<ConnectInfo<SocketAddr>>() {
-        let ip = resolve(peer.ip(), request.headers(), &state.config.trusted_proxies);
+        let ip = resolve(peer.ip(), request.headers(), &config.trusted_proxies);
         request.extensions_mut().insert(group(ip));
     }
     next.run(request).await

@@ -215,7 +215,11 @@ enum ProxyList {
 impl TrustedProxies {
     /// Whether `ip` is one of the trusted proxies.
     pub fn contains(&self, ip: std::net::IpAddr) -> bool {
-        let ip = crate::server::client_ip::canonical(ip);
+        // An IPv4 peer on a dual-stack socket appears as ::ffff:a.b.c.d.
+        let ip = match ip {
+            std::net::IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, std::net::IpAddr::V4),
+            v4 => v4,
+        };
         self.0.iter().any(|net| net.contains(&ip))
     }
 

@@ -9,7 +9,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::errors::ApiError;
+use crate::model::error::ApiError;
 use crate::store::StoreError;
 
 /// An error answer of the HTTP API.
@@ -133,7 +133,10 @@ impl From<ApiError> for AppError {
 /// API.md's shape, and as the HTTP status the REST route would answer.
 impl From<AppError> for ApiError {
     fn from(error: AppError) -> Self {
-        crate::server::functions::answer_with(error.status_and_code().0);
+        // Outside a server function (no response options) this is a no-op.
+        if let Some(response) = leptos::prelude::use_context::<leptos_axum::ResponseOptions>() {
+            response.set_status(error.status_and_code().0);
+        }
         error.to_api_error()
     }
 }

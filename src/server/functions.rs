@@ -4,9 +4,10 @@
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
+use axum::response::IntoResponse;
 use leptos::prelude::*;
 
-use crate::errors::{ApiError, Outcome};
+use crate::model::error::{ApiError, Outcome};
 use crate::server::error::AppError;
 use crate::server::state::AppState;
 
@@ -26,12 +27,35 @@ where
     T::from_request_parts(&mut parts, state).await
 }
 
-/// Gives the server function's HTTP answer `status` (a refusal answers
-/// like its REST route: 400, 401, 403, 404, 409, 413, 429).
-pub fn answer_with(status: axum::http::StatusCode) {
-    if let Some(response) = use_context::<leptos_axum::ResponseOptions>() {
-        response.set_status(status);
+/// Middleware: a server function whose arguments could not be read
+/// answers 400, as a REST route would. (server_fn answers every error it
+/// raises itself with 500; the `validation` code in the body, set where the
+/// error is converted, tells this one apart.)
+pub async fn malformed_arguments_are_400(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::http::StatusCode;
+
+    let response = next.run(request).await;
+    let failed_server_fn = response.status() == StatusCode::INTERNAL_SERVER_ERROR
+        && response
+            .headers()
+            .contains_key(leptos::server_fn::error::SERVER_FN_ERROR_HEADER);
+    if !failed_server_fn {
+        return response;
     }
+    let (mut parts, body) = response.into_parts();
+    // Error bodies are a few hundred bytes.
+    let Ok(bytes) = axum::body::to_bytes(body, 64 * 1024).await else {
+        return AppError::Internal("unreadable server function error".into()).into_response();
+    };
+    let is_validation =
+        serde_json::from_slice::<ApiError>(&bytes).is_ok_and(|error| error.code == "validation");
+    if is_validation {
+        parts.status = StatusCode::BAD_REQUEST;
+    }
+    axum::response::Response::from_parts(parts, axum::body::Body::from(bytes))
 }
 
 /// Splits a service result into an expected refusal (`Ok(Err)`, shown next

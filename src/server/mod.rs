@@ -2,10 +2,12 @@
 //! telemetry. Compiled only with the `ssr` feature.
 
 pub mod client_ip;
+pub mod clock;
 pub mod config;
 pub mod error;
 pub mod functions;
 pub mod rate_limit;
+pub mod route;
 pub mod router;
 pub mod security;
 pub mod serve;

@@ -5,7 +5,7 @@ use axum::Router;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderName, HeaderValue, Method, StatusCode, header};
 use axum::response::IntoResponse;
-use axum::routing::{MethodRouter, get};
+use axum::routing::get;
 use leptos::prelude::provide_context;
 use leptos_axum::{LeptosRoutes, generate_route_list};
 use tower_http::catch_panic::CatchPanicLayer;
@@ -15,27 +15,8 @@ use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
 
 use crate::app::{App, shell};
+use crate::server::route::ApiRoute;
 use crate::server::state::AppState;
-
-/// One REST route: method, path and handler. Every API route is declared
-/// through this list so that tests can walk all of them (for example to
-/// check that each state-changing route refuses cross-site requests).
-pub struct ApiRoute {
-    pub method: Method,
-    pub path: &'static str,
-    pub handler: MethodRouter<AppState>,
-}
-
-impl ApiRoute {
-    /// A route entry.
-    pub fn new(method: Method, path: &'static str, handler: MethodRouter<AppState>) -> Self {
-        Self {
-            method,
-            path,
-            handler,
-        }
-    }
-}
 
 /// Every REST route of the API.
 pub fn api_routes() -> Vec<ApiRoute> {
@@ -96,6 +77,9 @@ pub fn build(state: AppState) -> Router {
             HeaderValue::from_static("DENY"),
         ))
         .layer(axum::middleware::from_fn(crate::server::security::no_store))
+        .layer(axum::middleware::from_fn(
+            crate::server::functions::malformed_arguments_are_400,
+        ))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             crate::server::security::body_deadline,
@@ -109,7 +93,7 @@ pub fn build(state: AppState) -> Router {
             count_rate_limited,
         ))
         .layer(axum::middleware::from_fn_with_state(
-            state.clone(),
+            state.config.clone(),
             crate::server::client_ip::record,
         ))
         // A panic is a logged 500, not a reset connection.

@@ -4,7 +4,7 @@ use sqlx::Row;
 use sqlx::sqlite::SqliteRow;
 
 use super::{Store, StoreError};
-use crate::auth::types::{Role, User, UserAccount};
+use crate::model::user::{Role, User, UserAccount};
 
 /// A session hash: SHA-256 of the random id in the cookie.
 pub type SessionHash = [u8; 32];
@@ -27,7 +27,7 @@ pub struct Credentials {
     pub disabled: bool,
 }
 
-pub use crate::auth::types::TokenInfo;
+pub use crate::model::user::TokenInfo;
 
 /// Outcome of creating a user.
 #[derive(Debug)]

@@ -11,10 +11,10 @@ use super::accounts::{millis_to_time, user_from};
 use super::events::{self, Appended};
 use super::notifications::{NewNotification, read_keyed_notification, write_notification};
 use super::{Store, StoreError};
-use crate::chat::types::{
+use crate::model::chat::{
     Attachment, Conversation, ConversationKind, MemberPresence, Message, ReadMarker, ValidMessage,
 };
-use crate::realtime::types::Event;
+use crate::model::event::Event;
 
 /// The notification key that collapses a conversation's message
 /// notifications into one per recipient.
@@ -92,11 +92,11 @@ fn message_from(row: &SqliteRow, attachments: Vec<Attachment>) -> Result<Message
     Ok(Message {
         id: row.try_get("id")?,
         conversation_id: row.try_get("conversation_id")?,
-        sender: crate::auth::types::User {
+        sender: crate::model::user::User {
             id: row.try_get("sender_id")?,
             username: row.try_get("username")?,
             display_name: row.try_get("display_name")?,
-            role: crate::auth::types::Role::parse(&role)
+            role: crate::model::user::Role::parse(&role)
                 .ok_or_else(|| StoreError::Corrupt(format!("unknown role {role}")))?,
         },
         body: row.try_get("body")?,

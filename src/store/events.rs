@@ -9,7 +9,7 @@
 use sqlx::{Row, Sqlite, Transaction};
 
 use super::{Store, StoreError};
-use crate::realtime::types::Event;
+use crate::model::event::Event;
 
 /// An event as written: who, which number, and its JSON. Announced to the
 /// hub after the transaction commits.

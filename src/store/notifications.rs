@@ -6,9 +6,9 @@ use sqlx::{Row, Sqlite, Transaction};
 
 use super::events::{self, Appended};
 use super::{Store, StoreError};
-use crate::auth::types::{Role, User};
-use crate::notifications::types::{Category, Notification, Preferences, Priority};
-use crate::realtime::types::Event;
+use crate::model::event::Event;
+use crate::model::notification::{Category, Notification, Preferences, Priority};
+use crate::model::user::{Role, User};
 
 /// A notification to write for each recipient.
 #[derive(Debug, Clone)]

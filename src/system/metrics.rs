@@ -17,7 +17,7 @@ use argon2::password_hash::rand_core::{OsRng, RngCore};
 use metrics::{Counter, Gauge, Histogram, Key, Level, Metadata, Recorder};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
-use crate::system::types::{HistogramBin, History, LatencyPercentiles};
+use crate::model::status::{HistogramBin, History, LatencyPercentiles};
 
 /// Sub-buckets per power of two: about 19 % resolution.
 const SUB_BUCKETS: u32 = 4;

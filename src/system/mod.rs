@@ -4,10 +4,10 @@
 //! are server only.
 
 use leptos::prelude::*;
-use serde::{Deserialize, Serialize};
 
-use crate::errors::ApiError;
-use crate::system::types::StatusReport;
+use crate::model::error::ApiError;
+use crate::model::status::StatusReport;
+pub use crate::model::status::SystemReport;
 
 #[cfg(feature = "ssr")]
 pub mod metrics;
@@ -15,24 +15,6 @@ pub mod metrics;
 pub mod routes;
 #[cfg(feature = "ssr")]
 pub mod status;
-pub mod types;
-
-/// How the server and its database are doing, as the dashboard shows it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct SystemReport {
-    /// Herald's version.
-    pub version: String,
-    /// Seconds since this server process started.
-    pub uptime_s: u64,
-    /// Which database backs the store ("SQLite", "PostgreSQL").
-    pub database: String,
-    /// Schema migrations applied.
-    pub schema_version: i64,
-    /// Round-trip time of a trivial query, in milliseconds.
-    pub db_latency_ms: f64,
-    /// When the check ran (server clock, RFC 3339).
-    pub checked_at: chrono::DateTime<chrono::Utc>,
-}
 
 /// Checks the database and reports the server's vital signs, to signed-in
 /// users only (version and uptime help an attacker, not a stranger).

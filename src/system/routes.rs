@@ -12,11 +12,11 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 
 use crate::auth::extract::{AdminUser, Publisher};
+use crate::model::status::StatusReport;
 use crate::server::error::AppError;
-use crate::server::router::ApiRoute;
+use crate::server::route::ApiRoute;
 use crate::server::state::AppState;
 use crate::system::status;
-use crate::system::types::StatusReport;
 
 /// The routes this module serves.
 pub fn routes() -> Vec<ApiRoute> {

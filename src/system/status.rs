@@ -5,10 +5,10 @@ use std::time::{Duration, Instant};
 
 use tokio::time::MissedTickBehavior;
 
+use crate::model::status::{DatabaseStatus, ProcessStatus, StatusReport, UserConnections};
 use crate::server::error::AppError;
 use crate::server::state::AppState;
 use crate::system::metrics::{PrometheusValues, Totals, process_figures};
-use crate::system::types::{DatabaseStatus, ProcessStatus, StatusReport, UserConnections};
 
 /// Users listed under "most connections".
 const TOP_USERS: usize = 10;

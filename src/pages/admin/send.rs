@@ -7,9 +7,9 @@ use leptos_meta::Title;
 
 use crate::components::form::FormError;
 use crate::components::test_notification::TestNotificationButton;
-use crate::errors::ApiError;
+use crate::model::error::ApiError;
+use crate::model::notification::{Category, NotificationDraft, Priority, Recipients};
 use crate::notifications::api::send_notification;
-use crate::notifications::types::{Category, NotificationDraft, Priority, Recipients};
 use crate::pages::admin::AdminNav;
 
 /// Splits "alice, bob carol" into usernames.

@@ -9,11 +9,11 @@ use std::time::Duration;
 use leptos::prelude::*;
 use leptos_meta::Title;
 
+use crate::model::status::{HistogramBin, LatencyPercentiles, StatusReport};
 use crate::pages::admin::AdminNav;
 use crate::pages::dashboard::format_duration;
 use crate::realtime::client::{human_size, page_hidden};
 use crate::system::admin_status;
-use crate::system::types::{HistogramBin, LatencyPercentiles, StatusReport};
 
 /// Seconds the sparklines span (the server keeps this much history).
 const HISTORY_SECONDS: usize = 900;

@@ -7,9 +7,9 @@ use leptos::task::spawn_local;
 use leptos_meta::Title;
 
 use crate::auth::admin_api::{create_token, list_tokens, revoke_token};
-use crate::auth::types::{CreatedToken, TokenInfo};
 use crate::components::form::FormError;
-use crate::errors::ApiError;
+use crate::model::error::ApiError;
+use crate::model::user::{CreatedToken, TokenInfo};
 use crate::pages::admin::AdminNav;
 use crate::realtime::client::{relative_time, use_realtime};
 

@@ -7,9 +7,9 @@ use leptos::task::spawn_local;
 use leptos_meta::Title;
 
 use crate::auth::admin_api::{list_accounts, update_account};
-use crate::auth::types::{AccountChange, Role, UserAccount};
 use crate::components::form::FormError;
 use crate::components::session::use_session;
+use crate::model::user::{AccountChange, Role, UserAccount};
 use crate::pages::admin::AdminNav;
 
 /// One account row with its controls.

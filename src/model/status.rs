@@ -106,3 +106,20 @@ pub struct StatusReport {
     pub top_users: Vec<UserConnections>,
     pub generated_at: chrono::DateTime<chrono::Utc>,
 }
+
+/// How the server and its database are doing, as the dashboard shows it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SystemReport {
+    /// Herald's version.
+    pub version: String,
+    /// Seconds since this server process started.
+    pub uptime_s: u64,
+    /// Which database backs the store ("SQLite", "PostgreSQL").
+    pub database: String,
+    /// Schema migrations applied.
+    pub schema_version: i64,
+    /// Round-trip time of a trivial query, in milliseconds.
+    pub db_latency_ms: f64,
+    /// When the check ran (server clock, RFC 3339).
+    pub checked_at: chrono::DateTime<chrono::Utc>,
+}

@@ -3,9 +3,9 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::auth::types::User;
-use crate::chat::types::{Conversation, Message};
-use crate::notifications::types::Notification;
+use crate::model::chat::{Conversation, Message};
+use crate::model::notification::Notification;
+use crate::model::user::User;
 
 /// A stored event: it has a per-user sequence number (`id:`) and is
 /// replayed to a client that resumes from an earlier one.
@@ -36,7 +36,7 @@ pub enum Event {
     NotificationsReadAll {
         up_to_id: i64,
         #[serde(default, skip_serializing_if = "Option::is_none")]
-        category: Option<crate::notifications::types::Category>,
+        category: Option<crate::model::notification::Category>,
         #[serde(default)]
         unread_count: Option<i64>,
     },
@@ -213,6 +213,50 @@ mod tests {
             serde_json::json!({"type": "ready", "cursor": 7})
         );
         assert_eq!(Ephemeral::Reset { cursor: 1 }.name(), "reset");
+    }
+
+    /// Every stored event type, from its JSON: it parses, names itself
+    /// after its `type`, is listed in `NAMES`, and serializes back the same.
+    #[test]
+    fn every_stored_event_round_trips_under_its_name() {
+        let user =
+            serde_json::json!({"id": 2, "username": "bob", "display_name": "Bob", "role": "user"});
+        let notification = serde_json::json!({
+            "id": 1, "category": "job", "priority": "high", "title": "t", "body": "b",
+            "url": null, "key": null, "read": false, "created_at": "2026-01-01T00:00:00Z",
+            "actor": user, "data": null
+        });
+        let message = serde_json::json!({
+            "id": 3, "conversation_id": 4, "sender": user, "body": "hi",
+            "created_at": "2026-01-01T00:00:00Z", "client_id": null, "attachments": []
+        });
+        let conversation = serde_json::json!({
+            "id": 4, "kind": "group", "title": "Team", "members": [user], "last_message": message,
+            "unread_count": 1, "created_by": 2, "read_markers": [], "presence": [],
+            "last_activity_at": null
+        });
+        let samples = [
+            serde_json::json!({"type": "notification", "notification": notification, "unread_count": 1}),
+            serde_json::json!({"type": "notification_updated", "notification": notification, "unread_count": 1}),
+            serde_json::json!({"type": "notifications_read", "ids": [1], "unread_count": 0}),
+            serde_json::json!({"type": "notifications_read_all", "up_to_id": 1, "category": "job", "unread_count": 0}),
+            serde_json::json!({"type": "notifications_deleted", "ids": [1], "unread_count": 0}),
+            serde_json::json!({"type": "message", "message": message}),
+            serde_json::json!({"type": "conversation_read", "conversation_id": 4, "user_id": 2, "up_to_message_id": 3}),
+            serde_json::json!({"type": "conversation_updated", "conversation": conversation}),
+            serde_json::json!({"type": "conversation_member_added", "conversation_id": 4, "member": user, "read_up_to": 3}),
+            serde_json::json!({"type": "conversation_member_removed", "conversation_id": 4, "user_id": 2}),
+            serde_json::json!({"type": "conversation_removed", "conversation_id": 4}),
+        ];
+        let mut names: Vec<&str> = Vec::new();
+        for sample in samples {
+            let event: Event =
+                serde_json::from_value(sample.clone()).unwrap_or_else(|e| panic!("{sample}: {e}"));
+            assert_eq!(sample["type"], event.name());
+            assert_eq!(serde_json::to_value(&event).unwrap(), sample);
+            names.push(event.name());
+        }
+        assert_eq!(names, Event::NAMES, "every name has a sample, in order");
     }
 
     #[test]

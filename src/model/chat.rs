@@ -4,8 +4,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::auth::types::User;
-use crate::errors::ApiError;
+use crate::model::error::ApiError;
+use crate::model::user::User;
 
 /// Longest message body, in characters.
 pub const MAX_BODY_CHARS: usize = 4000;

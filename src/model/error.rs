@@ -50,16 +50,13 @@ impl FromServerFnError for ApiError {
                 "request_failed",
                 "Herald cannot be reached. Check your connection and try again.",
             ),
-            // Malformed arguments are the caller's mistake: 400, as on the
-            // REST routes.
-            ServerFnErrorErr::Args(_) | ServerFnErrorErr::Deserialization(_) => {
-                #[cfg(feature = "ssr")]
-                crate::server::functions::answer_with(axum::http::StatusCode::BAD_REQUEST);
-                Self::new(
-                    "validation",
-                    format!("The request could not be read: {value}"),
-                )
-            }
+            // Malformed arguments are the caller's mistake: `validation`,
+            // which the server answers with 400 as on the REST routes
+            // (server::functions::malformed_arguments_are_400).
+            ServerFnErrorErr::Args(_) | ServerFnErrorErr::Deserialization(_) => Self::new(
+                "validation",
+                format!("The request could not be read: {value}"),
+            ),
             other => Self::new("request_failed", other.to_string()),
         }
     }

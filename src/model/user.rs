@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::errors::ApiError;
+use crate::model::error::ApiError;
 
 /// What a user may do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
