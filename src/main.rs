@@ -79,6 +79,7 @@ async fn run(config: Config, config_path: PathBuf) -> Result<(), Failure> {
         .leptos_options;
     leptos.site_addr = config.addr;
 
+    herald::server::random::check()?;
     let store = Store::open(&config)
         .await
         .map_err(|e| format!("cannot open the store: {e}"))?;

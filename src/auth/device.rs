@@ -5,7 +5,6 @@
 //! failure budget cannot lock its owner out. The cookie is signed with
 //! HMAC-SHA256 under a key kept in the database. Server only.
 
-use argon2::password_hash::rand_core::{OsRng, RngCore};
 use axum::http::HeaderMap;
 use axum_extra::extract::CookieJar;
 use axum_extra::extract::cookie::{Cookie, SameSite};
@@ -15,6 +14,7 @@ use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
 use crate::server::config::Config;
+use crate::server::random;
 use crate::store::{Store, StoreError};
 
 /// Cookie name over plain HTTP.
@@ -32,11 +32,7 @@ impl DeviceKey {
     /// The key stored in the database, created on first start.
     pub async fn load(store: &Store) -> Result<Self, StoreError> {
         let bytes = store
-            .secret("device_cookie_key", || {
-                let mut key = vec![0u8; 32];
-                OsRng.fill_bytes(&mut key);
-                key
-            })
+            .secret("device_cookie_key", || random::bytes::<32>().to_vec())
             .await?;
         let key: [u8; 32] = bytes
             .as_slice()
@@ -94,11 +90,7 @@ pub fn cookie(
 ) -> Cookie<'static> {
     let device_id = match previous {
         Some(device) if device.user_id == user_id => device.device_id.clone(),
-        _ => {
-            let mut id = [0u8; 16];
-            OsRng.fill_bytes(&mut id);
-            URL_SAFE_NO_PAD.encode(id)
-        }
+        _ => URL_SAFE_NO_PAD.encode(random::bytes::<16>()),
     };
     let payload = format!("{user_id}.{device_id}");
     let signature = URL_SAFE_NO_PAD.encode(key.mac(&payload).finalize().into_bytes());

@@ -49,9 +49,7 @@ pub struct HashError(String);
 impl PasswordHasherPool {
     /// `concurrency` hashes may run at once (each takes 19 MiB).
     pub fn new(concurrency: usize) -> Result<Self, HashError> {
-        let mut random = [0u8; 32];
-        argon2::password_hash::rand_core::RngCore::fill_bytes(&mut OsRng, &mut random);
-        let dummy_password: String = random.iter().map(|b| format!("{b:02x}")).collect();
+        let dummy_password = crate::server::random::hex::<32>();
         let dummy_hash = hash_now(&dummy_password).map_err(|e| HashError(e.to_string()))?;
         Ok(Self {
             permits: Arc::new(Semaphore::new(concurrency.max(1))),

@@ -5,7 +5,6 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use argon2::password_hash::rand_core::{OsRng, RngCore};
 use axum_extra::extract::cookie::{Cookie, SameSite};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -13,6 +12,7 @@ use sha2::{Digest, Sha256};
 use tokio_util::sync::CancellationToken;
 
 use crate::server::config::Config;
+use crate::server::random;
 use crate::store::accounts::SessionHash;
 
 /// Cookie name over plain HTTP.
@@ -40,8 +40,7 @@ pub struct NewSession {
 
 /// 128 random bits, URL-safe base64.
 pub fn new_session() -> NewSession {
-    let mut id = [0u8; 16];
-    OsRng.fill_bytes(&mut id);
+    let id = random::bytes::<16>();
     let cookie_value = URL_SAFE_NO_PAD.encode(id);
     let hash = hash_secret(&cookie_value);
     NewSession { cookie_value, hash }
@@ -49,8 +48,7 @@ pub fn new_session() -> NewSession {
 
 /// A new API token secret and its hash (256 random bits).
 pub fn new_token() -> (String, [u8; 32]) {
-    let mut secret = [0u8; 32];
-    OsRng.fill_bytes(&mut secret);
+    let secret = random::bytes::<32>();
     let token = format!("{TOKEN_PREFIX}{}", URL_SAFE_NO_PAD.encode(secret));
     let hash = hash_secret(&token);
     (token, hash)

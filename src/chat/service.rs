@@ -709,10 +709,7 @@ pub fn inline(stored: &StoredAttachment) -> bool {
 }
 
 fn random_name() -> String {
-    use argon2::password_hash::rand_core::{OsRng, RngCore};
-    let mut random = [0u8; 16];
-    OsRng.fill_bytes(&mut random);
-    random.iter().map(|b| format!("{b:02x}")).collect()
+    crate::server::random::hex::<16>()
 }
 
 /// Tells each user's contacts when they come online or go offline, and

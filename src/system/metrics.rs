@@ -13,7 +13,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use argon2::password_hash::rand_core::{OsRng, RngCore};
 use metrics::{Counter, Gauge, Histogram, Key, Level, Metadata, Recorder};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
@@ -226,11 +225,9 @@ impl Metrics {
         );
         let latency =
             recorder.register_histogram(&Key::from_static_name(LATENCY_METRIC), &metadata());
-        let mut id = [0u8; 6];
-        OsRng.fill_bytes(&mut id);
         Self {
             inner: Arc::new(Inner {
-                instance_id: id.iter().map(|b| format!("{b:02x}")).collect(),
+                instance_id: crate::server::random::hex::<6>(),
                 started_at: Instant::now(),
                 events_delivered: AtomicU64::new(0),
                 replays_served: AtomicU64::new(0),
