@@ -5,7 +5,16 @@
 import * as fs from "node:fs";
 import * as zlib from "node:zlib";
 import { Browser, Page, request } from "@playwright/test";
-import { test, expect, hydrated, signUp, watchErrors, uniqueName, PASSWORD } from "./fixtures";
+import {
+  test,
+  expect,
+  hydrated,
+  signUp,
+  watchErrors,
+  uniqueName,
+  connectionStatus,
+  PASSWORD,
+} from "./fixtures";
 
 const baseURL = () => test.info().project.use.baseURL as string;
 
@@ -228,4 +237,39 @@ test("the rate limit is explained in words, with when to send again", async ({ p
   await api.dispose();
   await bob.context.close();
   expect(errors).toEqual([]);
+});
+
+test("a message delivered while the conversation list loads is not lost", async ({ page }) => {
+  // Alice (a script) and Bob already share a conversation.
+  const bob = await signUp(page, uniqueName("b"));
+  const alice = await request.newContext({ baseURL: baseURL() });
+  const aliceName = uniqueName("a");
+  expect((await alice.post("/api/auth/register", { data: { username: aliceName, password: PASSWORD } })).status()).toBe(201);
+  const created = await alice.post("/api/conversations", { data: { kind: "direct", with: bob } });
+  const id = (await created.json()).conversation.id;
+  await alice.post(`/api/conversations/${id}/messages`, { data: { body: "first" } });
+
+  // Bob's list answer is computed at once but reaches the page late; a
+  // message is delivered on the stream in between.
+  let release!: () => void;
+  const released = new Promise<void>((resolve) => (release = resolve));
+  let held = false;
+  await page.route("**/fn/chat/list", async (route) => {
+    const response = await route.fetch();
+    held = true;
+    await released;
+    await route.fulfill({ response });
+  });
+  await page.goto("/messages");
+  await hydrated(page);
+  await expect(connectionStatus(page)).toHaveText("Live");
+  await expect.poll(() => held).toBe(true);
+  await alice.post(`/api/conversations/${id}/messages`, { data: { body: "sent while loading" } });
+  // Give the stream time to deliver it before the stale list arrives.
+  await page.waitForTimeout(500);
+  release();
+
+  await expect(page.getByTestId("conversation-preview")).toHaveText("sent while loading");
+  await expect(page.getByTestId("conversation-unread")).toHaveText("2");
+  await alice.dispose();
 });

@@ -24,7 +24,7 @@ use crate::model::chat::{
 use crate::model::event::{Ephemeral, Event};
 use crate::model::user::User;
 use crate::pages::messages::{apply_presence, presence_text};
-use crate::realtime::client::{human_size, page_hidden, use_realtime};
+use crate::realtime::client::{Delivery, LiveList, human_size, page_hidden, use_realtime};
 
 /// Where a message of this page is.
 #[derive(Debug, Clone, PartialEq)]
@@ -308,49 +308,8 @@ fn Conversation(id: i64) -> impl IntoView {
         }
     };
 
-    let load = move || {
-        loading.set(Loading::Pending);
-        spawn_local(async move {
-            let (found, page) = (get_conversation(id).await, list_messages(id, None).await);
-            match (found, page) {
-                (Ok(Ok(found)), Ok(Ok(page))) => {
-                    let me = my_id();
-                    let marker = found.read_up_to(me);
-                    first_unread.set(
-                        page.messages
-                            .iter()
-                            .find(|m| m.id > marker && m.sender.id != me)
-                            .map(|m| m.id),
-                    );
-                    let mut list = Vec::new();
-                    for message in page.messages {
-                        upsert(&mut list, message);
-                    }
-                    items.set(list);
-                    has_more.set(page.has_more);
-                    conversation.set(Some(found));
-                    loading.set(Loading::Loaded);
-                    scroll_to_bottom();
-                    mark_read();
-                    if !page_hidden() {
-                        let _ = set_viewing(id, true).await;
-                    }
-                }
-                (Ok(Err(refusal)), _) | (_, Ok(Err(refusal))) if refusal.code == "not_found" => {
-                    loading.set(Loading::NotFound)
-                }
-                (Ok(Err(error)) | Err(error), _) | (_, Ok(Err(error)) | Err(error)) => {
-                    loading.set(Loading::Failed(error.message))
-                }
-            }
-        });
-    };
-    Effect::new(move |_| {
-        realtime.resets.track();
-        load();
-    });
-
-    realtime.subscribe(move |delivery| match &delivery.event {
+    let live = LiveList::new();
+    let apply = move |delivery: &Delivery| match &delivery.event {
         Event::Message { message } if message.conversation_id == id => {
             let follow = near_bottom() || message.sender.id == my_id();
             typing.update(|list| list.retain(|(user, _)| user.id != message.sender.id));
@@ -420,6 +379,60 @@ fn Conversation(id: i64) -> impl IntoView {
             }
         }),
         _ => {}
+    };
+    let load = move || {
+        loading.set(Loading::Pending);
+        live.loading();
+        spawn_local(async move {
+            let (found, page) = (get_conversation(id).await, list_messages(id, None).await);
+            match (found, page) {
+                (Ok(Ok(found)), Ok(Ok(page))) => {
+                    let me = my_id();
+                    let marker = found.read_up_to(me);
+                    first_unread.set(
+                        page.messages
+                            .iter()
+                            .find(|m| m.id > marker && m.sender.id != me)
+                            .map(|m| m.id),
+                    );
+                    let mut list = Vec::new();
+                    for message in page.messages {
+                        upsert(&mut list, message);
+                    }
+                    items.set(list);
+                    has_more.set(page.has_more);
+                    conversation.set(Some(found));
+                    loading.set(Loading::Loaded);
+                    // What was delivered while the page loaded goes on top.
+                    for delivery in live.loaded() {
+                        apply(&delivery);
+                    }
+                    scroll_to_bottom();
+                    mark_read();
+                    if !page_hidden() {
+                        let _ = set_viewing(id, true).await;
+                    }
+                }
+                (Ok(Err(refusal)), _) | (_, Ok(Err(refusal))) if refusal.code == "not_found" => {
+                    live.loaded();
+                    loading.set(Loading::NotFound)
+                }
+                (Ok(Err(error)) | Err(error), _) | (_, Ok(Err(error)) | Err(error)) => {
+                    live.loaded();
+                    loading.set(Loading::Failed(error.message))
+                }
+            }
+        });
+    };
+    Effect::new(move |_| {
+        realtime.resets.track();
+        load();
+    });
+
+    realtime.subscribe(move |delivery| {
+        if live.admit(delivery) {
+            apply(delivery);
+        }
     });
     realtime.subscribe_ephemeral(move |event| match event {
         Ephemeral::Typing {

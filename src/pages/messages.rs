@@ -13,7 +13,7 @@ use crate::chat::api::{create_conversation, get_conversation, list_conversations
 use crate::components::session::use_session;
 use crate::model::chat::{Conversation, ConversationKind, NewConversation};
 use crate::model::event::{Ephemeral, Event};
-use crate::realtime::client::{relative_time, use_realtime};
+use crate::realtime::client::{Delivery, LiveList, relative_time, use_realtime};
 
 /// The signed-in user's id (0 while unknown).
 pub fn my_id() -> Signal<i64> {
@@ -161,23 +161,8 @@ pub fn MessagesPage() -> impl IntoView {
     let conversations = RwSignal::new(Vec::<Conversation>::new());
     let loaded = RwSignal::new(None::<Result<(), String>>);
 
-    let load = move || {
-        spawn_local(async move {
-            match list_conversations().await {
-                Ok(list) => {
-                    conversations.set(list.conversations);
-                    loaded.set(Some(Ok(())));
-                }
-                Err(error) => loaded.set(Some(Err(error.message))),
-            }
-        });
-    };
-    // In the browser only: after hydration, and again after a reset.
-    Effect::new(move |_| {
-        realtime.resets.track();
-        load();
-    });
-    realtime.subscribe(move |delivery| {
+    let live = LiveList::new();
+    let apply = move |delivery: &Delivery| {
         let me = me.get_untracked();
         // A stored event's presence is the store's (nobody online): a
         // conversation new to the list asks for its members' live presence,
@@ -202,6 +187,36 @@ pub fn MessagesPage() -> impl IntoView {
                     });
                 }
             });
+        }
+    };
+    let load = move || {
+        live.loading();
+        spawn_local(async move {
+            match list_conversations().await {
+                Ok(list) => {
+                    conversations.set(list.conversations);
+                    for delivery in live.loaded() {
+                        apply(&delivery);
+                    }
+                    loaded.set(Some(Ok(())));
+                }
+                Err(error) => {
+                    // The next reset or visit loads again; held events are
+                    // in the store.
+                    live.loaded();
+                    loaded.set(Some(Err(error.message)));
+                }
+            }
+        });
+    };
+    // In the browser only: after hydration, and again after a reset.
+    Effect::new(move |_| {
+        realtime.resets.track();
+        load();
+    });
+    realtime.subscribe(move |delivery| {
+        if live.admit(delivery) {
+            apply(delivery);
         }
     });
     realtime.subscribe_ephemeral(move |event| {

@@ -60,6 +60,60 @@ pub struct Delivery {
     pub live: bool,
 }
 
+/// Keeps a list loaded from the server and the live deliveries in step:
+/// deliveries that arrive while the list's snapshot is loading are held and
+/// applied on top of it once it arrives. The snapshot may or may not already
+/// contain them, so what applies them must be idempotent (chat's appliers
+/// are: by message id, by read marker maximum, by member id). Without this,
+/// a message delivered while the list loads vanished when the older
+/// snapshot replaced the list.
+#[derive(Clone, Copy)]
+pub struct LiveList {
+    /// `Some` while a snapshot is loading: the deliveries held meanwhile.
+    held: StoredValue<Option<Vec<Delivery>>>,
+}
+
+impl LiveList {
+    /// A list with no snapshot loading yet.
+    pub fn new() -> Self {
+        Self {
+            held: StoredValue::new(None),
+        }
+    }
+
+    /// A snapshot starts loading: hold deliveries until it arrives.
+    pub fn loading(&self) {
+        self.held.set_value(Some(Vec::new()));
+    }
+
+    /// Whether `delivery` may be applied now (`false`: held for later).
+    pub fn admit(&self, delivery: &Delivery) -> bool {
+        let mut admitted = true;
+        self.held.update_value(|held| {
+            if let Some(held) = held {
+                held.push(delivery.clone());
+                admitted = false;
+            }
+        });
+        admitted
+    }
+
+    /// The snapshot is in place (or failed): the deliveries held while it
+    /// loaded, to apply on top of it, in order.
+    pub fn loaded(&self) -> Vec<Delivery> {
+        self.held
+            .try_update_value(Option::take)
+            .flatten()
+            .unwrap_or_default()
+    }
+}
+
+impl Default for LiveList {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 /// A component's interest in deliveries.
 type Listener = Arc<dyn Fn(&Delivery) + Send + Sync>;
 /// A component's interest in typing and presence.
