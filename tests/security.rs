@@ -70,6 +70,19 @@ async fn password_change_goes_through_the_same_throttle() {
     );
 }
 
+/// Wrong-password sign-ins, one per value of the forwarding `header`.
+async fn failed_logins_from(client: &Api, header: &str, values: &[String]) -> Vec<StatusCode> {
+    let mut answers = Vec::new();
+    for value in values {
+        let request = client
+            .request(Method::POST, "/api/auth/login")
+            .header(header, value)
+            .json(&json!({"username": "nobody", "password": "wrong password"}));
+        answers.push(client.send(request).await.status);
+    }
+    answers
+}
+
 #[tokio::test]
 async fn forwarded_addresses_count_only_from_trusted_proxies() {
     let untrusted = TestServer::start_with(
@@ -77,15 +90,9 @@ async fn forwarded_addresses_count_only_from_trusted_proxies() {
     );
     untrusted.client().register("alice").await;
     let client = untrusted.client();
-    let mut answers = Vec::new();
-    for i in 0..4 {
-        // A client inventing a new address each time is still one client.
-        let request = client
-            .request(Method::POST, "/api/auth/login")
-            .header("x-forwarded-for", format!("10.0.0.{i}"))
-            .json(&json!({"username": "nobody", "password": "wrong password"}));
-        answers.push(client.send(request).await.status);
-    }
+    // A client inventing a new address each time is still one client.
+    let addresses: Vec<String> = (0..4).map(|i| format!("10.0.0.{i}")).collect();
+    let answers = failed_logins_from(&client, "x-forwarded-for", &addresses).await;
     assert_eq!(
         answers.last(),
         Some(&StatusCode::TOO_MANY_REQUESTS),
@@ -126,14 +133,10 @@ async fn forwarded_addresses_count_only_from_trusted_proxies() {
         .await;
     assert_eq!(answer.status, StatusCode::OK, "{}", answer.body);
     // IPv6 clients are one client per /64.
-    let mut answers = Vec::new();
-    for host in 1..=4 {
-        let request = attacker
-            .request(Method::POST, "/api/auth/login")
-            .header("forwarded", format!("for=\"[2001:db8:1:2::{host}]:443\""))
-            .json(&json!({"username": "nobody", "password": "wrong password"}));
-        answers.push(attacker.send(request).await.status);
-    }
+    let hosts: Vec<String> = (1..=4)
+        .map(|host| format!("for=\"[2001:db8:1:2::{host}]:443\""))
+        .collect();
+    let answers = failed_logins_from(&attacker, "forwarded", &hosts).await;
     assert_eq!(
         answers.last(),
         Some(&StatusCode::TOO_MANY_REQUESTS),

@@ -429,11 +429,7 @@ fn Conversation(id: i64) -> impl IntoView {
         load();
     });
 
-    realtime.subscribe(move |delivery| {
-        if live.admit(delivery) {
-            apply(delivery);
-        }
-    });
+    live.subscribe(realtime, apply);
     realtime.subscribe_ephemeral(move |event| match event {
         Ephemeral::Typing {
             conversation_id,

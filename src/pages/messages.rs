@@ -214,11 +214,7 @@ pub fn MessagesPage() -> impl IntoView {
         realtime.resets.track();
         load();
     });
-    realtime.subscribe(move |delivery| {
-        if live.admit(delivery) {
-            apply(delivery);
-        }
-    });
+    live.subscribe(realtime, apply);
     realtime.subscribe_ephemeral(move |event| {
         let now = realtime.now_ms.get_untracked();
         conversations.update(|list| apply_presence(list, event, now));

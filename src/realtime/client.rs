@@ -81,13 +81,23 @@ impl LiveList {
         }
     }
 
+    /// Subscribes `apply` to `realtime`'s deliveries, holding those that
+    /// arrive while a snapshot loads.
+    pub fn subscribe(self, realtime: Realtime, apply: impl Fn(&Delivery) + Send + Sync + 'static) {
+        realtime.subscribe(move |delivery| {
+            if self.admit(delivery) {
+                apply(delivery);
+            }
+        });
+    }
+
     /// A snapshot starts loading: hold deliveries until it arrives.
     pub fn loading(&self) {
         self.held.set_value(Some(Vec::new()));
     }
 
     /// Whether `delivery` may be applied now (`false`: held for later).
-    pub fn admit(&self, delivery: &Delivery) -> bool {
+    fn admit(&self, delivery: &Delivery) -> bool {
         let mut admitted = true;
         self.held.update_value(|held| {
             if let Some(held) = held {

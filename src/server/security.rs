@@ -71,6 +71,10 @@ pub async fn body_deadline(
     request: Request,
     next: Next,
 ) -> Response {
+    // Most requests (page loads, event streams) have no body: no timer.
+    if request.body().is_end_stream() {
+        return next.run(request).await;
+    }
     let limit = Duration::from_secs(state.config.body_read_timeout_secs.get());
     let expired = Arc::new(AtomicBool::new(false));
     let (parts, body) = request.into_parts();
