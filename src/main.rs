@@ -13,6 +13,7 @@ use herald::auth::password::PasswordHasherPool;
 use herald::auth::session::LiveSessions;
 use herald::chat::typing::TypingGate;
 use herald::chat::viewers::Viewers;
+use herald::realtime::bus::Bus;
 use herald::realtime::hub::Hub;
 use herald::server::config::Config;
 use herald::server::rate_limit::{RateLimiter, WindowLimiter};
@@ -80,7 +81,9 @@ async fn run(config: Config, config_path: PathBuf) -> Result<(), Failure> {
     leptos.site_addr = config.addr;
 
     herald::server::random::check()?;
-    let store = Store::open(&config)
+    let hub = Hub::new(config.connection_queue.get());
+    let bus = Bus::new(hub.clone());
+    let store = Store::open(&config, Arc::new(bus.clone()))
         .await
         .map_err(|e| format!("cannot open the store: {e}"))?;
     let listener =
@@ -127,7 +130,8 @@ async fn run(config: Config, config_path: PathBuf) -> Result<(), Failure> {
         started_at: Instant::now(),
         hasher,
         live_sessions: LiveSessions::default(),
-        hub: Hub::new(config.connection_queue.get()),
+        hub,
+        bus,
         publish_limiter: RateLimiter::new(config.publish_rate_per_minute.get()),
         send_limiter: WindowLimiter::new(config.send_rate_per_minute.get()),
         viewers: Viewers::default(),

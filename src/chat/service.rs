@@ -119,7 +119,7 @@ pub async fn create(
         .conversation_limiter
         .check(&format!("user:{}", user.id))
         .map_err(|retry| limited("starting conversations", retry))?;
-    let (id, created, appended) = match request {
+    let (id, created) = match request {
         NewConversation::Direct { with } => {
             let ids = resolve(state, "with", std::slice::from_ref(&with)).await?;
             let other = ids
@@ -133,20 +133,19 @@ pub async fn create(
                 ));
             }
             if let Some(id) = state.store.find_direct(user.id, other).await? {
-                (id, false, Vec::new())
+                (id, false)
             } else {
-                state
-                    .store
-                    .create_conversation(
-                        &chat_store::NewConversation {
-                            kind: ConversationKind::Direct,
-                            title: None,
-                            created_by: user.id,
-                            members: &[user.id, other],
-                        },
-                        now,
-                    )
-                    .await?
+                create_in_store(
+                    state,
+                    chat_store::NewConversation {
+                        kind: ConversationKind::Direct,
+                        title: None,
+                        created_by: user.id,
+                        members: vec![user.id, other],
+                    },
+                    now,
+                )
+                .await?
             }
         }
         NewConversation::Group { title, members } => {
@@ -173,22 +172,31 @@ pub async fn create(
             if ids.len() > max as usize {
                 return Err(group_full(max));
             }
-            state
-                .store
-                .create_conversation(
-                    &chat_store::NewConversation {
-                        kind: ConversationKind::Group,
-                        title: Some(title),
-                        created_by: user.id,
-                        members: &ids,
-                    },
-                    now,
-                )
-                .await?
+            create_in_store(
+                state,
+                chat_store::NewConversation {
+                    kind: ConversationKind::Group,
+                    title: Some(title.to_owned()),
+                    created_by: user.id,
+                    members: ids,
+                },
+                now,
+            )
+            .await?
         }
     };
-    state.hub.announce_all(&appended);
     Ok((get(state, user, id).await?, created))
+}
+
+async fn create_in_store(
+    state: &AppState,
+    new: chat_store::NewConversation,
+    now: i64,
+) -> Result<(i64, bool), AppError> {
+    Ok(state
+        .store
+        .write(move |tx| Box::pin(async move { tx.create_conversation(&new, now).await }))
+        .await?)
 }
 
 /// The user's conversations, most recent activity first.
@@ -291,9 +299,6 @@ pub async fn send(
 ) -> Result<Message, AppError> {
     member_of(state, user, id).await?;
     let message = request.parse()?;
-    // A first message makes the sender's presence visible to this
-    // conversation's members: they are told at once.
-    let had_written = state.store.has_written(id, user.id).await?;
     if let Some(client_id) = &message.client_id
         && let Some(first) = state
             .store
@@ -334,21 +339,32 @@ pub async fn send(
         client_id: message.client_id.clone(),
         attachments: Vec::new(),
     };
+    let sender = user.id;
+    let now = now_ms();
     let sent = state
         .store
-        .send_message(
-            id,
-            user.id,
-            &message,
-            &notify,
-            |unread| message_notification(&conversation, &draft, unread),
-            now_ms(),
-        )
+        .write(move |tx| {
+            Box::pin(async move {
+                tx.send_message(
+                    id,
+                    sender,
+                    &message,
+                    &notify,
+                    |unread| message_notification(&conversation, &draft, unread),
+                    now,
+                )
+                .await
+            })
+        })
         .await?;
     match sent {
-        Sent::New(message, appended) => {
-            state.hub.announce_all(&appended);
-            if !had_written && state.hub.is_online(user.id) {
+        Sent::New {
+            message,
+            first_from_sender,
+        } => {
+            // A first message makes the sender's presence visible to this
+            // conversation's members: they are told at once.
+            if first_from_sender && state.hub.is_online(user.id) {
                 announce_presence(state, user.id, true).await;
             }
             Ok(message)
@@ -364,11 +380,13 @@ pub async fn send(
 /// Moves the user's read marker forward (204 even when it does not move).
 pub async fn read(state: &AppState, user: &User, id: i64, up_to: i64) -> Result<(), AppError> {
     member_of(state, user, id).await?;
-    let appended = state
+    let (reader, now) = (user.id, now_ms());
+    state
         .store
-        .mark_conversation_read(id, user.id, up_to, now_ms())
+        .write(move |tx| {
+            Box::pin(async move { tx.mark_conversation_read(id, reader, up_to, now).await })
+        })
         .await?;
-    state.hub.announce_all(&appended);
     Ok(())
 }
 
@@ -392,7 +410,7 @@ pub async fn typing(
         user: user.clone(),
         is_typing,
     })?;
-    state.hub.announce_ephemeral(&others, frame);
+    state.bus.ephemeral(&others, frame);
     Ok(())
 }
 
@@ -444,9 +462,13 @@ pub async fn add_member(
         return Err(AppError::validation("username", "Name someone to add."));
     };
     let max = state.config.max_group_members.get();
-    match state.store.add_member(id, member, max, now_ms()).await? {
-        AddMember::Added(appended) => state.hub.announce_all(&appended),
-        AddMember::AlreadyMember => {}
+    let now = now_ms();
+    let added = state
+        .store
+        .write(move |tx| Box::pin(async move { tx.add_member(id, member, max, now).await }))
+        .await?;
+    match added {
+        AddMember::Added | AddMember::AlreadyMember => {}
         AddMember::Full => return Err(group_full(max)),
     }
     Ok(())
@@ -489,14 +511,16 @@ pub async fn remove_member(
         (ids, _) if !ids.is_empty() => ids[0],
         _ => return Err(AppError::NotFound),
     };
-    match state.store.remove_member(id, member, now_ms()).await? {
-        Some(appended) => {
-            state.viewers.set(member, id, false);
-            state.hub.announce_all(&appended);
-            Ok(())
-        }
-        None => Err(AppError::NotFound),
+    let now = now_ms();
+    let removed = state
+        .store
+        .write(move |tx| Box::pin(async move { tx.remove_member(id, member, now).await }))
+        .await?;
+    if !removed {
+        return Err(AppError::NotFound);
     }
+    state.viewers.set(member, id, false);
+    Ok(())
 }
 
 /// The upload folder under the data directory.
@@ -762,7 +786,7 @@ pub async fn announce_visibility(state: &AppState, user_id: i64, hidden: bool) {
                 user_id,
                 online: false,
             }) {
-                state.hub.announce_ephemeral(&audience, frame);
+                state.bus.ephemeral(&audience, frame);
             }
         }
         Err(error) => tracing::warn!(%error, "presence: audience unavailable"),
@@ -778,7 +802,7 @@ async fn announce_presence(state: &AppState, user_id: i64, online: bool) {
         }
     };
     if let Ok(frame) = frames::ephemeral(&Ephemeral::Presence { user_id, online }) {
-        state.hub.announce_ephemeral(&contacts, frame);
+        state.bus.ephemeral(&contacts, frame);
     }
 }
 

@@ -2,6 +2,8 @@
 //! server functions. Inputs are parsed into types that hold only valid
 //! values before anything is written. Server only.
 
+use std::sync::Arc;
+
 use serde::Deserialize;
 
 use crate::auth::extract::Publisher;
@@ -187,8 +189,8 @@ impl PublishRequest {
 }
 
 /// Writes the notification for every recipient (in batches, each batch one
-/// transaction) and announces the events after each commit. Unknown
-/// usernames fail the whole publish before anything is written.
+/// write command; the writer announces the events after each commit).
+/// Unknown usernames fail the whole publish before anything is written.
 pub async fn publish(state: &AppState, publish: &Publish) -> Result<Published, AppError> {
     let mut published = Published {
         ids: Vec::new(),
@@ -203,16 +205,18 @@ pub async fn publish(state: &AppState, publish: &Publish) -> Result<Published, A
                     format!("Unknown users: {}.", unknown.join(", ")),
                 ));
             }
+            let notification = Arc::new(publish.notification.clone());
             for batch in ids.chunks(FAN_OUT_BATCH as usize) {
-                write_batch(state, batch, publish, &mut published).await?;
+                write_batch(state, batch.to_vec(), &notification, &mut published).await?;
             }
         }
         Audience::Everyone => {
+            let notification = Arc::new(publish.notification.clone());
             let mut after = 0;
             loop {
                 let batch = state.store.user_ids_after(after, FAN_OUT_BATCH).await?;
                 let Some(&last) = batch.last() else { break };
-                write_batch(state, &batch, publish, &mut published).await?;
+                write_batch(state, batch, &notification, &mut published).await?;
                 after = last;
             }
         }
@@ -222,17 +226,23 @@ pub async fn publish(state: &AppState, publish: &Publish) -> Result<Published, A
 
 async fn write_batch(
     state: &AppState,
-    recipients: &[i64],
-    publish: &Publish,
+    recipients: Vec<i64>,
+    notification: &Arc<NewNotification>,
     published: &mut Published,
 ) -> Result<(), AppError> {
     let now = now_ms();
-    let (ids, appended) = state
+    let count = recipients.len();
+    let notification = Arc::clone(notification);
+    let ids = state
         .store
-        .publish_notifications(recipients, &publish.notification, now)
+        .write(move |tx| {
+            Box::pin(async move {
+                tx.publish_notifications(&recipients, &notification, now)
+                    .await
+            })
+        })
         .await?;
-    state.hub.announce_all(&appended);
-    published.recipients += recipients.len();
+    published.recipients += count;
     published.ids.extend(ids);
     Ok(())
 }
@@ -373,8 +383,12 @@ pub async fn send_test(state: &AppState, user: &User) -> Result<Published, AppEr
 
 /// Marks one of `user_id`'s notifications read; 404 when it has none such.
 pub async fn mark_read(state: &AppState, user_id: i64, id: i64) -> Result<(), AppError> {
-    let change = state.store.mark_read(user_id, id, now_ms()).await?;
-    announce_change(state, change)
+    let now = now_ms();
+    let change = state
+        .store
+        .write(move |tx| Box::pin(async move { tx.mark_read(user_id, id, now).await }))
+        .await?;
+    found(change)
 }
 
 /// Marks all of `user_id`'s notifications (of `category`, if given) read.
@@ -383,31 +397,29 @@ pub async fn mark_all_read(
     user_id: i64,
     category: Option<Category>,
 ) -> Result<(), AppError> {
+    let now = now_ms();
     let change = state
         .store
-        .mark_all_read(user_id, category, now_ms())
+        .write(move |tx| Box::pin(async move { tx.mark_all_read(user_id, category, now).await }))
         .await?;
-    announce_change(state, change)
+    found(change)
 }
 
 /// Deletes one of `user_id`'s notifications; 404 when it has none such.
 pub async fn delete(state: &AppState, user_id: i64, id: i64) -> Result<(), AppError> {
+    let now = now_ms();
     let change = state
         .store
-        .delete_notification(user_id, id, now_ms())
+        .write(move |tx| Box::pin(async move { tx.delete_notification(user_id, id, now).await }))
         .await?;
-    announce_change(state, change)
+    found(change)
 }
 
-/// Applies a change's outcome: 404 when absent, else announces its event.
-pub fn announce_change(state: &AppState, change: Change) -> Result<(), AppError> {
+/// A change's outcome as the API answers it: 404 when there was nothing.
+fn found(change: Change) -> Result<(), AppError> {
     match change {
         Change::NotFound => Err(AppError::NotFound),
-        Change::Unchanged => Ok(()),
-        Change::Changed(appended) => {
-            state.hub.announce_all(std::slice::from_ref(&appended));
-            Ok(())
-        }
+        Change::Unchanged | Change::Changed => Ok(()),
     }
 }
 

@@ -222,7 +222,7 @@ impl Hub {
 
     /// Queues `frame` on every connection of its user. A full queue drops
     /// that connection (never waits): other users are never slowed down.
-    pub fn announce(&self, frame: SharedFrame) {
+    fn announce(&self, frame: SharedFrame) {
         self.inner
             .counters
             .frames_announced
@@ -263,8 +263,9 @@ impl Hub {
         }
     }
 
-    /// Announces everything a committed transaction wrote.
-    pub fn announce_all(&self, appended: &[Appended]) {
+    /// Announces everything a committed transaction wrote. Only the bus
+    /// calls it: nothing reaches a connection any other way.
+    pub(in crate::realtime) fn announce_all(&self, appended: &[Appended]) {
         for event in appended {
             self.announce(Frame::appended(event));
         }
@@ -273,7 +274,7 @@ impl Hub {
     /// Queues an ephemeral event (SSE bytes without `id:`) on every
     /// connection of these users. A full queue skips it: ephemeral events
     /// may be lost, and must not cost anyone their connection.
-    pub fn announce_ephemeral(&self, user_ids: &[i64], bytes: Bytes) {
+    pub(in crate::realtime) fn announce_ephemeral(&self, user_ids: &[i64], bytes: Bytes) {
         let users = self.lock();
         for &user_id in user_ids {
             let Some(connections) = users.get(&user_id) else {

@@ -1,6 +1,6 @@
 //! Real-time delivery: the wire events shared with the browser, the page's
 //! real-time context (both sides), the browser's connection and alerts
-//! (hydrate only), and the server's hub and Server-Sent Events routes
+//! (hydrate only), and the server's bus, hub and Server-Sent Events routes
 //! (ssr only).
 
 pub mod client;
@@ -10,6 +10,8 @@ mod alerts;
 #[cfg(feature = "hydrate")]
 mod connection;
 
+#[cfg(feature = "ssr")]
+pub mod bus;
 #[cfg(feature = "ssr")]
 pub mod frames;
 #[cfg(feature = "ssr")]

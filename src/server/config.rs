@@ -31,6 +31,8 @@ pub struct Config {
     pub database_url: String,
     pub db_max_connections: NonZeroU32,
     pub db_busy_timeout_ms: NonZeroU64,
+    pub db_synchronous: Synchronous,
+    pub write_queue: NonZeroUsize,
     pub log: String,
     pub log_format: LogFormat,
     pub max_body_bytes: NonZeroUsize,
@@ -90,6 +92,8 @@ impl Default for Config {
             database_url: String::new(),
             db_max_connections: nz32(8),
             db_busy_timeout_ms: nz64(5000),
+            db_synchronous: Synchronous::Full,
+            write_queue: nzu(4096),
             log: "info".into(),
             log_format: LogFormat::Pretty,
             max_body_bytes: nzu(1 << 20),
@@ -253,6 +257,17 @@ impl From<TrustedProxies> for Vec<String> {
     fn from(value: TrustedProxies) -> Self {
         value.0.iter().map(ToString::to_string).collect()
     }
+}
+
+/// When SQLite's commit waits for the disk. `full` (the default): an
+/// acknowledged write survives power loss and OS crashes. `normal`: it
+/// survives a crash of Herald, but the last transactions before a power
+/// loss or OS crash may be lost.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum Synchronous {
+    Full,
+    Normal,
 }
 
 /// How log lines are written.

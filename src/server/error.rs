@@ -55,6 +55,14 @@ pub enum AppError {
     },
     #[error("Service unavailable.")]
     Unavailable,
+    /// 503 with its own code and a `Retry-After`: the server cannot take
+    /// this write right now, and will again.
+    #[error("{message}")]
+    Overloaded {
+        code: &'static str,
+        message: &'static str,
+        retry_after_secs: u64,
+    },
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -91,6 +99,7 @@ impl AppError {
             }
             Self::RateLimited { code, .. } => (StatusCode::TOO_MANY_REQUESTS, code),
             Self::Unavailable => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
+            Self::Overloaded { code, .. } => (StatusCode::SERVICE_UNAVAILABLE, code),
             Self::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         }
     }
@@ -143,7 +152,19 @@ impl From<AppError> for ApiError {
 
 impl From<StoreError> for AppError {
     fn from(error: StoreError) -> Self {
-        Self::Internal(error.to_string())
+        match error {
+            StoreError::Busy => Self::Overloaded {
+                code: "busy",
+                message: "The server is busy writing. Try again in a moment.",
+                retry_after_secs: 1,
+            },
+            StoreError::StorageFull => Self::Overloaded {
+                code: "storage_full",
+                message: "The server's storage is full. Nothing was written; try again later.",
+                retry_after_secs: 30,
+            },
+            other => Self::Internal(other.to_string()),
+        }
     }
 }
 
@@ -166,6 +187,9 @@ impl IntoResponse for AppError {
         };
         let mut response = (status, axum::Json(body)).into_response();
         if let Self::RateLimited {
+            retry_after_secs, ..
+        }
+        | Self::Overloaded {
             retry_after_secs, ..
         } = self
         {

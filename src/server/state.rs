@@ -11,6 +11,7 @@ use crate::auth::device::DeviceKey;
 use crate::auth::password::PasswordHasherPool;
 use crate::auth::session::LiveSessions;
 use crate::chat::viewers::Viewers;
+use crate::realtime::bus::Bus;
 use crate::realtime::hub::Hub;
 use crate::server::config::Config;
 use crate::server::rate_limit::{RateLimiter, WindowLimiter};
@@ -30,8 +31,12 @@ pub struct AppState {
     pub hasher: PasswordHasherPool,
     /// Event streams by session, ended when their session ends.
     pub live_sessions: LiveSessions,
-    /// Live event-stream connections per user.
+    /// Live event-stream connections per user. Read it (who is online,
+    /// subscribe); events reach it only through the bus.
     pub hub: Hub,
+    /// Where ephemeral signals go (committed events get there through the
+    /// store's writer).
+    pub bus: Bus,
     /// Publishes per admin or token per minute.
     #[from_ref(skip)]
     pub publish_limiter: RateLimiter,

@@ -5,10 +5,11 @@
 //! not in finds nothing. Server only.
 
 use sqlx::sqlite::SqliteRow;
-use sqlx::{Row, Sqlite, SqliteConnection, Transaction};
+use sqlx::{Row, SqliteConnection};
 
 use super::accounts::{millis_to_time, user_from};
-use super::events::{self, Appended};
+use super::events;
+use super::writer::WriteTx;
 use super::notifications::{NewNotification, read_keyed_notification, write_notification};
 use super::{Store, StoreError};
 use crate::model::chat::{
@@ -25,8 +26,12 @@ pub fn notification_key(conversation_id: i64) -> String {
 /// What sending a message did.
 #[derive(Debug)]
 pub enum Sent {
-    /// Written, with the events to announce.
-    New(Message, Vec<Appended>),
+    /// Written, with its events; `first_from_sender` when the sender had
+    /// never written in this conversation before.
+    New {
+        message: Message,
+        first_from_sender: bool,
+    },
     /// The sender already sent a message with this `client_id`.
     Repeat(Message),
     /// An attachment id is not one of the sender's unsent uploads to this
@@ -36,12 +41,12 @@ pub enum Sent {
 
 /// A new conversation.
 #[derive(Debug)]
-pub struct NewConversation<'a> {
+pub struct NewConversation {
     pub kind: ConversationKind,
-    pub title: Option<&'a str>,
+    pub title: Option<String>,
     pub created_by: i64,
     /// Everyone in it, the creator included.
-    pub members: &'a [i64],
+    pub members: Vec<i64>,
 }
 
 /// Who may do what in a conversation: its kind and creator, for a member.
@@ -247,16 +252,14 @@ fn without_presence(mut conversation: Conversation) -> Conversation {
 
 /// Appends one event, serialized once, to each of `members`.
 async fn append_to_all(
-    tx: &mut Transaction<'_, Sqlite>,
+    tx: &mut WriteTx,
     members: &[i64],
     event: &Event,
     now: i64,
-    appended: &mut Vec<Appended>,
 ) -> Result<(), StoreError> {
     let payload = serde_json::to_string(event).map_err(|e| StoreError::Corrupt(e.to_string()))?;
     for &member in members {
-        appended
-            .push(events::append_payload(tx, member, event.name(), payload.clone(), now).await?);
+        events::append_payload(tx, member, event.name(), payload.clone(), now).await?;
     }
     Ok(())
 }
@@ -264,8 +267,8 @@ async fn append_to_all(
 /// What adding a member did.
 #[derive(Debug)]
 pub enum AddMember {
-    /// Added: the events to announce.
-    Added(Vec<Appended>),
+    /// Added, with the events telling everyone.
+    Added,
     /// They were a member already.
     AlreadyMember,
     /// The group has `max_group_members` members.
@@ -281,64 +284,6 @@ impl Store {
                 .fetch_optional(&self.pool)
                 .await?,
         )
-    }
-
-    /// Creates a conversation with its members and tells each of them.
-    /// A direct conversation that appeared meanwhile is returned instead
-    /// (`false`: not created).
-    pub async fn create_conversation(
-        &self,
-        new: &NewConversation<'_>,
-        now: i64,
-    ) -> Result<(i64, bool, Vec<Appended>), StoreError> {
-        let key = match (new.kind, new.members) {
-            (ConversationKind::Direct, [a, b]) => Some(direct_key(*a, *b)),
-            _ => None,
-        };
-        let mut tx = self.pool.begin().await?;
-        if let Some(key) = &key {
-            let existing: Option<i64> =
-                sqlx::query_scalar("SELECT id FROM conversations WHERE direct_key = ?")
-                    .bind(key)
-                    .fetch_optional(&mut *tx)
-                    .await?;
-            if let Some(id) = existing {
-                return Ok((id, false, Vec::new()));
-            }
-        }
-        let id: i64 = sqlx::query_scalar(
-            "INSERT INTO conversations (kind, title, created_by, direct_key, last_activity_at, created_at)
-             VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
-        )
-        .bind(new.kind.as_str())
-        .bind(new.title)
-        .bind(new.created_by)
-        .bind(&key)
-        .bind(now)
-        .bind(now)
-        .fetch_one(&mut *tx)
-        .await?;
-        for &member in new.members {
-            sqlx::query(
-                "INSERT INTO conversation_members (conversation_id, user_id, joined_at) VALUES (?, ?, ?)",
-            )
-            .bind(id)
-            .bind(member)
-            .bind(now)
-            .execute(&mut *tx)
-            .await?;
-        }
-        // A new conversation looks the same to every member (nothing read,
-        // nothing unread): serialized once, written to each.
-        let mut appended = Vec::new();
-        if let Some(conversation) = conversation_in(&mut tx, id, new.created_by).await? {
-            let event = Event::ConversationUpdated {
-                conversation: without_presence(conversation),
-            };
-            append_to_all(&mut tx, new.members, &event, now, &mut appended).await?;
-        }
-        tx.commit().await?;
-        Ok((id, true, appended))
     }
 
     /// The conversation as `viewer` sees it; `None` unless they are a member.
@@ -428,22 +373,6 @@ impl Store {
         .await?)
     }
 
-    /// Whether `user_id` has sent a message in `conversation_id`.
-    pub async fn has_written(
-        &self,
-        conversation_id: i64,
-        user_id: i64,
-    ) -> Result<bool, StoreError> {
-        Ok(sqlx::query_scalar::<_, i64>(
-            "SELECT 1 FROM messages WHERE sender_id = ? AND conversation_id = ? LIMIT 1",
-        )
-        .bind(user_id)
-        .bind(conversation_id)
-        .fetch_optional(&self.pool)
-        .await?
-        .is_some())
-    }
-
     /// Which of `candidates` `viewer` may see online: those who do not hide
     /// it and have written in a conversation `viewer` is in.
     pub async fn presence_visible_to(
@@ -521,281 +450,6 @@ impl Store {
             Some(id) => Ok(messages_by_ids(&mut conn, &[id]).await?.pop()),
             None => Ok(None),
         }
-    }
-
-    /// Writes a message in ONE transaction with: its attachments linked, the
-    /// conversation's activity, the sender's read marker, a `message` event
-    /// for every member (serialized once), and for each of `notify` (members
-    /// not looking at the conversation) the conversation's collapsed
-    /// "message" notification, made by `notification` from their unread
-    /// count in it.
-    pub async fn send_message(
-        &self,
-        conversation_id: i64,
-        sender: i64,
-        message: &ValidMessage,
-        notify: &[i64],
-        notification: impl Fn(i64) -> NewNotification,
-        now: i64,
-    ) -> Result<Sent, StoreError> {
-        let mut tx = self.pool.begin().await?;
-        if let Some(client_id) = &message.client_id {
-            let existing: Option<i64> = sqlx::query_scalar(
-                "SELECT id FROM messages WHERE conversation_id = ? AND sender_id = ? AND client_id = ?",
-            )
-            .bind(conversation_id)
-            .bind(sender)
-            .bind(client_id)
-            .fetch_optional(&mut *tx)
-            .await?;
-            if let Some(id) = existing {
-                let found = messages_by_ids(&mut tx, &[id]).await?.pop();
-                return found
-                    .map(Sent::Repeat)
-                    .ok_or_else(|| StoreError::Corrupt(format!("message {id} vanished")));
-            }
-        }
-        let attachment_list = serde_json::to_string(&message.attachment_ids)
-            .map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        if !message.attachment_ids.is_empty() {
-            let usable: i64 = sqlx::query_scalar(
-                "SELECT COUNT(*) FROM attachments
-                 WHERE id IN (SELECT value FROM json_each(?)) AND conversation_id = ?
-                   AND uploader_id = ? AND message_id IS NULL",
-            )
-            .bind(&attachment_list)
-            .bind(conversation_id)
-            .bind(sender)
-            .fetch_one(&mut *tx)
-            .await?;
-            if usable != message.attachment_ids.len() as i64 {
-                return Ok(Sent::BadAttachments);
-            }
-        }
-        let id: i64 = sqlx::query_scalar(
-            "INSERT INTO messages (conversation_id, sender_id, body, client_id, created_at)
-             VALUES (?, ?, ?, ?, ?) RETURNING id",
-        )
-        .bind(conversation_id)
-        .bind(sender)
-        .bind(&message.body)
-        .bind(&message.client_id)
-        .bind(now)
-        .fetch_one(&mut *tx)
-        .await?;
-        sqlx::query(
-            "UPDATE attachments SET message_id = ? WHERE id IN (SELECT value FROM json_each(?))",
-        )
-        .bind(id)
-        .bind(&attachment_list)
-        .execute(&mut *tx)
-        .await?;
-        sqlx::query(
-            "UPDATE conversations SET last_message_id = ?, last_activity_at = ? WHERE id = ?",
-        )
-        .bind(id)
-        .bind(now)
-        .bind(conversation_id)
-        .execute(&mut *tx)
-        .await?;
-        sqlx::query(
-            "UPDATE conversation_members SET read_up_to = ? WHERE conversation_id = ? AND user_id = ?",
-        )
-        .bind(id)
-        .bind(conversation_id)
-        .bind(sender)
-        .execute(&mut *tx)
-        .await?;
-        let written = messages_by_ids(&mut tx, &[id])
-            .await?
-            .pop()
-            .ok_or_else(|| StoreError::Corrupt(format!("message {id} vanished")))?;
-        let event = Event::Message {
-            message: written.clone(),
-        };
-        let payload =
-            serde_json::to_string(&event).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        let members = member_ids_in(&mut tx, conversation_id).await?;
-        let mut appended = Vec::with_capacity(members.len() + notify.len());
-        for &member in &members {
-            appended.push(
-                events::append_payload(&mut tx, member, event.name(), payload.clone(), now).await?,
-            );
-        }
-        for &recipient in notify {
-            if recipient == sender || !members.contains(&recipient) {
-                continue;
-            }
-            let unread: i64 = sqlx::query_scalar(
-                "SELECT COUNT(*) FROM messages msg
-                 JOIN conversation_members m ON m.conversation_id = msg.conversation_id AND m.user_id = ?1
-                 WHERE msg.conversation_id = ?2 AND msg.id > m.read_up_to AND msg.sender_id != ?1",
-            )
-            .bind(recipient)
-            .bind(conversation_id)
-            .fetch_one(&mut *tx)
-            .await?;
-            let (_, event) =
-                write_notification(&mut tx, recipient, &notification(unread), now).await?;
-            appended.push(event);
-        }
-        tx.commit().await?;
-        Ok(Sent::New(written, appended))
-    }
-
-    /// Moves `user_id`'s read marker forward to `up_to` (at most the newest
-    /// message), tells every member (`conversation_read`), and marks the
-    /// conversation's message notification read once everything is read.
-    /// Nothing is written when the marker would not move.
-    pub async fn mark_conversation_read(
-        &self,
-        conversation_id: i64,
-        user_id: i64,
-        up_to: i64,
-        now: i64,
-    ) -> Result<Vec<Appended>, StoreError> {
-        let mut tx = self.pool.begin().await?;
-        let row = sqlx::query(
-            "SELECT m.read_up_to, COALESCE(c.last_message_id, 0) AS last_id
-             FROM conversation_members m JOIN conversations c ON c.id = m.conversation_id
-             WHERE m.conversation_id = ? AND m.user_id = ?",
-        )
-        .bind(conversation_id)
-        .bind(user_id)
-        .fetch_optional(&mut *tx)
-        .await?;
-        let Some(row) = row else {
-            return Ok(Vec::new());
-        };
-        let current: i64 = row.try_get("read_up_to")?;
-        let last_id: i64 = row.try_get("last_id")?;
-        let target = up_to.min(last_id);
-        if target <= current {
-            return Ok(Vec::new());
-        }
-        sqlx::query(
-            "UPDATE conversation_members SET read_up_to = ? WHERE conversation_id = ? AND user_id = ?",
-        )
-        .bind(target)
-        .bind(conversation_id)
-        .bind(user_id)
-        .execute(&mut *tx)
-        .await?;
-        let event = Event::ConversationRead {
-            conversation_id,
-            user_id,
-            up_to_message_id: target,
-        };
-        let payload =
-            serde_json::to_string(&event).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        let mut appended = Vec::new();
-        for member in member_ids_in(&mut tx, conversation_id).await? {
-            appended.push(
-                events::append_payload(&mut tx, member, event.name(), payload.clone(), now).await?,
-            );
-        }
-        if target >= last_id
-            && let Some(read) =
-                read_keyed_notification(&mut tx, user_id, &notification_key(conversation_id), now)
-                    .await?
-        {
-            appended.push(read);
-        }
-        tx.commit().await?;
-        Ok(appended)
-    }
-
-    /// Adds a member to a group (their unread count starts at zero) and
-    /// tells everyone. `false` when they already were a member.
-    pub async fn add_member(
-        &self,
-        conversation_id: i64,
-        user_id: i64,
-        max_members: u32,
-        now: i64,
-    ) -> Result<AddMember, StoreError> {
-        let mut tx = self.pool.begin().await?;
-        let member_ids = member_ids_in(&mut tx, conversation_id).await?;
-        if member_ids.contains(&user_id) {
-            return Ok(AddMember::AlreadyMember);
-        }
-        if member_ids.len() >= max_members as usize {
-            return Ok(AddMember::Full);
-        }
-        let read_up_to: i64 = sqlx::query_scalar(
-            "INSERT INTO conversation_members (conversation_id, user_id, read_up_to, joined_at)
-             SELECT id, ?, COALESCE(last_message_id, 0), ? FROM conversations WHERE id = ?
-             RETURNING read_up_to",
-        )
-        .bind(user_id)
-        .bind(now)
-        .bind(conversation_id)
-        .fetch_one(&mut *tx)
-        .await?;
-        let mut appended = Vec::new();
-        // The newcomer gets the whole conversation; everyone else a small
-        // delta, serialized once. Growing a group costs O(members), not
-        // O(members²).
-        if let Some(conversation) = conversation_in(&mut tx, conversation_id, user_id).await? {
-            let member = conversation
-                .members
-                .iter()
-                .find(|m| m.id == user_id)
-                .cloned();
-            let event = Event::ConversationUpdated {
-                conversation: without_presence(conversation),
-            };
-            appended.push(events::append(&mut tx, user_id, &event, now).await?);
-            if let Some(member) = member {
-                let delta = Event::ConversationMemberAdded {
-                    conversation_id,
-                    member,
-                    read_up_to,
-                };
-                append_to_all(&mut tx, &member_ids, &delta, now, &mut appended).await?;
-            }
-        }
-        tx.commit().await?;
-        Ok(AddMember::Added(appended))
-    }
-
-    /// Removes a member: they get `conversation_removed` (and nothing from
-    /// it afterwards), the others a `conversation_member_removed`. `None`
-    /// when they were not a member.
-    pub async fn remove_member(
-        &self,
-        conversation_id: i64,
-        user_id: i64,
-        now: i64,
-    ) -> Result<Option<Vec<Appended>>, StoreError> {
-        let mut tx = self.pool.begin().await?;
-        let removed = sqlx::query(
-            "DELETE FROM conversation_members WHERE conversation_id = ? AND user_id = ?",
-        )
-        .bind(conversation_id)
-        .bind(user_id)
-        .execute(&mut *tx)
-        .await?;
-        if removed.rows_affected() == 0 {
-            return Ok(None);
-        }
-        let mut appended = vec![
-            events::append(
-                &mut tx,
-                user_id,
-                &Event::ConversationRemoved { conversation_id },
-                now,
-            )
-            .await?,
-        ];
-        let others = member_ids_in(&mut tx, conversation_id).await?;
-        let delta = Event::ConversationMemberRemoved {
-            conversation_id,
-            user_id,
-        };
-        append_to_all(&mut tx, &others, &delta, now, &mut appended).await?;
-        tx.commit().await?;
-        Ok(Some(appended))
     }
 
     /// Bytes of `user_id`'s uploads not yet on any message.
@@ -881,6 +535,327 @@ impl Store {
         .bind(older_than)
         .fetch_all(&self.pool)
         .await?)
+    }
+}
+
+/// Chat writes that append events; they run in the writer's transaction.
+impl WriteTx {
+    /// Creates a conversation with its members and tells each of them.
+    /// A direct conversation that appeared meanwhile is returned instead
+    /// (`false`: not created).
+    pub async fn create_conversation(
+        &mut self,
+        new: &NewConversation,
+        now: i64,
+    ) -> Result<(i64, bool), StoreError> {
+        let key = match (new.kind, new.members.as_slice()) {
+            (ConversationKind::Direct, [a, b]) => Some(direct_key(*a, *b)),
+            _ => None,
+        };
+        if let Some(key) = &key {
+            let existing: Option<i64> =
+                sqlx::query_scalar("SELECT id FROM conversations WHERE direct_key = ?")
+                    .bind(key)
+                    .fetch_optional(&mut **self)
+                    .await?;
+            if let Some(id) = existing {
+                return Ok((id, false));
+            }
+        }
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO conversations (kind, title, created_by, direct_key, last_activity_at, created_at)
+             VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
+        )
+        .bind(new.kind.as_str())
+        .bind(&new.title)
+        .bind(new.created_by)
+        .bind(&key)
+        .bind(now)
+        .bind(now)
+        .fetch_one(&mut **self)
+        .await?;
+        for &member in &new.members {
+            sqlx::query(
+                "INSERT INTO conversation_members (conversation_id, user_id, joined_at) VALUES (?, ?, ?)",
+            )
+            .bind(id)
+            .bind(member)
+            .bind(now)
+            .execute(&mut **self)
+            .await?;
+        }
+        // A new conversation looks the same to every member (nothing read,
+        // nothing unread): serialized once, written to each.
+        if let Some(conversation) = conversation_in(self, id, new.created_by).await? {
+            let event = Event::ConversationUpdated {
+                conversation: without_presence(conversation),
+            };
+            append_to_all(self, &new.members, &event, now).await?;
+        }
+        Ok((id, true))
+    }
+
+    /// Writes a message in ONE transaction with: its attachments linked, the
+    /// conversation's activity, the sender's read marker, a `message` event
+    /// for every member (serialized once), and for each of `notify` (members
+    /// not looking at the conversation) the conversation's collapsed
+    /// "message" notification, made by `notification` from their unread
+    /// count in it.
+    pub async fn send_message(
+        &mut self,
+        conversation_id: i64,
+        sender: i64,
+        message: &ValidMessage,
+        notify: &[i64],
+        notification: impl Fn(i64) -> NewNotification,
+        now: i64,
+    ) -> Result<Sent, StoreError> {
+        if let Some(client_id) = &message.client_id {
+            let existing: Option<i64> = sqlx::query_scalar(
+                "SELECT id FROM messages WHERE conversation_id = ? AND sender_id = ? AND client_id = ?",
+            )
+            .bind(conversation_id)
+            .bind(sender)
+            .bind(client_id)
+            .fetch_optional(&mut **self)
+            .await?;
+            if let Some(id) = existing {
+                let found = messages_by_ids(self, &[id]).await?.pop();
+                return found
+                    .map(Sent::Repeat)
+                    .ok_or_else(|| StoreError::Corrupt(format!("message {id} vanished")));
+            }
+        }
+        let wrote_before = sqlx::query_scalar::<_, i64>(
+            "SELECT 1 FROM messages WHERE sender_id = ? AND conversation_id = ? LIMIT 1",
+        )
+        .bind(sender)
+        .bind(conversation_id)
+        .fetch_optional(&mut **self)
+        .await?
+        .is_some();
+        let attachment_list = serde_json::to_string(&message.attachment_ids)
+            .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        if !message.attachment_ids.is_empty() {
+            let usable: i64 = sqlx::query_scalar(
+                "SELECT COUNT(*) FROM attachments
+                 WHERE id IN (SELECT value FROM json_each(?)) AND conversation_id = ?
+                   AND uploader_id = ? AND message_id IS NULL",
+            )
+            .bind(&attachment_list)
+            .bind(conversation_id)
+            .bind(sender)
+            .fetch_one(&mut **self)
+            .await?;
+            if usable != message.attachment_ids.len() as i64 {
+                return Ok(Sent::BadAttachments);
+            }
+        }
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO messages (conversation_id, sender_id, body, client_id, created_at)
+             VALUES (?, ?, ?, ?, ?) RETURNING id",
+        )
+        .bind(conversation_id)
+        .bind(sender)
+        .bind(&message.body)
+        .bind(&message.client_id)
+        .bind(now)
+        .fetch_one(&mut **self)
+        .await?;
+        sqlx::query(
+            "UPDATE attachments SET message_id = ? WHERE id IN (SELECT value FROM json_each(?))",
+        )
+        .bind(id)
+        .bind(&attachment_list)
+        .execute(&mut **self)
+        .await?;
+        sqlx::query(
+            "UPDATE conversations SET last_message_id = ?, last_activity_at = ? WHERE id = ?",
+        )
+        .bind(id)
+        .bind(now)
+        .bind(conversation_id)
+        .execute(&mut **self)
+        .await?;
+        sqlx::query(
+            "UPDATE conversation_members SET read_up_to = ? WHERE conversation_id = ? AND user_id = ?",
+        )
+        .bind(id)
+        .bind(conversation_id)
+        .bind(sender)
+        .execute(&mut **self)
+        .await?;
+        let written = messages_by_ids(self, &[id])
+            .await?
+            .pop()
+            .ok_or_else(|| StoreError::Corrupt(format!("message {id} vanished")))?;
+        let event = Event::Message {
+            message: written.clone(),
+        };
+        let payload =
+            serde_json::to_string(&event).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let members = member_ids_in(self, conversation_id).await?;
+        for &member in &members {
+            events::append_payload(self, member, event.name(), payload.clone(), now).await?;
+        }
+        for &recipient in notify {
+            if recipient == sender || !members.contains(&recipient) {
+                continue;
+            }
+            let unread: i64 = sqlx::query_scalar(
+                "SELECT COUNT(*) FROM messages msg
+                 JOIN conversation_members m ON m.conversation_id = msg.conversation_id AND m.user_id = ?1
+                 WHERE msg.conversation_id = ?2 AND msg.id > m.read_up_to AND msg.sender_id != ?1",
+            )
+            .bind(recipient)
+            .bind(conversation_id)
+            .fetch_one(&mut **self)
+            .await?;
+            write_notification(self, recipient, &notification(unread), now).await?;
+        }
+        Ok(Sent::New {
+            message: written,
+            first_from_sender: !wrote_before,
+        })
+    }
+
+    /// Moves `user_id`'s read marker forward to `up_to` (at most the newest
+    /// message), tells every member (`conversation_read`), and marks the
+    /// conversation's message notification read once everything is read.
+    /// Nothing is written when the marker would not move.
+    pub async fn mark_conversation_read(
+        &mut self,
+        conversation_id: i64,
+        user_id: i64,
+        up_to: i64,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        let row = sqlx::query(
+            "SELECT m.read_up_to, COALESCE(c.last_message_id, 0) AS last_id
+             FROM conversation_members m JOIN conversations c ON c.id = m.conversation_id
+             WHERE m.conversation_id = ? AND m.user_id = ?",
+        )
+        .bind(conversation_id)
+        .bind(user_id)
+        .fetch_optional(&mut **self)
+        .await?;
+        let Some(row) = row else {
+            return Ok(());
+        };
+        let current: i64 = row.try_get("read_up_to")?;
+        let last_id: i64 = row.try_get("last_id")?;
+        let target = up_to.min(last_id);
+        if target <= current {
+            return Ok(());
+        }
+        sqlx::query(
+            "UPDATE conversation_members SET read_up_to = ? WHERE conversation_id = ? AND user_id = ?",
+        )
+        .bind(target)
+        .bind(conversation_id)
+        .bind(user_id)
+        .execute(&mut **self)
+        .await?;
+        let event = Event::ConversationRead {
+            conversation_id,
+            user_id,
+            up_to_message_id: target,
+        };
+        let payload =
+            serde_json::to_string(&event).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        for member in member_ids_in(self, conversation_id).await? {
+            events::append_payload(self, member, event.name(), payload.clone(), now).await?;
+        }
+        if target >= last_id {
+            read_keyed_notification(self, user_id, &notification_key(conversation_id), now).await?;
+        }
+        Ok(())
+    }
+
+    /// Adds a member to a group (their unread count starts at zero) and
+    /// tells everyone. `false` when they already were a member.
+    pub async fn add_member(
+        &mut self,
+        conversation_id: i64,
+        user_id: i64,
+        max_members: u32,
+        now: i64,
+    ) -> Result<AddMember, StoreError> {
+        let member_ids = member_ids_in(self, conversation_id).await?;
+        if member_ids.contains(&user_id) {
+            return Ok(AddMember::AlreadyMember);
+        }
+        if member_ids.len() >= max_members as usize {
+            return Ok(AddMember::Full);
+        }
+        let read_up_to: i64 = sqlx::query_scalar(
+            "INSERT INTO conversation_members (conversation_id, user_id, read_up_to, joined_at)
+             SELECT id, ?, COALESCE(last_message_id, 0), ? FROM conversations WHERE id = ?
+             RETURNING read_up_to",
+        )
+        .bind(user_id)
+        .bind(now)
+        .bind(conversation_id)
+        .fetch_one(&mut **self)
+        .await?;
+        // The newcomer gets the whole conversation; everyone else a small
+        // delta, serialized once. Growing a group costs O(members), not
+        // O(members²).
+        if let Some(conversation) = conversation_in(self, conversation_id, user_id).await? {
+            let member = conversation
+                .members
+                .iter()
+                .find(|m| m.id == user_id)
+                .cloned();
+            let event = Event::ConversationUpdated {
+                conversation: without_presence(conversation),
+            };
+            events::append(self, user_id, &event, now).await?;
+            if let Some(member) = member {
+                let delta = Event::ConversationMemberAdded {
+                    conversation_id,
+                    member,
+                    read_up_to,
+                };
+                append_to_all(self, &member_ids, &delta, now).await?;
+            }
+        }
+        Ok(AddMember::Added)
+    }
+
+    /// Removes a member: they get `conversation_removed` (and nothing from
+    /// it afterwards), the others a `conversation_member_removed`. `false`
+    /// when they were not a member.
+    pub async fn remove_member(
+        &mut self,
+        conversation_id: i64,
+        user_id: i64,
+        now: i64,
+    ) -> Result<bool, StoreError> {
+        let removed = sqlx::query(
+            "DELETE FROM conversation_members WHERE conversation_id = ? AND user_id = ?",
+        )
+        .bind(conversation_id)
+        .bind(user_id)
+        .execute(&mut **self)
+        .await?;
+        if removed.rows_affected() == 0 {
+            return Ok(false);
+        }
+        events::append(
+            self,
+            user_id,
+            &Event::ConversationRemoved { conversation_id },
+            now,
+        )
+        .await?;
+        let others = member_ids_in(self, conversation_id).await?;
+        let delta = Event::ConversationMemberRemoved {
+            conversation_id,
+            user_id,
+        };
+        append_to_all(self, &others, &delta, now).await?;
+        Ok(true)
     }
 }
 

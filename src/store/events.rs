@@ -1,18 +1,19 @@
 //! The per-user event log. Server only.
 //!
-//! `append` runs inside the caller's transaction, next to the domain write
-//! it describes: it bumps the user's counter row (`users.event_seq`) and
+//! `append` runs inside the writer's transaction, next to the domain write
+//! it describes, and records the event for the bus: it bumps the user's counter row (`users.event_seq`) and
 //! inserts the event with that number. The counter row is locked by the
 //! update until commit, so numbers are gap-free and commit-ordered per user
 //! on any backend (a global autoincrement would not be on PostgreSQL).
 
-use sqlx::{Row, Sqlite, Transaction};
+use sqlx::Row;
 
+use super::writer::WriteTx;
 use super::{Store, StoreError};
 use crate::model::event::Event;
 
-/// An event as written: who, which number, and its JSON. Announced to the
-/// hub after the transaction commits.
+/// An event as written: who, which number, and its JSON. Handed to the bus
+/// after the transaction commits.
 #[derive(Debug, Clone)]
 pub struct Appended {
     pub user_id: i64,
@@ -48,11 +49,11 @@ impl Window {
 
 /// Appends `event` to `user_id`'s log inside `tx`.
 pub async fn append(
-    tx: &mut Transaction<'_, Sqlite>,
+    tx: &mut WriteTx,
     user_id: i64,
     event: &Event,
     now: i64,
-) -> Result<Appended, StoreError> {
+) -> Result<(), StoreError> {
     let payload = serde_json::to_string(event).map_err(|e| StoreError::Corrupt(e.to_string()))?;
     append_payload(tx, user_id, event.name(), payload, now).await
 }
@@ -60,12 +61,12 @@ pub async fn append(
 /// Appends an event already serialized (`payload`, named `kind`): an
 /// event sent to many users is serialized once.
 pub async fn append_payload(
-    tx: &mut Transaction<'_, Sqlite>,
+    tx: &mut WriteTx,
     user_id: i64,
     kind: &'static str,
     payload: String,
     now: i64,
-) -> Result<Appended, StoreError> {
+) -> Result<(), StoreError> {
     let seq: i64 = sqlx::query_scalar(
         "UPDATE users SET event_seq = event_seq + 1 WHERE id = ? RETURNING event_seq",
     )
@@ -82,12 +83,13 @@ pub async fn append_payload(
     .bind(now)
     .execute(&mut **tx)
     .await?;
-    Ok(Appended {
+    tx.appended(Appended {
         user_id,
         seq,
         kind,
         payload,
-    })
+    });
+    Ok(())
 }
 
 impl Store {

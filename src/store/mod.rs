@@ -3,17 +3,20 @@
 //! functions. Server only.
 
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::SqlitePool;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 
-use crate::server::config::Config;
+use crate::server::config::{Config, Synchronous};
+use writer::{OnCommit, WriteTx, Writer, WriterHealth};
 
 pub mod accounts;
 pub mod chat;
 pub mod events;
 pub mod notifications;
+pub mod writer;
 
 /// Why the store could not be opened or answer.
 #[derive(Debug, thiserror::Error)]
@@ -31,18 +34,53 @@ pub enum StoreError {
     Unsupported(String),
     #[error("stored data is invalid: {0}")]
     Corrupt(String),
+    /// The writer's queue is full: try again in a moment.
+    #[error("the writer is busy")]
+    Busy,
+    /// The disk (or the database's size limit) is full.
+    #[error("the storage is full")]
+    StorageFull,
+    #[error("write failed: {0}")]
+    Write(String),
 }
 
-/// A handle on the database; cheap to clone (a pool).
+impl StoreError {
+    /// Whether SQLite reported a full disk (`SQLITE_FULL`, which it also
+    /// answers for `ENOSPC`).
+    pub fn is_storage_full(&self) -> bool {
+        match self {
+            Self::StorageFull => true,
+            Self::Database(sqlx::Error::Database(error)) => {
+                error.code().is_some_and(|code| code == "13")
+                    || error.message().contains("disk is full")
+            }
+            _ => false,
+        }
+    }
+
+    /// The same failure, for each command of a batch that shares it.
+    pub fn replay(&self) -> Self {
+        match self {
+            Self::Busy => Self::Busy,
+            Self::StorageFull => Self::StorageFull,
+            other => Self::Write(other.to_string()),
+        }
+    }
+}
+
+/// A handle on the database; cheap to clone (a pool for reads and the
+/// writes that append no events, and the writer for those that do).
 #[derive(Clone, Debug)]
 pub struct Store {
     pool: SqlitePool,
+    writer: Writer,
 }
 
 impl Store {
-    /// Opens (creating when missing) the configured database and brings its
-    /// schema up to date.
-    pub async fn open(config: &Config) -> Result<Self, StoreError> {
+    /// Opens (creating when missing) the configured database, brings its
+    /// schema up to date, and starts the writer, which hands every committed
+    /// event to `bus`.
+    pub async fn open(config: &Config, bus: Arc<dyn OnCommit>) -> Result<Self, StoreError> {
         let url = config.database_url();
         if url.starts_with("postgres") {
             return Err(StoreError::Unsupported(
@@ -57,18 +95,23 @@ impl Store {
         let options = SqliteConnectOptions::from_str(&url)?
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
-            // NORMAL is durable across process crashes in WAL mode; only an OS
-            // crash or power loss can lose the last transactions.
-            .synchronous(SqliteSynchronous::Normal)
+            // FULL syncs the log at every commit: nothing acknowledged is lost
+            // to a power cut. The writer's batches pay it once per batch.
+            // NORMAL survives a crash of Herald but not of the machine.
+            .synchronous(match config.db_synchronous {
+                Synchronous::Full => SqliteSynchronous::Full,
+                Synchronous::Normal => SqliteSynchronous::Normal,
+            })
             .foreign_keys(true)
             .busy_timeout(Duration::from_millis(config.db_busy_timeout_ms.get()));
         let pool = SqlitePoolOptions::new()
             .max_connections(config.db_max_connections.get())
             .acquire_timeout(Duration::from_secs(10))
-            .connect_with(options)
+            .connect_with(options.clone())
             .await?;
         sqlx::migrate!("migrations/sqlite").run(&pool).await?;
-        let store = Self { pool };
+        let writer = Writer::start(&options, config.write_queue.get(), bus).await?;
+        let store = Self { pool, writer };
         let mode = store.journal_mode().await?;
         if !mode.eq_ignore_ascii_case("wal") {
             return Err(StoreError::Unsupported(format!(
@@ -76,6 +119,24 @@ impl Store {
             )));
         }
         Ok(store)
+    }
+
+    /// Runs a write that appends events through the writer: in the next
+    /// batch, answered after that batch committed and its events reached
+    /// the bus. See [`Writer::run`].
+    pub async fn write<T, F>(&self, command: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: for<'t> FnOnce(&'t mut WriteTx) -> futures_util::future::BoxFuture<'t, Result<T, StoreError>>
+            + Send
+            + 'static,
+    {
+        self.writer.run(command).await
+    }
+
+    /// The write path's health (a full disk) and batch counters.
+    pub fn writer_health(&self) -> &WriterHealth {
+        self.writer.health()
     }
 
     /// SQLite's journal mode as the database reports it.

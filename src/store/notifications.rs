@@ -2,9 +2,10 @@
 //! writes its event in the same transaction. Server only.
 
 use sqlx::sqlite::SqliteRow;
-use sqlx::{Row, Sqlite, Transaction};
+use sqlx::Row;
 
-use super::events::{self, Appended};
+use super::events;
+use super::writer::WriteTx;
 use super::{Store, StoreError};
 use crate::model::event::Event;
 use crate::model::notification::{Category, Notification, Preferences, Priority};
@@ -38,8 +39,8 @@ pub enum Change {
     NotFound,
     /// Already in that state: nothing written.
     Unchanged,
-    /// Written, with the event to announce.
-    Changed(Appended),
+    /// Written, with its event.
+    Changed,
 }
 
 /// A stored answer to a publish with an `Idempotency-Key`.
@@ -139,28 +140,6 @@ impl Store {
         .await?)
     }
 
-    /// Writes `new` for every recipient in ONE transaction, with its event.
-    /// A recipient that already has a notification with the same key gets
-    /// that one replaced (marked unread again) and a `notification_updated`.
-    /// Returns the notification ids and the events to announce.
-    pub async fn publish_notifications(
-        &self,
-        recipients: &[i64],
-        new: &NewNotification,
-        now: i64,
-    ) -> Result<(Vec<i64>, Vec<Appended>), StoreError> {
-        let mut tx = self.pool.begin().await?;
-        let mut ids = Vec::with_capacity(recipients.len());
-        let mut appended = Vec::with_capacity(recipients.len());
-        for &user_id in recipients {
-            let (id, event) = write_notification(&mut tx, user_id, new, now).await?;
-            appended.push(event);
-            ids.push(id);
-        }
-        tx.commit().await?;
-        Ok((ids, appended))
-    }
-
     /// A page of `user_id`'s notifications, newest first, before `before`.
     pub async fn list_notifications(
         &self,
@@ -196,92 +175,6 @@ impl Store {
         .bind(user_id)
         .fetch_one(&self.pool)
         .await?)
-    }
-
-    /// Marks one notification read.
-    pub async fn mark_read(&self, user_id: i64, id: i64, now: i64) -> Result<Change, StoreError> {
-        let mut tx = self.pool.begin().await?;
-        let exists: Option<Option<i64>> =
-            sqlx::query_scalar("SELECT read_at FROM notifications WHERE id = ? AND user_id = ?")
-                .bind(id)
-                .bind(user_id)
-                .fetch_optional(&mut *tx)
-                .await?;
-        match exists {
-            None => return Ok(Change::NotFound),
-            Some(Some(_)) => return Ok(Change::Unchanged),
-            Some(None) => {}
-        }
-        sqlx::query("UPDATE notifications SET read_at = ? WHERE id = ?")
-            .bind(now)
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
-        let event = Event::NotificationsRead {
-            ids: vec![id],
-            unread_count: Some(unread_in(&mut tx, user_id).await?),
-        };
-        let appended = events::append(&mut tx, user_id, &event, now).await?;
-        tx.commit().await?;
-        Ok(Change::Changed(appended))
-    }
-
-    /// Marks every unread notification (of one category, if given) read.
-    pub async fn mark_all_read(
-        &self,
-        user_id: i64,
-        category: Option<Category>,
-        now: i64,
-    ) -> Result<Change, StoreError> {
-        let mut tx = self.pool.begin().await?;
-        let up_to: Option<i64> = sqlx::query_scalar(
-            "UPDATE notifications SET read_at = ?1
-             WHERE user_id = ?2 AND read_at IS NULL AND (?3 IS NULL OR category = ?3)
-             RETURNING id",
-        )
-        .bind(now)
-        .bind(user_id)
-        .bind(category.map(Category::as_str))
-        .fetch_all(&mut *tx)
-        .await?
-        .into_iter()
-        .max();
-        let Some(up_to_id) = up_to else {
-            return Ok(Change::Unchanged);
-        };
-        let event = Event::NotificationsReadAll {
-            up_to_id,
-            category,
-            unread_count: Some(unread_in(&mut tx, user_id).await?),
-        };
-        let appended = events::append(&mut tx, user_id, &event, now).await?;
-        tx.commit().await?;
-        Ok(Change::Changed(appended))
-    }
-
-    /// Deletes one notification.
-    pub async fn delete_notification(
-        &self,
-        user_id: i64,
-        id: i64,
-        now: i64,
-    ) -> Result<Change, StoreError> {
-        let mut tx = self.pool.begin().await?;
-        let done = sqlx::query("DELETE FROM notifications WHERE id = ? AND user_id = ?")
-            .bind(id)
-            .bind(user_id)
-            .execute(&mut *tx)
-            .await?;
-        if done.rows_affected() == 0 {
-            return Ok(Change::NotFound);
-        }
-        let event = Event::NotificationsDeleted {
-            ids: vec![id],
-            unread_count: Some(unread_in(&mut tx, user_id).await?),
-        };
-        let appended = events::append(&mut tx, user_id, &event, now).await?;
-        tx.commit().await?;
-        Ok(Change::Changed(appended))
     }
 
     /// A user's preferences (defaults when never saved).
@@ -430,15 +323,115 @@ impl Store {
     }
 }
 
+/// Writes that append events; they run in the writer's transaction.
+impl WriteTx {
+    /// Writes `new` for every recipient, with its event.
+    /// A recipient that already has a notification with the same key gets
+    /// that one replaced (marked unread again) and a `notification_updated`.
+    /// Returns the notification ids.
+    pub async fn publish_notifications(
+        &mut self,
+        recipients: &[i64],
+        new: &NewNotification,
+        now: i64,
+    ) -> Result<Vec<i64>, StoreError> {
+        let mut ids = Vec::with_capacity(recipients.len());
+        for &user_id in recipients {
+            ids.push(write_notification(self, user_id, new, now).await?);
+        }
+        Ok(ids)
+    }
+
+    /// Marks one notification read.
+    pub async fn mark_read(&mut self, user_id: i64, id: i64, now: i64) -> Result<Change, StoreError> {
+        let exists: Option<Option<i64>> =
+            sqlx::query_scalar("SELECT read_at FROM notifications WHERE id = ? AND user_id = ?")
+                .bind(id)
+                .bind(user_id)
+                .fetch_optional(&mut **self)
+                .await?;
+        match exists {
+            None => return Ok(Change::NotFound),
+            Some(Some(_)) => return Ok(Change::Unchanged),
+            Some(None) => {}
+        }
+        sqlx::query("UPDATE notifications SET read_at = ? WHERE id = ?")
+            .bind(now)
+            .bind(id)
+            .execute(&mut **self)
+            .await?;
+        let event = Event::NotificationsRead {
+            ids: vec![id],
+            unread_count: Some(unread_in(self, user_id).await?),
+        };
+        events::append(self, user_id, &event, now).await?;
+        Ok(Change::Changed)
+    }
+
+    /// Marks every unread notification (of one category, if given) read.
+    pub async fn mark_all_read(
+        &mut self,
+        user_id: i64,
+        category: Option<Category>,
+        now: i64,
+    ) -> Result<Change, StoreError> {
+        let up_to: Option<i64> = sqlx::query_scalar(
+            "UPDATE notifications SET read_at = ?1
+             WHERE user_id = ?2 AND read_at IS NULL AND (?3 IS NULL OR category = ?3)
+             RETURNING id",
+        )
+        .bind(now)
+        .bind(user_id)
+        .bind(category.map(Category::as_str))
+        .fetch_all(&mut **self)
+        .await?
+        .into_iter()
+        .max();
+        let Some(up_to_id) = up_to else {
+            return Ok(Change::Unchanged);
+        };
+        let event = Event::NotificationsReadAll {
+            up_to_id,
+            category,
+            unread_count: Some(unread_in(self, user_id).await?),
+        };
+        events::append(self, user_id, &event, now).await?;
+        Ok(Change::Changed)
+    }
+
+    /// Deletes one notification.
+    pub async fn delete_notification(
+        &mut self,
+        user_id: i64,
+        id: i64,
+        now: i64,
+    ) -> Result<Change, StoreError> {
+        let done = sqlx::query("DELETE FROM notifications WHERE id = ? AND user_id = ?")
+            .bind(id)
+            .bind(user_id)
+            .execute(&mut **self)
+            .await?;
+        if done.rows_affected() == 0 {
+            return Ok(Change::NotFound);
+        }
+        let event = Event::NotificationsDeleted {
+            ids: vec![id],
+            unread_count: Some(unread_in(self, user_id).await?),
+        };
+        events::append(self, user_id, &event, now).await?;
+        Ok(Change::Changed)
+    }
+}
+
 /// Writes `new` for one recipient inside `tx`, with its event: a
 /// recipient that already has a notification with the same key gets that
 /// one replaced (marked unread again) and a `notification_updated`.
 pub(super) async fn write_notification(
-    tx: &mut Transaction<'_, Sqlite>,
+    tx: &mut WriteTx,
     user_id: i64,
     new: &NewNotification,
     now: i64,
-) -> Result<(i64, Appended), StoreError> {
+) -> Result<i64, StoreError> {
     let data = new.data.as_ref().map(|d| d.to_string());
     let actor_id = new.actor.as_ref().map(|a| a.id);
     let replaced: Option<i64> =
@@ -509,17 +502,18 @@ pub(super) async fn write_notification(
             unread_count,
         }
     };
-    Ok((id, events::append(tx, user_id, &event, now).await?))
+    events::append(tx, user_id, &event, now).await?;
+    Ok(id)
 }
 
 /// Marks `user_id`'s notification with `key` read inside `tx`, if it is
-/// unread; returns its event.
+/// unread, with its event.
 pub(super) async fn read_keyed_notification(
-    tx: &mut Transaction<'_, Sqlite>,
+    tx: &mut WriteTx,
     user_id: i64,
     key: &str,
     now: i64,
-) -> Result<Option<Appended>, StoreError> {
+) -> Result<(), StoreError> {
     let id: Option<i64> = sqlx::query_scalar(
         "UPDATE notifications SET read_at = ? WHERE user_id = ? AND key = ? AND read_at IS NULL RETURNING id",
     )
@@ -528,17 +522,17 @@ pub(super) async fn read_keyed_notification(
     .bind(key)
     .fetch_optional(&mut **tx)
     .await?;
-    let Some(id) = id else { return Ok(None) };
+    let Some(id) = id else { return Ok(()) };
     let event = Event::NotificationsRead {
         ids: vec![id],
         unread_count: Some(unread_in(tx, user_id).await?),
     };
-    Ok(Some(events::append(tx, user_id, &event, now).await?))
+    events::append(tx, user_id, &event, now).await
 }
 
 /// `user_id`'s unread count as `tx` sees it (after its own writes). Counts
 /// the partial index of unread rows only.
-async fn unread_in(tx: &mut Transaction<'_, Sqlite>, user_id: i64) -> Result<i64, StoreError> {
+async fn unread_in(tx: &mut WriteTx, user_id: i64) -> Result<i64, StoreError> {
     Ok(sqlx::query_scalar(
         "SELECT COUNT(*) FROM notifications WHERE user_id = ? AND read_at IS NULL",
     )
