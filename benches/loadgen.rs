@@ -12,6 +12,15 @@
 //! connections), --seconds S of publishing (15), --sources M loopback
 //! source addresses (N / 2000 + 1), --hold S to keep the load (and the
 //! server) up S seconds after it, to look at /admin/status.
+//!
+//! --rate 0 skips the paced phase. --publishers P adds a saturation phase
+//! after it: P publishes always in flight for --seconds, each to one user
+//! (round-robin); it prints acknowledged publishes per second and their
+//! publish-to-receive latency. --synchronous full|normal sets the server's
+//! `db_synchronous`; HERALD_BIN runs another build of the server (to
+//! compare before and after a change with the same generator).
+//!
+//!     cargo bench --bench loadgen --features ssr -- --connections 1000 --rate 0 --publishers 64 --seconds 10
 
 use std::net::{IpAddr, Ipv4Addr};
 use std::process::{Child, Command, Stdio};
@@ -31,6 +40,10 @@ struct Options {
     sources: usize,
     /// Seconds to keep the load up afterwards.
     hold: Option<u64>,
+    /// Publishes kept in flight in the saturation phase.
+    publishers: Option<u64>,
+    /// The server's `db_synchronous`, when given.
+    synchronous: Option<String>,
 }
 
 fn parse_options() -> Options {
@@ -57,13 +70,19 @@ fn parse_options() -> Options {
     Options {
         connections,
         per_user: value("--per-user").unwrap_or(10).max(1) as usize,
-        rate: value("--rate").unwrap_or(200).max(1),
+        rate: value("--rate").unwrap_or(200),
         seconds: value("--seconds").unwrap_or(15).max(1),
         sources: value("--sources")
             .map(|v| v as usize)
             .unwrap_or(connections / 2000 + 1)
             .clamp(1, 250),
         hold: value("--hold"),
+        publishers: value("--publishers").filter(|&p| p > 0),
+        synchronous: args
+            .iter()
+            .position(|a| a == "--synchronous")
+            .and_then(|i| args.get(i + 1))
+            .cloned(),
     }
 }
 
@@ -106,7 +125,13 @@ impl Drop for Server {
 
 fn start_server(port: u16, options: &Options) -> Server {
     let data = tempfile::tempdir().expect("temp dir");
-    let child = Command::new(env!("CARGO_BIN_EXE_herald"))
+    let binary =
+        std::env::var("HERALD_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_herald").to_owned());
+    let mut command = Command::new(binary);
+    if let Some(mode) = &options.synchronous {
+        command.env("HERALD_DB_SYNCHRONOUS", mode);
+    }
+    let child = command
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .env("HERALD_ADDR", format!("127.0.0.1:{port}"))
         .env("HERALD_DATA_DIR", data.path())
@@ -182,11 +207,14 @@ async fn main() {
                     "register: {}",
                     response.status()
                 );
+                // The session cookie, not the device cookie that comes with it.
                 let cookie = response
                     .headers()
-                    .get("set-cookie")
-                    .and_then(|v| v.to_str().ok())
-                    .expect("cookie");
+                    .get_all("set-cookie")
+                    .iter()
+                    .filter_map(|v| v.to_str().ok())
+                    .find(|v| v.starts_with("herald_session="))
+                    .expect("session cookie");
                 cookie.split(';').next().unwrap_or_default().to_owned()
             }
         })
@@ -264,7 +292,10 @@ async fn main() {
                         if let Ok(value) = serde_json::from_str::<Value>(data)
                             && let Some(sent) = value["notification"]["data"]["sent_us"].as_u64()
                         {
-                            latencies.push(now_us().saturating_sub(sent));
+                            let saturating = value["notification"]["title"]
+                                .as_str()
+                                .is_some_and(|t| t.starts_with("burst"));
+                            latencies.push((saturating, now_us().saturating_sub(sent)));
                             delivered.fetch_add(1, Ordering::Relaxed);
                         }
                     }
@@ -306,7 +337,7 @@ async fn main() {
         .expect("login");
     assert!(login.status().is_success());
     let total = options.rate * options.seconds;
-    let interval = Duration::from_secs_f64(1.0 / options.rate as f64);
+    let interval = Duration::from_secs_f64(1.0 / options.rate.max(1) as f64);
     let publish_started = Instant::now();
     let mut in_flight = Vec::new();
     for n in 0..total {
@@ -327,12 +358,58 @@ async fn main() {
         }
     }
     let publish_elapsed = publish_started.elapsed().as_secs_f64();
-    let expected = acknowledged as u64 * options.per_user as u64;
+    let mut expected = acknowledged as u64 * options.per_user as u64;
     let drain_deadline = Instant::now() + Duration::from_secs(30);
     while delivered.load(Ordering::Relaxed) < expected && Instant::now() < drain_deadline {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let elapsed = publish_started.elapsed().as_secs_f64();
+
+    // Saturation: as many publishes as the server takes, P at a time.
+    let mut saturation = None;
+    if let Some(publishers) = options.publishers {
+        let next = Arc::new(AtomicU64::new(0));
+        let failed = Arc::new(AtomicU64::new(0));
+        let started = Instant::now();
+        let deadline = started + Duration::from_secs(options.seconds);
+        let tasks: Vec<_> = (0..publishers)
+            .map(|_| {
+                let (admin, next, failed) = (admin.clone(), next.clone(), failed.clone());
+                let url = format!("{base}/api/notifications");
+                tokio::spawn(async move {
+                    let mut acknowledged = 0u64;
+                    while Instant::now() < deadline {
+                        let n = next.fetch_add(1, Ordering::Relaxed);
+                        let user = format!("load{}", n as usize % users);
+                        let body = json!({"to": [user], "category": "job", "title": format!("burst {n}"), "data": {"sent_us": now_us()}});
+                        match admin.post(&url).json(&body).send().await {
+                            Ok(r) if r.status().is_success() => acknowledged += 1,
+                            _ => {
+                                failed.fetch_add(1, Ordering::Relaxed);
+                            }
+                        }
+                    }
+                    acknowledged
+                })
+            })
+            .collect();
+        let mut acknowledged = 0;
+        for task in tasks {
+            acknowledged += task.await.unwrap_or(0);
+        }
+        let took = started.elapsed().as_secs_f64();
+        expected += acknowledged * options.per_user as u64;
+        let drain_deadline = Instant::now() + Duration::from_secs(30);
+        while delivered.load(Ordering::Relaxed) < expected && Instant::now() < drain_deadline {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        saturation = Some((
+            publishers,
+            acknowledged,
+            failed.load(Ordering::Relaxed),
+            took,
+        ));
+    }
     // What the admin status page shows now, connections still open.
     match admin.get(format!("{base}/api/status")).send().await {
         Ok(answer) if answer.status().is_success() => match answer.json::<Value>().await {
@@ -348,25 +425,50 @@ async fn main() {
     }
     stop.notify_waiters_forever();
     let mut latencies: Vec<u64> = Vec::new();
+    let mut saturated: Vec<u64> = Vec::new();
     for reader in readers {
-        latencies.extend(reader.await.unwrap_or_default());
+        for (saturating, latency) in reader.await.unwrap_or_default() {
+            if saturating {
+                saturated.push(latency);
+            } else {
+                latencies.push(latency);
+            }
+        }
     }
     latencies.sort_unstable();
-    println!(
-        "published {acknowledged} of {total} in {publish_elapsed:.1} s ({:.0}/s)",
-        acknowledged as f64 / publish_elapsed
-    );
-    println!(
-        "delivered {} of {expected} expected in {elapsed:.1} s: {:.0} events/s",
-        latencies.len(),
-        latencies.len() as f64 / elapsed
-    );
-    println!(
-        "publish-to-receive latency: p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
-        percentile(&latencies, 0.50),
-        percentile(&latencies, 0.99),
-        percentile(&latencies, 1.0)
-    );
+    saturated.sort_unstable();
+    if total > 0 {
+        println!(
+            "published {acknowledged} of {total} in {publish_elapsed:.1} s ({:.0}/s)",
+            acknowledged as f64 / publish_elapsed
+        );
+        println!(
+            "delivered {} of {} expected in {elapsed:.1} s: {:.0} events/s",
+            latencies.len(),
+            acknowledged as u64 * options.per_user as u64,
+            latencies.len() as f64 / elapsed
+        );
+        println!(
+            "publish-to-receive latency: p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
+            percentile(&latencies, 0.50),
+            percentile(&latencies, 0.99),
+            percentile(&latencies, 1.0)
+        );
+    }
+    if let Some((publishers, acknowledged, failed, took)) = saturation {
+        println!(
+            "saturation: {acknowledged} publishes acknowledged in {took:.1} s with {publishers} in flight: {:.0}/s ({failed} failed)",
+            acknowledged as f64 / took
+        );
+        println!(
+            "saturation: delivered {} of {} expected; publish-to-receive p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
+            saturated.len(),
+            acknowledged * options.per_user as u64,
+            percentile(&saturated, 0.50),
+            percentile(&saturated, 0.99),
+            percentile(&saturated, 1.0)
+        );
+    }
     drop(server);
 }
 

@@ -576,3 +576,78 @@ async fn registration_conversations_membership_and_typing_are_limited() {
     }
     assert_eq!(signals, [true, false]);
 }
+
+/// A full disk is reported as such, and writes come back by themselves:
+/// publishing answers 503 `storage_full` with `Retry-After` (never a 500),
+/// `/healthz` answers 503 with the reason and the status report shows it,
+/// nothing half-written is delivered, and once retention frees space the
+/// writer's probe notices, `/healthz` is 200 again and publishing works.
+/// The database's size limit stands in for the disk: SQLite answers
+/// `SQLITE_FULL` for both.
+#[tokio::test]
+async fn a_full_disk_answers_503_and_writes_recover_by_themselves() {
+    let server = TestServer::start_with(
+        admin_options()
+            .env("HERALD_MAX_DATABASE_BYTES", "800000")
+            .env("HERALD_EVENT_RETENTION_PER_USER", "1")
+            .env("HERALD_EVENT_RETENTION_INTERVAL_SECS", "3"),
+    );
+    let admin = admin_client(&server).await;
+    server.client().register("fills").await;
+    let request =
+        json!({"to": ["fills"], "category": "system", "title": "t", "body": "x".repeat(2000)});
+    let publish = || admin.post("/api/notifications", &request);
+
+    let mut observed_full = false;
+    for _ in 0..5 {
+        let mut refused = None;
+        for _ in 0..2000 {
+            let answer = publish().await;
+            if answer.status != StatusCode::ACCEPTED {
+                refused = Some(answer);
+                break;
+            }
+        }
+        let refused = refused.expect("the size limit was never reached");
+        assert_eq!(
+            refused.status,
+            StatusCode::SERVICE_UNAVAILABLE,
+            "{}",
+            refused.body
+        );
+        assert_eq!(refused.error_code(), "storage_full");
+        assert!(refused.headers.contains_key("retry-after"));
+        let health = server.client().get("/healthz").await;
+        let status: serde_json::Value = admin.get("/api/status").await.json();
+        if health.status == StatusCode::OK {
+            // Retention freed space between the refusal and the check: fill again.
+            continue;
+        }
+        assert_eq!(health.status, StatusCode::SERVICE_UNAVAILABLE);
+        assert!(health.body.starts_with("storage_full"), "{}", health.body);
+        assert_eq!(
+            status["database"]["write_fault"], "storage_full",
+            "{status}"
+        );
+        observed_full = true;
+        break;
+    }
+    assert!(observed_full, "the full storage was never reported");
+
+    // Retention prunes all but the newest event; the probe sees the space.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        if server.client().get("/healthz").await.status == StatusCode::OK {
+            break;
+        }
+        assert!(Instant::now() < deadline, "writes never recovered");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let again = publish().await;
+    assert_eq!(again.status, StatusCode::ACCEPTED, "{}", again.body);
+    assert!(
+        !server.logs().contains("panicked"),
+        "the server panicked: {}",
+        server.logs()
+    );
+}

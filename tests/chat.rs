@@ -7,7 +7,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{Api, EventStream, TestServer};
+use common::{Api, EventStream, TestServer, admin_client, admin_options};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
@@ -74,12 +74,37 @@ async fn next_named(stream: &mut EventStream, name: &str) -> common::Frame {
     }
 }
 
-/// Every event that arrives within `quiet` (none of them awaited).
-async fn drain(stream: &mut EventStream, quiet: Duration) -> Vec<common::Frame> {
+/// Everything `stream` (of `username`, signed in as `user`) receives
+/// before a sentinel notification published to them now. One user's events
+/// arrive in the order they were announced, so "nothing before the
+/// sentinel" is exact, with no quiet window a late leak could slip past.
+/// The sentinel is deleted again, so unread counts stay as they were.
+async fn before_sentinel(
+    admin: &Api,
+    user: &Api,
+    username: &str,
+    stream: &mut EventStream,
+) -> Vec<common::Frame> {
+    let published = admin
+        .post(
+            "/api/notifications",
+            &json!({"to": [username], "category": "system", "title": "sentinel"}),
+        )
+        .await;
+    assert_eq!(published.status, StatusCode::ACCEPTED, "{}", published.body);
+    let id = published.json::<Value>()["ids"][0].as_i64().expect("id");
     let mut frames = Vec::new();
-    while let Ok(Some(frame)) = tokio::time::timeout(quiet, stream.next_event(WAIT)).await {
+    loop {
+        let frame = stream.next_event(WAIT).await.expect("stream ended");
+        if frame.event.as_deref() == Some("notification")
+            && frame.json()["notification"]["id"] == id
+        {
+            break;
+        }
         frames.push(frame);
     }
+    let deleted = user.delete(&format!("/api/notifications/{id}")).await;
+    assert_eq!(deleted.status, StatusCode::NO_CONTENT);
     frames
 }
 
@@ -217,7 +242,8 @@ async fn conversations_are_created_once_listed_by_activity_and_private() {
 
 #[tokio::test]
 async fn messages_reach_every_member_live_and_replay_exactly() {
-    let server = TestServer::start();
+    let server = TestServer::start_with(admin_options());
+    let admin = admin_client(&server).await;
     let (alice, alice_id) = user(&server, "alice").await;
     let (bob, bob_id) = user(&server, "bob").await;
     let id = direct(&alice, "bob").await;
@@ -272,7 +298,7 @@ async fn messages_reach_every_member_live_and_replay_exactly() {
         next_named(&mut bob_stream, "message").await.json()["message"]["body"],
         "once"
     );
-    let extra: Vec<_> = drain(&mut bob_stream, Duration::from_millis(700))
+    let extra: Vec<_> = before_sentinel(&admin, &bob, "bob", &mut bob_stream)
         .await
         .into_iter()
         .filter(|f| f.event.as_deref() == Some("message"))
@@ -390,7 +416,8 @@ async fn sending_is_limited_to_100_messages_a_minute() {
 
 #[tokio::test]
 async fn typing_and_presence_reach_only_people_who_share_a_conversation() {
-    let server = TestServer::start();
+    let server = TestServer::start_with(admin_options());
+    let admin = admin_client(&server).await;
     let (alice, alice_id) = user(&server, "alice").await;
     let (bob, _) = user(&server, "bob").await;
     let (carol, _) = user(&server, "carol").await;
@@ -434,13 +461,13 @@ async fn typing_and_presence_reach_only_people_who_share_a_conversation() {
     assert_eq!(data["user"]["username"], "alice");
     assert_eq!(data["is_typing"], true);
     // Not to the typist, not to strangers.
-    let alice_saw = drain(&mut alice_stream, Duration::from_millis(500)).await;
+    let alice_saw = before_sentinel(&admin, &alice, "alice", &mut alice_stream).await;
     assert!(
         alice_saw
             .iter()
             .all(|f| f.event.as_deref() != Some("typing"))
     );
-    let carol_saw = drain(&mut carol_stream, Duration::from_millis(500)).await;
+    let carol_saw = before_sentinel(&admin, &carol, "carol", &mut carol_stream).await;
     assert!(
         carol_saw
             .iter()
@@ -480,7 +507,8 @@ async fn typing_and_presence_reach_only_people_who_share_a_conversation() {
 
 #[tokio::test]
 async fn group_members_are_managed_by_the_creator_and_removal_is_immediate() {
-    let server = TestServer::start();
+    let server = TestServer::start_with(admin_options());
+    let admin = admin_client(&server).await;
     let (alice, _) = user(&server, "alice").await;
     let (bob, _) = user(&server, "bob").await;
     let (carol, carol_id) = user(&server, "carol").await;
@@ -531,7 +559,7 @@ async fn group_members_are_managed_by_the_creator_and_removal_is_immediate() {
         next_named(&mut bob_stream, "message").await.json()["message"]["body"],
         "after carol left"
     );
-    let carol_saw = drain(&mut carol_stream, Duration::from_millis(700)).await;
+    let carol_saw = before_sentinel(&admin, &carol, "carol", &mut carol_stream).await;
     assert!(
         carol_saw
             .iter()
@@ -741,7 +769,8 @@ async fn attachments_are_typed_by_content_limited_and_served_only_to_members() {
 
 #[tokio::test]
 async fn message_notifications_collapse_per_conversation_and_spare_viewers() {
-    let server = TestServer::start();
+    let server = TestServer::start_with(admin_options());
+    let admin = admin_client(&server).await;
     let (alice, _) = user(&server, "alice").await;
     let (bob, _) = user(&server, "bob").await;
     let id = direct(&alice, "bob").await;
@@ -795,7 +824,7 @@ async fn message_notifications_collapse_per_conversation_and_spare_viewers() {
         &json!({"up_to_message_id": here["id"]}),
     )
     .await;
-    let quiet = drain(&mut bob_stream, Duration::from_millis(700)).await;
+    let quiet = before_sentinel(&admin, &bob, "bob", &mut bob_stream).await;
     assert!(
         quiet
             .iter()

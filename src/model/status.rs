@@ -48,6 +48,17 @@ pub struct DatabaseStatus {
     /// last minute, in milliseconds.
     pub query_latency_ms: Option<f64>,
     pub query_latency_max_ms: Option<f64>,
+    /// Why writes fail right now (`storage_full`), if they do.
+    #[serde(default)]
+    pub write_fault: Option<String>,
+    /// Write transactions run by the writer, the writes in them, and the
+    /// most writes one transaction carried (group commit at work).
+    #[serde(default)]
+    pub write_batches: u64,
+    #[serde(default)]
+    pub writes: u64,
+    #[serde(default)]
+    pub largest_write_batch: u64,
 }
 
 /// The server process.

@@ -33,6 +33,7 @@ pub struct Config {
     pub db_busy_timeout_ms: NonZeroU64,
     pub db_synchronous: Synchronous,
     pub write_queue: NonZeroUsize,
+    pub max_database_bytes: u64,
     pub log: String,
     pub log_format: LogFormat,
     pub max_body_bytes: NonZeroUsize,
@@ -94,6 +95,7 @@ impl Default for Config {
             db_busy_timeout_ms: nz64(5000),
             db_synchronous: Synchronous::Full,
             write_queue: nzu(4096),
+            max_database_bytes: 0,
             log: "info".into(),
             log_format: LogFormat::Pretty,
             max_body_bytes: nzu(1 << 20),
@@ -375,6 +377,17 @@ impl Config {
             format!("sqlite://{}", self.data_dir.join("herald.db").display())
         } else {
             self.database_url.clone()
+        }
+    }
+
+    /// SQLite's `max_page_count` for `max_database_bytes` (4 KiB pages; 0
+    /// means no limit but the disk's).
+    pub fn max_database_pages(&self) -> u64 {
+        const PAGE: u64 = 4096;
+        const UNLIMITED: u64 = 4_294_967_294;
+        match self.max_database_bytes {
+            0 => UNLIMITED,
+            bytes => (bytes / PAGE).clamp(1, UNLIMITED),
         }
     }
 

@@ -153,15 +153,17 @@ impl From<AppError> for ApiError {
 impl From<StoreError> for AppError {
     fn from(error: StoreError) -> Self {
         match error {
+            // A write outside the writer (a session, a sign-in) can meet a
+            // full disk too.
+            error if error.is_storage_full() => Self::Overloaded {
+                code: "storage_full",
+                message: "The server's storage is full. Nothing was written; try again later.",
+                retry_after_secs: 30,
+            },
             StoreError::Busy => Self::Overloaded {
                 code: "busy",
                 message: "The server is busy writing. Try again in a moment.",
                 retry_after_secs: 1,
-            },
-            StoreError::StorageFull => Self::Overloaded {
-                code: "storage_full",
-                message: "The server's storage is full. Nothing was written; try again later.",
-                retry_after_secs: 30,
             },
             other => Self::Internal(other.to_string()),
         }

@@ -121,13 +121,24 @@ async fn count_rate_limited(
     response
 }
 
-/// Liveness that includes the database: 200 `ok`, or 503 when it does not answer.
+/// Liveness that includes the database: 200 `ok`, or 503 when it does not
+/// answer or cannot take writes (a full disk).
 async fn healthz(State(state): State<AppState>) -> impl IntoResponse {
+    if let Some(fault) = state.store.writer_health().fault() {
+        tracing::warn!(fault = fault.code(), "health check: writes are failing");
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("{}: {}", fault.code(), fault.explanation()),
+        );
+    }
     match state.store.ping().await {
-        Ok(()) => (StatusCode::OK, "ok"),
+        Ok(()) => (StatusCode::OK, "ok".to_owned()),
         Err(error) => {
             tracing::error!(%error, "health check: database unreachable");
-            (StatusCode::SERVICE_UNAVAILABLE, "database unavailable")
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "database unavailable".to_owned(),
+            )
         }
     }
 }

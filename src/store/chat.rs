@@ -9,8 +9,8 @@ use sqlx::{Row, SqliteConnection};
 
 use super::accounts::{millis_to_time, user_from};
 use super::events;
-use super::writer::WriteTx;
 use super::notifications::{NewNotification, read_keyed_notification, write_notification};
+use super::writer::WriteTx;
 use super::{Store, StoreError};
 use crate::model::chat::{
     Attachment, Conversation, ConversationKind, MemberPresence, Message, ReadMarker, ValidMessage,

@@ -103,6 +103,8 @@ impl Store {
                 Synchronous::Normal => SqliteSynchronous::Normal,
             })
             .foreign_keys(true)
+            // SQLite answers "full" beyond it, as it does on a full disk.
+            .pragma("max_page_count", config.max_database_pages().to_string())
             .busy_timeout(Duration::from_millis(config.db_busy_timeout_ms.get()));
         let pool = SqlitePoolOptions::new()
             .max_connections(config.db_max_connections.get())
@@ -110,7 +112,8 @@ impl Store {
             .connect_with(options.clone())
             .await?;
         sqlx::migrate!("migrations/sqlite").run(&pool).await?;
-        let writer = Writer::start(&options, config.write_queue.get(), bus).await?;
+        let writer =
+            Writer::start(&options, &config.data_dir, config.write_queue.get(), bus).await?;
         let store = Self { pool, writer };
         let mode = store.journal_mode().await?;
         if !mode.eq_ignore_ascii_case("wal") {
@@ -127,7 +130,10 @@ impl Store {
     pub async fn write<T, F>(&self, command: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
-        F: for<'t> FnOnce(&'t mut WriteTx) -> futures_util::future::BoxFuture<'t, Result<T, StoreError>>
+        F: for<'t> FnOnce(
+                &'t mut WriteTx,
+            )
+                -> futures_util::future::BoxFuture<'t, Result<T, StoreError>>
             + Send
             + 'static,
     {

@@ -1,8 +1,8 @@
 //! Notifications, preferences and publish idempotency. Every state change
 //! writes its event in the same transaction. Server only.
 
-use sqlx::sqlite::SqliteRow;
 use sqlx::Row;
+use sqlx::sqlite::SqliteRow;
 
 use super::events;
 use super::writer::WriteTx;
@@ -343,7 +343,12 @@ impl WriteTx {
     }
 
     /// Marks one notification read.
-    pub async fn mark_read(&mut self, user_id: i64, id: i64, now: i64) -> Result<Change, StoreError> {
+    pub async fn mark_read(
+        &mut self,
+        user_id: i64,
+        id: i64,
+        now: i64,
+    ) -> Result<Change, StoreError> {
         let exists: Option<Option<i64>> =
             sqlx::query_scalar("SELECT read_at FROM notifications WHERE id = ? AND user_id = ?")
                 .bind(id)

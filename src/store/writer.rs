@@ -11,9 +11,10 @@
 
 use std::ops::{Deref, DerefMut};
 use std::panic::AssertUnwindSafe;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use futures_util::FutureExt;
 use futures_util::future::BoxFuture;
@@ -26,6 +27,28 @@ use super::events::Appended;
 
 /// Commands run in one transaction at most.
 pub const MAX_BATCH: usize = 256;
+
+/// While the storage is full and nothing is written, how often the writer
+/// looks whether space came back (so `/healthz` recovers even when every
+/// client has stopped writing).
+const PROBE_INTERVAL: Duration = Duration::from_secs(1);
+
+/// Free space the writer wants before it calls a full storage writable again.
+const RECOVERED_BYTES: u64 = 256 * 1024;
+
+/// Bytes an unprivileged process may still write on the file system that
+/// holds `dir`; `None` when it cannot be asked.
+fn disk_available(dir: &Path) -> Option<u64> {
+    use std::os::unix::ffi::OsStrExt;
+    let path = std::ffi::CString::new(dir.as_os_str().as_bytes()).ok()?;
+    // SAFETY: `path` is a valid NUL-terminated string and `stat` a plain
+    // struct that statvfs fills in; nothing is retained after the call.
+    let mut stat: libc::statvfs = unsafe { std::mem::zeroed() };
+    if unsafe { libc::statvfs(path.as_ptr(), &mut stat) } != 0 {
+        return None;
+    }
+    Some(stat.f_bavail.saturating_mul(stat.f_frsize))
+}
 
 /// Where committed events go: the bus. The writer calls it after COMMIT and
 /// before it answers anyone, so a caller that got its answer can rely on
@@ -67,12 +90,21 @@ impl DerefMut for WriteTx {
 
 /// A command with its answer channel, its type erased.
 trait Command: Send {
-    /// Runs the command in the open transaction; whether it succeeded.
-    fn run<'t>(&'t mut self, tx: &'t mut WriteTx) -> BoxFuture<'t, bool>;
+    /// Runs the command in the open transaction.
+    fn run<'t>(&'t mut self, tx: &'t mut WriteTx) -> BoxFuture<'t, Ran>;
     /// Answers once the batch's fate is known: `committed` is the commit's
     /// outcome. A command that failed answers its own error; one that never
     /// ran answers the batch's.
     fn answer(self: Box<Self>, committed: Result<(), StoreError>);
+}
+
+/// How a command ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Ran {
+    Ok,
+    Failed,
+    /// Failed because the storage is full.
+    StorageFull,
 }
 
 struct Typed<T, F> {
@@ -86,19 +118,26 @@ where
     T: Send + 'static,
     F: for<'t> FnOnce(&'t mut WriteTx) -> BoxFuture<'t, Result<T, StoreError>> + Send + 'static,
 {
-    fn run<'t>(&'t mut self, tx: &'t mut WriteTx) -> BoxFuture<'t, bool> {
+    fn run<'t>(&'t mut self, tx: &'t mut WriteTx) -> BoxFuture<'t, Ran> {
         Box::pin(async move {
             let Some(command) = self.command.take() else {
-                return false;
+                return Ran::Failed;
             };
             // A panic in one command must not take the writer down with it.
             let outcome = AssertUnwindSafe(command(tx))
                 .catch_unwind()
                 .await
                 .unwrap_or_else(|_| Err(StoreError::Write("a write command panicked".into())));
-            let ok = outcome.is_ok();
-            self.outcome = Some(outcome);
-            ok
+            let ran = match &outcome {
+                Ok(_) => Ran::Ok,
+                Err(error) if error.is_storage_full() => Ran::StorageFull,
+                Err(_) => Ran::Failed,
+            };
+            self.outcome = Some(match ran {
+                Ran::StorageFull => Err(StoreError::StorageFull),
+                _ => outcome,
+            });
+            ran
         })
     }
 
@@ -116,6 +155,31 @@ where
 
 type Job = Box<dyn Command>;
 
+/// Why writes fail right now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WriteFault {
+    /// The disk, or the database's size limit, is full.
+    StorageFull,
+}
+
+impl WriteFault {
+    /// The machine-readable code (`/healthz`, the status report).
+    pub fn code(self) -> &'static str {
+        match self {
+            Self::StorageFull => "storage_full",
+        }
+    }
+
+    /// What it means, for an operator.
+    pub fn explanation(self) -> &'static str {
+        match self {
+            Self::StorageFull => {
+                "the disk or the database's size limit is full; writes fail until space is freed"
+            }
+        }
+    }
+}
+
 /// The write path's health, for `/healthz` and the status page.
 #[derive(Debug, Default)]
 pub struct WriterHealth {
@@ -127,10 +191,10 @@ pub struct WriterHealth {
 
 impl WriterHealth {
     /// Why writes fail right now, if they do.
-    pub fn fault(&self) -> Option<&'static str> {
+    pub fn fault(&self) -> Option<WriteFault> {
         self.storage_full
             .load(Ordering::Relaxed)
-            .then_some("storage_full")
+            .then_some(WriteFault::StorageFull)
     }
 
     /// Transactions committed or attempted, commands run, largest batch.
@@ -163,6 +227,7 @@ impl Writer {
     /// the commands waiting; beyond it `run` answers [`StoreError::Busy`].
     pub async fn start(
         options: &SqliteConnectOptions,
+        data_dir: &Path,
         queue: usize,
         bus: Arc<dyn OnCommit>,
     ) -> Result<Self, StoreError> {
@@ -175,6 +240,7 @@ impl Writer {
                 appended: Vec::new(),
             },
             options: options.clone(),
+            data_dir: data_dir.to_path_buf(),
             bus,
             health: health.clone(),
         };
@@ -187,15 +253,18 @@ impl Writer {
         &self.health
     }
 
+    /// Commands waiting for the writer.
+    pub fn waiting(&self) -> usize {
+        self.jobs.max_capacity() - self.jobs.capacity()
+    }
+
     /// Runs `command` in the next batch and answers once that batch has
     /// committed and its events are on the bus. Answers
     /// [`StoreError::Busy`] at once when the queue is full.
     pub async fn run<T, F>(&self, command: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
-        F: for<'t> FnOnce(&'t mut WriteTx) -> BoxFuture<'t, Result<T, StoreError>>
-            + Send
-            + 'static,
+        F: for<'t> FnOnce(&'t mut WriteTx) -> BoxFuture<'t, Result<T, StoreError>> + Send + 'static,
     {
         let (answer, answered) = oneshot::channel();
         let job: Job = Box::new(Typed {
@@ -216,6 +285,8 @@ impl Writer {
 struct WriterTask {
     tx: WriteTx,
     options: SqliteConnectOptions,
+    /// Where the database lives, to ask the disk for free space.
+    data_dir: PathBuf,
     bus: Arc<dyn OnCommit>,
     health: Arc<WriterHealth>,
 }
@@ -223,9 +294,58 @@ struct WriterTask {
 impl WriterTask {
     async fn run(mut self, mut receiver: mpsc::Receiver<Job>) {
         let mut batch = Vec::with_capacity(MAX_BATCH);
-        while receiver.recv_many(&mut batch, MAX_BATCH).await > 0 {
+        loop {
+            let received = if self.health.fault().is_some() {
+                match tokio::time::timeout(
+                    PROBE_INTERVAL,
+                    receiver.recv_many(&mut batch, MAX_BATCH),
+                )
+                .await
+                {
+                    Ok(received) => received,
+                    Err(_) => {
+                        self.probe().await;
+                        continue;
+                    }
+                }
+            } else {
+                receiver.recv_many(&mut batch, MAX_BATCH).await
+            };
+            if received == 0 {
+                break;
+            }
             self.run_batch(std::mem::take(&mut batch)).await;
         }
+    }
+
+    /// Whether the storage has room again: space within the database's
+    /// size limit (free pages and pages below the limit) and on the disk.
+    /// A trial write is no test: a small one can fit where a real one
+    /// does not.
+    async fn probe(&mut self) {
+        match self.available_bytes().await {
+            Ok(available) if available >= RECOVERED_BYTES => {
+                tracing::info!(available, "the storage has room again");
+                self.health.storage_full.store(false, Ordering::Relaxed);
+            }
+            Ok(_) => {}
+            Err(error) => tracing::debug!(%error, "storage probe failed"),
+        }
+    }
+
+    async fn available_bytes(&mut self) -> Result<u64, StoreError> {
+        let mut pragma = async |name: &'static str| -> Result<i64, StoreError> {
+            Ok(sqlx::query_scalar(name)
+                .fetch_one(&mut self.tx.conn)
+                .await?)
+        };
+        let free = pragma("PRAGMA freelist_count").await?;
+        let count = pragma("PRAGMA page_count").await?;
+        let max = pragma("PRAGMA max_page_count").await?;
+        let size = pragma("PRAGMA page_size").await?;
+        let pages = free.saturating_add(max.saturating_sub(count).max(0));
+        let within_limit = u64::try_from(pages.saturating_mul(size)).unwrap_or(0);
+        Ok(within_limit.min(disk_available(&self.data_dir).unwrap_or(u64::MAX)))
     }
 
     async fn run_batch(&mut self, jobs: Vec<Job>) {
@@ -248,6 +368,7 @@ impl WriterTask {
         }
         let mut ran = Vec::with_capacity(jobs.len());
         let mut broken = None;
+        let mut full = false;
         for mut job in jobs {
             if broken.is_some() {
                 ran.push(job);
@@ -259,7 +380,12 @@ impl WriterTask {
                 ran.push(job);
                 continue;
             }
-            let end = if job.run(&mut self.tx).await {
+            let outcome = job.run(&mut self.tx).await;
+            if outcome == Ran::StorageFull {
+                full = true;
+                self.health.storage_full.store(true, Ordering::Relaxed);
+            }
+            let end = if outcome == Ran::Ok {
                 self.execute("RELEASE command").await
             } else {
                 // Its own failure: undone alone, the batch goes on.
@@ -275,12 +401,17 @@ impl WriterTask {
             }
         }
         let outcome = match broken {
+            // SQLite may roll the whole transaction back on a full disk: the
+            // savepoint is gone, and the batch failed for want of space.
+            Some(_) if full => Err(StoreError::StorageFull),
             Some(error) => Err(error),
             None => self.execute("COMMIT").await.map_err(|e| self.classify(e)),
         };
         match outcome {
             Ok(()) => {
-                self.health.storage_full.store(false, Ordering::Relaxed);
+                // Full when a command of this batch could not find space,
+                // even though the others committed.
+                self.health.storage_full.store(full, Ordering::Relaxed);
                 let events = std::mem::take(&mut self.tx.appended);
                 if !events.is_empty() {
                     self.bus.committed(events);
@@ -333,5 +464,197 @@ impl WriterTask {
             Ok(conn) => self.tx.conn = conn,
             Err(error) => tracing::error!(%error, "the writer could not reconnect"),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use super::*;
+    use crate::model::event::Event;
+    use crate::model::user::Role;
+    use crate::server::config::Config;
+    use crate::store::Store;
+    use crate::store::accounts::CreateUser;
+    use crate::store::events;
+
+    /// A bus that remembers what it was handed.
+    #[derive(Default)]
+    struct Recorder(Mutex<Vec<(i64, i64)>>);
+
+    impl OnCommit for Recorder {
+        fn committed(&self, events: Vec<Appended>) {
+            let mut seen = self.0.lock().unwrap();
+            seen.extend(events.iter().map(|e| (e.user_id, e.seq)));
+        }
+    }
+
+    async fn open(dir: &tempfile::TempDir, bus: Arc<Recorder>) -> Store {
+        let config = Config {
+            data_dir: dir.path().to_path_buf(),
+            ..Config::default()
+        };
+        Store::open(&config, bus).await.unwrap()
+    }
+
+    async fn user(store: &Store, name: &str) -> i64 {
+        match store
+            .create_user(name, name, "x", Role::User, 0)
+            .await
+            .unwrap()
+        {
+            CreateUser::Created(user) => user.id,
+            CreateUser::UsernameTaken => panic!("taken"),
+        }
+    }
+
+    fn marker(id: i64) -> Event {
+        Event::NotificationsDeleted {
+            ids: vec![id],
+            unread_count: None,
+        }
+    }
+
+    /// Appends one event for `user_id`; fails after writing when `fail`.
+    async fn append_then(
+        store: &Store,
+        user_id: i64,
+        id: i64,
+        fail: bool,
+    ) -> Result<(), StoreError> {
+        store
+            .write(move |tx| {
+                Box::pin(async move {
+                    events::append(tx, user_id, &marker(id), 0).await?;
+                    if fail {
+                        return Err(StoreError::Write(format!("command {id} refused")));
+                    }
+                    Ok(())
+                })
+            })
+            .await
+    }
+
+    /// Starts a command that keeps the writer busy until released; returns
+    /// once the writer is running it.
+    async fn hold_the_writer(
+        store: &Store,
+    ) -> (
+        oneshot::Sender<()>,
+        tokio::task::JoinHandle<Result<(), StoreError>>,
+    ) {
+        let (release, held) = oneshot::channel::<()>();
+        let (running, started) = oneshot::channel::<()>();
+        let blocker = tokio::spawn({
+            let store = store.clone();
+            async move {
+                store
+                    .write(move |_tx| {
+                        Box::pin(async move {
+                            let _ = running.send(());
+                            let _ = held.await;
+                            Ok(())
+                        })
+                    })
+                    .await
+            }
+        });
+        started.await.unwrap();
+        (release, blocker)
+    }
+
+    async fn until_waiting(store: &Store, count: usize) {
+        while store.writer.waiting() < count {
+            tokio::task::yield_now().await;
+        }
+    }
+
+    #[tokio::test]
+    async fn a_failing_command_is_undone_alone_and_the_batch_commits() {
+        let dir = tempfile::tempdir().unwrap();
+        let bus = Arc::new(Recorder::default());
+        let store = open(&dir, bus.clone()).await;
+        let alice = user(&store, "alice").await;
+        // Hold the writer inside a command so that the next three queue up
+        // and run as one batch.
+        let (release, blocker) = hold_the_writer(&store).await;
+        let (batches_before, _, _) = store.writer_health().batches();
+        let first = tokio::spawn({
+            let store = store.clone();
+            async move { append_then(&store, alice, 1, false).await }
+        });
+        let second = tokio::spawn({
+            let store = store.clone();
+            async move { append_then(&store, alice, 2, true).await }
+        });
+        let third = tokio::spawn({
+            let store = store.clone();
+            async move { append_then(&store, alice, 3, false).await }
+        });
+        until_waiting(&store, 3).await;
+        release.send(()).unwrap();
+        blocker.await.unwrap().unwrap();
+        assert!(first.await.unwrap().is_ok());
+        let refused = second.await.unwrap().unwrap_err();
+        assert!(
+            refused.to_string().contains("command 2 refused"),
+            "{refused}"
+        );
+        assert!(third.await.unwrap().is_ok());
+        let (batches_after, _, largest) = store.writer_health().batches();
+        assert_eq!(
+            batches_after,
+            batches_before + 1,
+            "the three ran in one batch"
+        );
+        assert!(largest >= 3);
+
+        // Gap-free: the refused command's number was never used.
+        let stored = store.events_after(alice, 0, 10).await.unwrap();
+        let seqs: Vec<i64> = stored.iter().map(|e| e.seq).collect();
+        assert_eq!(seqs, vec![1, 2]);
+        assert!(stored[0].payload.contains("[1]") && stored[1].payload.contains("[3]"));
+        assert_eq!(*bus.0.lock().unwrap(), vec![(alice, 1), (alice, 2)]);
+    }
+
+    #[tokio::test]
+    async fn the_answer_comes_after_the_commit_and_the_bus() {
+        let dir = tempfile::tempdir().unwrap();
+        let bus = Arc::new(Recorder::default());
+        let store = open(&dir, bus.clone()).await;
+        let bob = user(&store, "bob").await;
+        for id in 1..=20 {
+            append_then(&store, bob, id, false).await.unwrap();
+            // Answered: durable (a pool connection reads it) and announced.
+            assert_eq!(store.event_window(bob).await.unwrap().cursor, id);
+            assert_eq!(bus.0.lock().unwrap().last(), Some(&(bob, id)));
+        }
+    }
+
+    #[tokio::test]
+    async fn a_full_queue_answers_busy_at_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = Config {
+            data_dir: dir.path().to_path_buf(),
+            write_queue: std::num::NonZeroUsize::new(1).unwrap(),
+            ..Config::default()
+        };
+        let store = Store::open(&config, Arc::new(Recorder::default()))
+            .await
+            .unwrap();
+        let (release, blocker) = hold_the_writer(&store).await;
+        // The writer is busy with the blocker: one command fits the queue…
+        let queued = tokio::spawn({
+            let store = store.clone();
+            async move { store.write(|_tx| Box::pin(async { Ok(()) })).await }
+        });
+        until_waiting(&store, 1).await;
+        // …the next is refused without waiting.
+        let refused = store.write(|_tx| Box::pin(async { Ok(()) })).await;
+        assert!(matches!(refused, Err(StoreError::Busy)), "{refused:?}");
+        release.send(()).unwrap();
+        blocker.await.unwrap().unwrap();
+        queued.await.unwrap().unwrap();
     }
 }

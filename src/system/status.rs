@@ -77,6 +77,8 @@ pub async fn report(state: &AppState) -> Result<StatusReport, AppError> {
         })
         .collect();
     let (pool_size, pool_idle, pool_max) = state.store.pool_use();
+    let writer = state.store.writer_health();
+    let (write_batches, writes, largest_write_batch) = writer.batches();
     let (query_latency_ms, query_latency_max_ms) = metrics.query_latency_ms();
     let (resident_memory_bytes, open_fds, fd_limit) = process_figures();
     let (delivery_latency_ms, latency_histogram) = metrics.latency();
@@ -105,6 +107,10 @@ pub async fn report(state: &AppState) -> Result<StatusReport, AppError> {
             pool_max,
             query_latency_ms,
             query_latency_max_ms,
+            write_fault: writer.fault().map(|fault| fault.code().to_owned()),
+            write_batches,
+            writes,
+            largest_write_batch,
         },
         process: ProcessStatus {
             resident_memory_bytes,

@@ -55,6 +55,12 @@ fn verdict(report: &StatusReport) -> (&'static str, &'static str) {
         "Database slow",
         "bg-red-100 text-red-800 dark:bg-red-950 dark:text-red-200",
     );
+    if report.database.write_fault.as_deref() == Some("storage_full") {
+        return (
+            "Writes failing: storage full",
+            "bg-red-100 text-red-800 dark:bg-red-950 dark:text-red-200",
+        );
+    }
     if report
         .database
         .query_latency_max_ms
@@ -250,6 +256,23 @@ fn StatusView(report: StatusReport) -> impl IntoView {
         (
             "Slowest, last minute",
             ms_text(database.query_latency_max_ms),
+        ),
+        (
+            "Writes",
+            match database.write_fault.as_deref() {
+                None => "accepted".to_owned(),
+                Some("storage_full") => "failing: the storage is full".to_owned(),
+                Some(other) => format!("failing: {other}"),
+            },
+        ),
+        (
+            "Write transactions",
+            format!(
+                "{} for {} writes (largest {})",
+                count_text(database.write_batches),
+                count_text(database.writes),
+                count_text(database.largest_write_batch)
+            ),
         ),
     ];
     let process_rows = vec![
