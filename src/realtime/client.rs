@@ -273,52 +273,6 @@ pub async fn request_notification_permission() -> Option<web_sys::NotificationPe
     web_sys::NotificationPermission::from_js_value(&answer)
 }
 
-/// Tracks the last applied sequence number: tells a new event from a
-/// repeat, and notices a gap that must be filled from the store.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct SeqTracker {
-    last: Option<i64>,
-}
-
-/// What to do with an incoming event.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Arrival {
-    /// The next one: apply it.
-    Next,
-    /// Seen already: drop it.
-    Repeat,
-    /// Events between the last applied one and this are missing: fetch
-    /// everything after `after`, then apply in order.
-    Gap { after: i64 },
-}
-
-impl SeqTracker {
-    /// The last applied number, if any.
-    pub fn last(&self) -> Option<i64> {
-        self.last
-    }
-
-    /// Starts counting from a state snapshot taken at `cursor`.
-    pub fn reset_to(&mut self, cursor: i64) {
-        self.last = Some(cursor);
-    }
-
-    /// Classifies `seq` without recording it.
-    pub fn classify(&self, seq: i64) -> Arrival {
-        match self.last {
-            None => Arrival::Next,
-            Some(last) if seq <= last => Arrival::Repeat,
-            Some(last) if seq == last + 1 => Arrival::Next,
-            Some(last) => Arrival::Gap { after: last },
-        }
-    }
-
-    /// Records `seq` as applied.
-    pub fn applied(&mut self, seq: i64) {
-        self.last = Some(self.last.map_or(seq, |last| last.max(seq)));
-    }
-}
-
 /// Reconnection delay with exponential backoff and full jitter: a uniform
 /// draw (`random` in 0..1) below 1 s · 2^attempt, capped at 30 s. Full
 /// jitter spreads a crowd of clients that lost the same server.
@@ -375,21 +329,6 @@ pub fn relative_time(then_ms: i64, now_ms: i64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn tracker_applies_in_order_drops_repeats_and_finds_gaps() {
-        let mut tracker = SeqTracker::default();
-        assert_eq!(tracker.classify(7), Arrival::Next);
-        tracker.reset_to(10);
-        assert_eq!(tracker.classify(10), Arrival::Repeat);
-        assert_eq!(tracker.classify(3), Arrival::Repeat);
-        assert_eq!(tracker.classify(11), Arrival::Next);
-        tracker.applied(11);
-        assert_eq!(tracker.classify(14), Arrival::Gap { after: 11 });
-        tracker.applied(14);
-        tracker.applied(12);
-        assert_eq!(tracker.last(), Some(14));
-    }
 
     #[test]
     fn backoff_grows_to_thirty_seconds_with_full_jitter() {

@@ -9,7 +9,7 @@
 //!   is what keeps a seventh tab working. Without Web Locks (older
 //!   browsers, plain-http origins) every tab leads its own stream.
 //! - Resume: a new `EventSource` cannot send `Last-Event-ID`, so the URL
-//!   carries `last_event_id`. Events pass a [`SeqTracker`]: repeats are
+//!   carries `last_event_id`. Events pass the [`Sequencer`]: repeats are
 //!   dropped, and a gap (a tab that joined late) is filled from
 //!   `/api/events/poll` before anything later is applied.
 //! - Failure: the stream is closed and re-created after a backoff with full
@@ -35,8 +35,9 @@ use crate::model::notification::{NotificationQuery, Preferences};
 use crate::notifications::api::{list_notifications, load_preferences};
 use crate::realtime::alerts::Alerts;
 use crate::realtime::client::{
-    Arrival, ConnectionStatus, Delivery, Realtime, SeqTracker, backoff_ms, follow_link, page_hidden,
+    ConnectionStatus, Delivery, Realtime, backoff_ms, follow_link, page_hidden,
 };
+use crate::realtime::sequencer::{Next, Sequencer};
 
 /// Stream failures in a row after which long-polling starts.
 const POLL_AFTER_FAILURES: u32 = 3;
@@ -89,12 +90,9 @@ struct Inner {
     navigate: Rc<dyn Fn(&str)>,
     alerts: Alerts,
     channel: Option<BroadcastChannel>,
-    tracker: SeqTracker,
-    /// The snapshot is loaded; before that, arrivals wait in `held`.
-    ready: bool,
-    /// A gap is being filled from the store; arrivals wait in `held`.
-    filling: bool,
-    held: Vec<(i64, Event, bool)>,
+    /// In-order, exactly-once delivery; each event with whether it
+    /// arrived live.
+    sequencer: Sequencer<(Event, bool)>,
     leading: bool,
     source: Option<EventSource>,
     handlers: Option<Rc<StreamHandlers>>,
@@ -192,10 +190,7 @@ fn start(realtime: Realtime, session: Session, user_id: i64, navigate: Rc<dyn Fn
         navigate,
         alerts,
         channel: None,
-        tracker: SeqTracker::default(),
-        ready: false,
-        filling: false,
-        held: Vec::new(),
+        sequencer: Sequencer::default(),
         leading: false,
         source: None,
         handlers: None,
@@ -270,18 +265,17 @@ async fn bootstrap(conn: Conn) {
     if conn.borrow().stopped {
         return;
     }
-    {
+    let next = {
         let mut inner = conn.borrow_mut();
-        inner.tracker.reset_to(page.cursor);
         inner.live_after = page.cursor;
-        inner.ready = true;
-    }
+        inner.sequencer.start(page.cursor)
+    };
     realtime.unread.set(Some(page.unread_count));
+    proceed(&conn, next);
     if let Ok(preferences) = load_preferences().await {
         conn.borrow_mut().last_relayed_preferences = Some(preferences.clone());
         realtime.preferences.set(Some(preferences));
     }
-    release_held(&conn);
     elect(&conn);
 }
 
@@ -404,7 +398,7 @@ fn open_stream(conn: &Conn) {
     let Some(handlers) = inner.handlers.clone() else {
         return;
     };
-    let last = inner.tracker.last().unwrap_or(0);
+    let last = inner.sequencer.last().unwrap_or(0);
     let Ok(source) = EventSource::new(&format!("/api/events?last_event_id={last}")) else {
         return;
     };
@@ -496,7 +490,7 @@ async fn poll_loop(conn: Conn) {
             if inner.stopped || !inner.polling || !inner.leading {
                 return;
             }
-            inner.tracker.last().unwrap_or(0)
+            inner.sequencer.last().unwrap_or(0)
         };
         let wait = if first { 0 } else { POLL_WAIT_SECS };
         match fetch_poll(after, wait).await {
@@ -557,26 +551,30 @@ async fn fetch_poll(after: i64, wait: u32) -> Result<PollAnswer, PollError> {
 
 /// Takes an event from the stream, a poll or another tab.
 fn deliver(conn: &Conn, seq: i64, event: Event, live: bool) {
-    let arrival = {
+    let next = {
         let mut inner = conn.borrow_mut();
         if inner.stopped {
             return;
         }
-        if !inner.ready || inner.filling {
-            inner.held.push((seq, event, live));
-            return;
-        }
-        let arrival = inner.tracker.classify(seq);
-        if let Arrival::Gap { .. } = arrival {
-            inner.held.push((seq, event.clone(), live));
-            inner.filling = true;
-        }
-        arrival
+        inner.sequencer.offer(seq, (event, live))
     };
-    match arrival {
-        Arrival::Repeat => {}
-        Arrival::Next => apply(conn, seq, event, live),
-        Arrival::Gap { after } => spawn_local(fill_gap(Rc::clone(conn), after, live)),
+    proceed(conn, next);
+}
+
+/// Does what the sequencer answered: applies events in order, then starts
+/// filling a gap from the store when one was found.
+fn proceed(conn: &Conn, next: Next<(Event, bool)>) {
+    for (seq, (event, live)) in next.apply {
+        apply(conn, seq, event, live);
+    }
+    if let Some(after) = next.fill_after {
+        // The gap's events are as live as the first one that waited for them.
+        let live = conn
+            .borrow()
+            .sequencer
+            .first_held()
+            .is_none_or(|(_, live)| *live);
+        spawn_local(fill_gap(Rc::clone(conn), after, live));
     }
 }
 
@@ -584,8 +582,7 @@ fn deliver(conn: &Conn, seq: i64, event: Event, live: bool) {
 /// tabs, alerts, then the components.
 fn apply(conn: &Conn, seq: i64, event: Event, live: bool) {
     let (realtime, leading) = {
-        let mut inner = conn.borrow_mut();
-        inner.tracker.applied(seq);
+        let inner = conn.borrow();
         (inner.realtime, inner.leading)
     };
     if let Some(count) = event.unread_count() {
@@ -618,18 +615,20 @@ async fn fill_gap(conn: Conn, mut after: i64, live: bool) {
         }
         match fetch_poll(after, 0).await {
             Ok(answer) if answer.reset => {
-                conn.borrow_mut().filling = false;
                 handle_reset(&conn, answer.cursor, false);
                 break;
             }
             Ok(answer) => {
-                for sequenced in answer.events {
-                    let next = conn.borrow().tracker.classify(sequenced.id) == Arrival::Next;
-                    if next {
-                        apply(&conn, sequenced.id, sequenced.event, live);
-                    }
+                let page = conn.borrow_mut().sequencer.fill_page(
+                    answer
+                        .events
+                        .into_iter()
+                        .map(|sequenced| (sequenced.id, (sequenced.event, live))),
+                );
+                for (seq, (event, live)) in page {
+                    apply(&conn, seq, event, live);
                 }
-                after = conn.borrow().tracker.last().unwrap_or(after);
+                after = conn.borrow().sequencer.last().unwrap_or(after);
                 if after >= answer.cursor {
                     break;
                 }
@@ -641,16 +640,8 @@ async fn fill_gap(conn: Conn, mut after: i64, live: bool) {
             }
         }
     }
-    conn.borrow_mut().filling = false;
-    release_held(&conn);
-}
-
-/// Re-delivers the events that waited for the snapshot or a gap fill.
-fn release_held(conn: &Conn) {
-    let held = std::mem::take(&mut conn.borrow_mut().held);
-    for (seq, event, live) in held {
-        deliver(conn, seq, event, live);
-    }
+    let next = conn.borrow_mut().sequencer.fill_done();
+    proceed(&conn, next);
 }
 
 /// The server cannot replay from where this page was: start over from
@@ -658,8 +649,7 @@ fn release_held(conn: &Conn) {
 fn handle_reset(conn: &Conn, cursor: i64, relay: bool) {
     let realtime = {
         let mut inner = conn.borrow_mut();
-        inner.tracker.reset_to(cursor);
-        inner.held.retain(|(seq, _, _)| *seq > cursor);
+        inner.sequencer.reset(cursor);
         inner.realtime
     };
     if relay && conn.borrow().leading {

@@ -4,6 +4,7 @@
 //! (ssr only).
 
 pub mod client;
+pub mod sequencer;
 
 #[cfg(feature = "hydrate")]
 mod alerts;
