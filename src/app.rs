@@ -6,8 +6,9 @@ use leptos_meta::{MetaTags, Stylesheet, Title, provide_meta_context};
 use leptos_router::components::{Route, Router, Routes};
 use leptos_router::{SsrMode, path};
 
+use crate::auth::context::provide_session;
 use crate::components::layout::Layout;
-use crate::components::session::{RequireUser, provide_session};
+use crate::components::session::RequireUser;
 use crate::pages::admin::{RequireAdmin, SendNotificationPage, StatusPage, TokensPage, UsersPage};
 use crate::pages::conversation::ConversationPage;
 use crate::pages::dashboard::DashboardPage;

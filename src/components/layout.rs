@@ -7,8 +7,8 @@ use leptos_router::NavigateOptions;
 use leptos_router::components::A;
 use leptos_router::hooks::use_navigate;
 
+use crate::auth::context::use_session;
 use crate::components::bell::{ConnectionIndicator, NotificationBell};
-use crate::components::session::use_session;
 use crate::components::toasts::Toaster;
 use crate::model::user::User;
 use crate::realtime::client::provide_realtime;

@@ -13,11 +13,11 @@ use leptos_meta::Title;
 use leptos_router::hooks::use_params_map;
 use wasm_bindgen::JsCast;
 
+use crate::auth::context::use_session;
 use crate::chat::api::{
     add_member, get_conversation, list_messages, mark_conversation_read, post_message,
     remove_member, send_typing, set_viewing,
 };
-use crate::components::session::use_session;
 use crate::model::chat::{
     Attachment, Conversation, ConversationKind, Message, ReadMarker, SendMessage, TYPING_EXPIRES_MS,
 };

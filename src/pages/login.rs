@@ -10,8 +10,9 @@ use leptos_router::hooks::{use_navigate, use_query_map};
 use crate::auth::api::safe_next;
 use crate::model::user::User;
 
+use crate::auth::context::use_session;
 use crate::components::form::{Field, FormError, SubmitButton};
-use crate::components::session::{encode_component, use_session};
+use crate::components::session::encode_component;
 use crate::model::error::{ApiError, Outcome};
 
 /// The refusal of the last submission, if any.

@@ -9,8 +9,8 @@ use leptos::task::spawn_local;
 use leptos_meta::Title;
 use leptos_router::hooks::use_navigate;
 
+use crate::auth::context::use_session;
 use crate::chat::api::{create_conversation, get_conversation, list_conversations};
-use crate::components::session::use_session;
 use crate::model::chat::{Conversation, ConversationKind, NewConversation};
 use crate::model::event::{Ephemeral, Event};
 use crate::realtime::client::{Delivery, LiveList, relative_time, use_realtime};

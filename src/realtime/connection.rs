@@ -29,10 +29,9 @@ use wasm_bindgen::JsCast;
 use wasm_bindgen::prelude::*;
 use web_sys::{BroadcastChannel, EventSource, MessageEvent};
 
-use crate::components::session::{Session, use_session};
+use crate::auth::context::{Session, use_session};
 use crate::model::event::{Ephemeral, Event, PollAnswer};
-use crate::model::notification::{NotificationQuery, Preferences};
-use crate::notifications::api::{list_notifications, load_preferences};
+use crate::model::notification::{NotificationPage, Preferences};
 use crate::realtime::alerts::Alerts;
 use crate::realtime::client::{
     ConnectionStatus, Delivery, Realtime, backoff_ms, follow_link, page_hidden,
@@ -45,14 +44,9 @@ const POLL_AFTER_FAILURES: u32 = 3;
 const POLL_WAIT_SECS: u32 = 25;
 
 /// The smallest list request: it answers the unread count and the cursor
-/// the count belongs to.
-const SNAPSHOT: NotificationQuery = NotificationQuery {
-    unread_only: false,
-    category: None,
-    priority: None,
-    before: None,
-    limit: Some(1),
-};
+/// the count belongs to. The connection speaks the HTTP API, like any
+/// client, rather than calling page server functions.
+const SNAPSHOT: &str = "/api/notifications?limit=1";
 
 /// What the tabs of one user tell each other.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -250,7 +244,7 @@ async fn bootstrap(conn: Conn) {
     let realtime = conn.borrow().realtime;
     let mut attempt = 0;
     let page = loop {
-        match list_notifications(SNAPSHOT).await {
+        match fetch_json::<NotificationPage>(SNAPSHOT).await {
             Ok(page) => break page,
             Err(_) => {
                 if conn.borrow().stopped {
@@ -272,7 +266,7 @@ async fn bootstrap(conn: Conn) {
     };
     realtime.unread.set(Some(page.unread_count));
     proceed(&conn, next);
-    if let Ok(preferences) = load_preferences().await {
+    if let Ok(preferences) = fetch_json::<Preferences>("/api/preferences").await {
         conn.borrow_mut().last_relayed_preferences = Some(preferences.clone());
         realtime.preferences.set(Some(preferences));
     }
@@ -537,8 +531,12 @@ enum PollError {
 }
 
 async fn fetch_poll(after: i64, wait: u32) -> Result<PollAnswer, PollError> {
-    let url = format!("/api/events/poll?after={after}&wait={wait}");
-    let response = gloo_net::http::Request::get(&url)
+    fetch_json(&format!("/api/events/poll?after={after}&wait={wait}")).await
+}
+
+/// A GET of the HTTP API, decoded.
+async fn fetch_json<T: serde::de::DeserializeOwned>(url: &str) -> Result<T, PollError> {
+    let response = gloo_net::http::Request::get(url)
         .send()
         .await
         .map_err(|_| PollError::Failed)?;
@@ -658,7 +656,7 @@ fn handle_reset(conn: &Conn, cursor: i64, relay: bool) {
     realtime.resets.update(|n| *n += 1);
     let for_count = Rc::clone(conn);
     spawn_local(async move {
-        if let Ok(page) = list_notifications(SNAPSHOT).await
+        if let Ok(page) = fetch_json::<NotificationPage>(SNAPSHOT).await
             && !for_count.borrow().stopped
         {
             realtime.unread.set(Some(page.unread_count));

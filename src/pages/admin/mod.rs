@@ -5,7 +5,7 @@
 use leptos::prelude::*;
 use leptos_router::components::A;
 
-use crate::components::session::use_session;
+use crate::auth::context::use_session;
 use crate::pages::not_found::NotFoundPage;
 
 mod send;

@@ -7,8 +7,8 @@ use leptos::task::spawn_local;
 use leptos_meta::Title;
 
 use crate::auth::admin_api::{list_accounts, update_account};
+use crate::auth::context::use_session;
 use crate::components::form::FormError;
-use crate::components::session::use_session;
 use crate::model::user::{AccountChange, Role, UserAccount};
 use crate::pages::admin::AdminNav;
 

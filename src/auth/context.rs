@@ -1,0 +1,61 @@
+//! The signed-in user as the page knows it: one context with the user
+//! resource and the sign-in, registration and sign-out actions (which
+//! refresh it). UI components, pages and the real-time connection read it;
+//! it imports no UI. Both sides.
+
+use leptos::prelude::*;
+
+use crate::auth::api::{Login, Logout, Register, current_user};
+use crate::model::error::ApiError;
+use crate::model::user::User;
+
+/// The session as the UI sees it. `Copy`: every field is an arena handle.
+#[derive(Clone, Copy)]
+pub struct Session {
+    /// Who the page was loaded for.
+    initial: Resource<Result<Option<User>, ApiError>>,
+    /// Who the user is since a sign-in, registration or sign-out on this page.
+    /// Set from the server's answer before the app navigates, so the next
+    /// page never sees a stale "signed out".
+    changed: RwSignal<Option<Option<User>>>,
+    pub login: ServerAction<Login>,
+    pub register: ServerAction<Register>,
+    pub logout: ServerAction<Logout>,
+}
+
+impl Session {
+    /// The current user: `None` while loading, then `Ok(None)` when signed out.
+    pub fn user(&self) -> Option<Result<Option<User>, ApiError>> {
+        match self.changed.get() {
+            Some(user) => Some(Ok(user)),
+            None => self.initial.get(),
+        }
+    }
+
+    /// Records a user the server has just signed in or out.
+    pub fn set_user(&self, user: Option<User>) {
+        self.changed.set(Some(user));
+    }
+}
+
+/// Provides the session context; call once at the app root.
+pub fn provide_session() {
+    let login = ServerAction::<Login>::new();
+    let register = ServerAction::<Register>::new();
+    let logout = ServerAction::<Logout>::new();
+    // Blocking: the server waits for it before sending the page head, so a
+    // page that needs a user can still answer with a redirect.
+    let initial = Resource::new_blocking(|| (), |_| current_user());
+    provide_context(Session {
+        initial,
+        changed: RwSignal::new(None),
+        login,
+        register,
+        logout,
+    });
+}
+
+/// The session context.
+pub fn use_session() -> Session {
+    expect_context::<Session>()
+}
