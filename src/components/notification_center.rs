@@ -352,18 +352,12 @@ fn apply(list: &mut Vec<Notification>, query: &NotificationQuery, event: &Event)
                 insert(list, notification.clone());
             }
         }
-        Event::NotificationsRead { ids, .. } => {
-            for item in list.iter_mut().filter(|item| ids.contains(&item.id)) {
+        Event::NotificationsRead { .. } | Event::NotificationsReadAll { .. } => {
+            for item in list
+                .iter_mut()
+                .filter(|item| event.reads(item.id, item.category))
+            {
                 item.read = true;
-            }
-        }
-        Event::NotificationsReadAll {
-            up_to_id, category, ..
-        } => {
-            for item in list.iter_mut() {
-                if item.id <= *up_to_id && category.is_none_or(|c| c == item.category) {
-                    item.read = true;
-                }
             }
         }
         Event::NotificationsDeleted { ids, .. } => list.retain(|item| !ids.contains(&item.id)),

@@ -75,17 +75,13 @@ pub fn Toaster() -> impl IntoView {
             }
         }
         // Read or deleted anywhere: the toast has done its job.
-        Event::NotificationsRead { ids, .. } | Event::NotificationsDeleted { ids, .. } => {
+        Event::NotificationsDeleted { ids, .. } => {
             toasts.update(|list| list.retain(|t| !ids.contains(&t.notification.id)));
         }
-        Event::NotificationsReadAll {
-            up_to_id, category, ..
-        } => toasts.update(|list| {
-            list.retain(|t| {
-                t.notification.id > *up_to_id
-                    || category.is_some_and(|c| c != t.notification.category)
-            })
-        }),
+        event @ (Event::NotificationsRead { .. } | Event::NotificationsReadAll { .. }) => toasts
+            .update(|list| {
+                list.retain(|t| !event.reads(t.notification.id, t.notification.category))
+            }),
         _ => {}
     });
 

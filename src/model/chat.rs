@@ -142,6 +142,38 @@ impl Conversation {
         });
     }
 
+    /// Takes the live presence `known` has for the same members: presence
+    /// learned from the stream is newer than the store's snapshot that a
+    /// `conversation_updated` event carries (where nobody is online).
+    pub fn keep_live_presence(&mut self, known: &Conversation) {
+        for presence in &mut self.presence {
+            if let Some(live) = known
+                .presence
+                .iter()
+                .find(|p| p.user_id == presence.user_id)
+            {
+                presence.online = live.online;
+            }
+        }
+    }
+
+    /// Applies a `conversation_read`: `user_id` has read up to
+    /// `up_to_message_id` (markers only move forward). When that is `me`
+    /// and it covers the last message, nothing is unread any more.
+    pub fn read_by(&mut self, user_id: i64, up_to_message_id: i64, me: i64) {
+        match self.read_markers.iter_mut().find(|m| m.user_id == user_id) {
+            Some(marker) => marker.up_to_message_id = marker.up_to_message_id.max(up_to_message_id),
+            None => self.read_markers.push(ReadMarker {
+                user_id,
+                up_to_message_id,
+            }),
+        }
+        let last = self.last_message.as_ref().map_or(0, |m| m.id);
+        if user_id == me && up_to_message_id >= last {
+            self.unread_count = 0;
+        }
+    }
+
     /// Applies a `conversation_member_removed` delta.
     pub fn member_removed(&mut self, user_id: i64) {
         self.members.retain(|m| m.id != user_id);
@@ -294,6 +326,54 @@ impl MessagePage {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn group(presence: &[(i64, bool)]) -> Conversation {
+        Conversation {
+            id: 1,
+            kind: ConversationKind::Group,
+            title: Some("g".into()),
+            members: Vec::new(),
+            last_message: None,
+            unread_count: 3,
+            created_by: None,
+            read_markers: Vec::new(),
+            presence: presence
+                .iter()
+                .map(|&(user_id, online)| MemberPresence {
+                    user_id,
+                    online,
+                    last_seen_at: None,
+                })
+                .collect(),
+            last_activity_at: None,
+        }
+    }
+
+    #[test]
+    fn live_presence_outlives_a_stored_snapshot() {
+        let known = group(&[(1, true), (2, false)]);
+        let mut updated = group(&[(1, false), (2, false), (3, false)]);
+        updated.keep_live_presence(&known);
+        let online: Vec<bool> = updated.presence.iter().map(|p| p.online).collect();
+        assert_eq!(online, vec![true, false, false]);
+    }
+
+    #[test]
+    fn read_markers_only_move_forward_and_clear_my_unread_count() {
+        let mut c = group(&[]);
+        c.read_by(2, 5, 1);
+        c.read_by(2, 4, 1);
+        assert_eq!(
+            c.read_markers,
+            vec![ReadMarker {
+                user_id: 2,
+                up_to_message_id: 5
+            }]
+        );
+        assert_eq!(c.unread_count, 3, "someone else read");
+        c.read_by(1, 9, 1);
+        assert_eq!(c.unread_count, 0);
+    }
 
     fn send(body: &str, attachments: Vec<i64>) -> SendMessage {
         SendMessage {

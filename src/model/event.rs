@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::model::chat::{Conversation, Message};
-use crate::model::notification::Notification;
+use crate::model::notification::{Category, Notification};
 use crate::model::user::User;
 
 /// A stored event: it has a per-user sequence number (`id:`) and is
@@ -70,6 +70,22 @@ pub enum Event {
 }
 
 impl Event {
+    /// Whether this event marks the notification `id` (of `category`) read:
+    /// it names it, or it is a "mark all read" up to at least `id` (of its
+    /// category, when one was given). The one place this rule lives: the
+    /// notification center, the toasts and the browser alerts all ask.
+    pub fn reads(&self, id: i64, category: Category) -> bool {
+        match self {
+            Self::NotificationsRead { ids, .. } => ids.contains(&id),
+            Self::NotificationsReadAll {
+                up_to_id,
+                category: only,
+                ..
+            } => id <= *up_to_id && only.is_none_or(|only| only == category),
+            _ => false,
+        }
+    }
+
     /// Every stored event name, for clients that must subscribe by name
     /// (`EventSource.addEventListener`).
     pub const NAMES: [&'static str; 11] = [
@@ -178,6 +194,35 @@ pub struct PollAnswer {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_read_rule_covers_named_ids_and_mark_all_read_by_category() {
+        let read = Event::NotificationsRead {
+            ids: vec![3],
+            unread_count: None,
+        };
+        assert!(read.reads(3, Category::Job));
+        assert!(!read.reads(4, Category::Job));
+        let all = Event::NotificationsReadAll {
+            up_to_id: 10,
+            category: None,
+            unread_count: None,
+        };
+        assert!(all.reads(10, Category::Social));
+        assert!(!all.reads(11, Category::Social), "newer than the click");
+        let jobs = Event::NotificationsReadAll {
+            up_to_id: 10,
+            category: Some(Category::Job),
+            unread_count: None,
+        };
+        assert!(jobs.reads(2, Category::Job));
+        assert!(!jobs.reads(2, Category::Social), "another category");
+        let deleted = Event::NotificationsDeleted {
+            ids: vec![3],
+            unread_count: None,
+        };
+        assert!(!deleted.reads(3, Category::Job));
+    }
 
     #[test]
     fn events_are_tagged_with_their_name() {

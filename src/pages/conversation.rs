@@ -19,7 +19,7 @@ use crate::chat::api::{
     remove_member, send_typing, set_viewing,
 };
 use crate::model::chat::{
-    Attachment, Conversation, ConversationKind, Message, ReadMarker, SendMessage, TYPING_EXPIRES_MS,
+    Attachment, Conversation, ConversationKind, Message, SendMessage, TYPING_EXPIRES_MS,
 };
 use crate::model::event::{Ephemeral, Event};
 use crate::model::user::User;
@@ -330,15 +330,7 @@ fn Conversation(id: i64) -> impl IntoView {
             up_to_message_id,
         } if *conversation_id == id => conversation.update(|c| {
             if let Some(c) = c {
-                match c.read_markers.iter_mut().find(|m| m.user_id == *user_id) {
-                    Some(marker) => {
-                        marker.up_to_message_id = marker.up_to_message_id.max(*up_to_message_id)
-                    }
-                    None => c.read_markers.push(ReadMarker {
-                        user_id: *user_id,
-                        up_to_message_id: *up_to_message_id,
-                    }),
-                }
+                c.read_by(*user_id, *up_to_message_id, my_id());
             }
         }),
         Event::ConversationUpdated {
@@ -347,13 +339,7 @@ fn Conversation(id: i64) -> impl IntoView {
             conversation.update(|c| {
                 let mut updated = updated.clone();
                 if let Some(old) = c {
-                    for presence in &mut updated.presence {
-                        if let Some(known) =
-                            old.presence.iter().find(|p| p.user_id == presence.user_id)
-                        {
-                            presence.online = known.online;
-                        }
-                    }
+                    updated.keep_live_presence(old);
                 }
                 *c = Some(updated);
             });

@@ -48,15 +48,8 @@ pub fn apply_to_list(list: &mut Vec<Conversation>, event: &Event, me: i64, open:
         Event::ConversationUpdated { conversation } => {
             let mut updated = conversation.clone();
             if let Some(index) = list.iter().position(|c| c.id == updated.id) {
-                // The presence the list learned live is newer than the
-                // store's snapshot in the event.
                 let old = list.remove(index);
-                for presence in &mut updated.presence {
-                    if let Some(known) = old.presence.iter().find(|p| p.user_id == presence.user_id)
-                    {
-                        presence.online = known.online;
-                    }
-                }
+                updated.keep_live_presence(&old);
                 list.insert(index.min(list.len()), updated);
             } else {
                 list.insert(0, updated);
@@ -88,25 +81,7 @@ pub fn apply_to_list(list: &mut Vec<Conversation>, event: &Event, me: i64, open:
             up_to_message_id,
         } => {
             if let Some(conversation) = list.iter_mut().find(|c| c.id == *conversation_id) {
-                match conversation
-                    .read_markers
-                    .iter_mut()
-                    .find(|m| m.user_id == *user_id)
-                {
-                    Some(marker) => {
-                        marker.up_to_message_id = marker.up_to_message_id.max(*up_to_message_id)
-                    }
-                    None => conversation
-                        .read_markers
-                        .push(crate::model::chat::ReadMarker {
-                            user_id: *user_id,
-                            up_to_message_id: *up_to_message_id,
-                        }),
-                }
-                let last = conversation.last_message.as_ref().map_or(0, |m| m.id);
-                if *user_id == me && *up_to_message_id >= last {
-                    conversation.unread_count = 0;
-                }
+                conversation.read_by(*user_id, *up_to_message_id, me);
             }
         }
         _ => {}

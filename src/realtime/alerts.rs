@@ -73,15 +73,11 @@ impl Alerts {
                     }
                 }
             }
-            Event::NotificationsRead { ids, .. } | Event::NotificationsDeleted { ids, .. } => {
+            Event::NotificationsDeleted { ids, .. } => {
                 self.close(|shown| ids.contains(&shown.id));
             }
-            Event::NotificationsReadAll {
-                up_to_id, category, ..
-            } => {
-                self.close(|shown| {
-                    shown.id <= *up_to_id && category.is_none_or(|c| c == shown.category)
-                });
+            Event::NotificationsRead { .. } | Event::NotificationsReadAll { .. } => {
+                self.close(|shown| event.reads(shown.id, shown.category));
             }
             // Chat alerts come through the "message" notification.
             Event::Message { .. }
