@@ -14,16 +14,9 @@ use crate::auth::session::cookie_name;
 use crate::model::user::User;
 use crate::server::error::AppError;
 use crate::server::state::AppState;
-use crate::store::accounts::{SessionHash, TokenInfo};
+use crate::store::accounts::TokenInfo;
 
-/// A signed-in user (session cookie). Rejects with 401.
-#[derive(Debug, Clone)]
-pub struct CurrentUser {
-    pub user: User,
-    pub session: SessionHash,
-    /// When the session ends regardless of activity (Unix ms).
-    pub session_expires_at: i64,
-}
+pub use crate::auth::session::CurrentUser;
 
 /// A signed-in user, or nobody. Never rejects.
 #[derive(Debug, Clone)]

@@ -5,7 +5,7 @@ use axum::http::HeaderMap;
 use axum_extra::extract::cookie::Cookie;
 
 use crate::auth::device::{self, Device};
-use crate::auth::extract::CurrentUser;
+use crate::auth::session::CurrentUser;
 use crate::auth::session::{self, hash_secret};
 use crate::model::user::{
     AccountChange, CreatedToken, DisplayName, Password, Role, User, UserAccount, Username,

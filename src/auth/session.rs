@@ -204,3 +204,13 @@ mod tests {
         assert!(c.ended().is_cancelled());
     }
 }
+
+/// A signed-in user (session cookie). As an extractor (`auth/extract.rs`)
+/// it rejects with 401.
+#[derive(Debug, Clone)]
+pub struct CurrentUser {
+    pub user: crate::model::user::User,
+    pub session: SessionHash,
+    /// When the session ends regardless of activity (Unix ms).
+    pub session_expires_at: i64,
+}

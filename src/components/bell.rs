@@ -4,8 +4,8 @@
 use leptos::prelude::*;
 use leptos_router::components::A;
 use leptos_router::hooks::use_location;
-use wasm_bindgen::JsCast;
 
+use crate::components::focus::focus_by_id;
 use crate::components::notification_center::NotificationCenter;
 use crate::realtime::client::{ConnectionStatus, use_realtime};
 
@@ -133,17 +133,6 @@ pub fn NotificationBell() -> impl IntoView {
 fn close_panel(open: RwSignal<bool>) {
     open.set(false);
     focus_by_id("notification-bell");
-}
-
-/// Moves keyboard focus to the element with `id`, if it is there.
-pub fn focus_by_id(id: &str) {
-    if let Some(element) = web_sys::window()
-        .and_then(|w| w.document())
-        .and_then(|d| d.get_element_by_id(id))
-        .and_then(|e| e.dyn_into::<web_sys::HtmlElement>().ok())
-    {
-        let _ = element.focus();
-    }
 }
 
 #[cfg(test)]

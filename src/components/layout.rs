@@ -11,7 +11,7 @@ use crate::auth::context::use_session;
 use crate::components::bell::{ConnectionIndicator, NotificationBell};
 use crate::components::toasts::Toaster;
 use crate::model::user::User;
-use crate::realtime::client::provide_realtime;
+use crate::realtime::provide_realtime;
 
 /// One entry of the main navigation.
 struct NavItem {

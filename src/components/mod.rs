@@ -1,6 +1,7 @@
 //! Reusable UI pieces. Both sides.
 
 pub mod bell;
+pub mod focus;
 pub mod form;
 pub mod layout;
 pub mod notification_center;

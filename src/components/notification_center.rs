@@ -8,7 +8,7 @@ use leptos::prelude::*;
 use leptos::task::spawn_local;
 use leptos_router::hooks::use_navigate;
 
-use crate::components::bell::focus_by_id;
+use crate::components::focus::focus_by_id;
 use crate::model::event::Event;
 use crate::model::notification::{Category, Notification, NotificationQuery, Priority};
 use crate::notifications::api::{
@@ -16,8 +16,8 @@ use crate::notifications::api::{
     save_preferences,
 };
 use crate::realtime::client::{
-    Delivery, follow_link, notification_permission, relative_time, request_notification_permission,
-    use_realtime,
+    Delivery, LiveList, follow_link, notification_permission, relative_time,
+    request_notification_permission, use_realtime,
 };
 
 /// A tab of the center.
@@ -104,18 +104,15 @@ pub fn NotificationCenter(
     let loading = RwSignal::new(Loading::Pending);
     let loading_more = RwSignal::new(false);
     let action_error = RwSignal::new(None::<String>);
-    // The event number the loaded list reflects (older deliveries are in
-    // it); `None` while a page loads, when deliveries wait in `pending`.
-    let snapshot = StoredValue::new(None::<i64>);
-    let pending = StoredValue::new(Vec::<Delivery>::new());
+    // Deliveries wait while a page loads; those the page reflects are skipped.
+    let live = LiveList::new();
     // Answers to superseded requests (an earlier tab) are dropped.
     let generation = StoredValue::new(0_u64);
 
     let load = move |current: Tab| {
         generation.update_value(|g| *g += 1);
         let mine = generation.get_value();
-        snapshot.set_value(None);
-        pending.set_value(Vec::new());
+        live.loading();
         loading.set(Loading::Pending);
         spawn_local(async move {
             let answer = list_notifications(current.query()).await;
@@ -128,17 +125,18 @@ pub fn NotificationCenter(
                     // in it (committed after its cursor) go on top of it.
                     let mut list = page.notifications;
                     let query = current.query();
-                    for delivery in pending.try_update_value(std::mem::take).unwrap_or_default() {
-                        if delivery.seq > page.cursor {
-                            apply(&mut list, &query, &delivery.event);
-                        }
+                    for delivery in live.loaded_at(page.cursor) {
+                        apply(&mut list, &query, &delivery.event);
                     }
-                    snapshot.set_value(Some(page.cursor));
                     items.set(list);
                     next_before.set(page.next_before);
                     loading.set(Loading::Loaded);
                 }
-                Err(error) => loading.set(Loading::Failed(error.message)),
+                Err(error) => {
+                    // Nothing to put them on: the next load brings them.
+                    live.loaded();
+                    loading.set(Loading::Failed(error.message));
+                }
             }
         });
     };
@@ -149,13 +147,9 @@ pub fn NotificationCenter(
         load(tab.get());
     });
 
-    realtime.subscribe(move |delivery: &Delivery| match snapshot.get_value() {
-        None => pending.update_value(|waiting| waiting.push(delivery.clone())),
-        Some(cursor) if delivery.seq <= cursor => {}
-        Some(_) => {
-            let query = tab.get_untracked().query();
-            items.update(|list| apply(list, &query, &delivery.event));
-        }
+    live.subscribe(realtime, move |delivery: &Delivery| {
+        let query = tab.get_untracked().query();
+        items.update(|list| apply(list, &query, &delivery.event));
     });
 
     let load_more = move |_| {

@@ -62,15 +62,19 @@ pub struct Delivery {
 
 /// Keeps a list loaded from the server and the live deliveries in step:
 /// deliveries that arrive while the list's snapshot is loading are held and
-/// applied on top of it once it arrives. The snapshot may or may not already
-/// contain them, so what applies them must be idempotent (chat's appliers
-/// are: by message id, by read marker maximum, by member id). Without this,
-/// a message delivered while the list loads vanished when the older
-/// snapshot replaced the list.
+/// applied on top of it once it arrives. When the snapshot says which event
+/// number it reflects ([`LiveList::loaded_at`]), what it already contains
+/// is skipped, before and after it arrives; otherwise what applies them must
+/// be idempotent (chat's appliers are: by message id, by read marker
+/// maximum, by member id). Without this, a message delivered while the list
+/// loads vanished when the older snapshot replaced the list. The
+/// notification center and both chat pages use it.
 #[derive(Clone, Copy)]
 pub struct LiveList {
     /// `Some` while a snapshot is loading: the deliveries held meanwhile.
     held: StoredValue<Option<Vec<Delivery>>>,
+    /// The event number the loaded snapshot reflects, when it says.
+    cursor: StoredValue<Option<i64>>,
 }
 
 impl LiveList {
@@ -78,6 +82,7 @@ impl LiveList {
     pub fn new() -> Self {
         Self {
             held: StoredValue::new(None),
+            cursor: StoredValue::new(None),
         }
     }
 
@@ -93,10 +98,12 @@ impl LiveList {
 
     /// A snapshot starts loading: hold deliveries until it arrives.
     pub fn loading(&self) {
+        self.cursor.set_value(None);
         self.held.set_value(Some(Vec::new()));
     }
 
-    /// Whether `delivery` may be applied now (`false`: held for later).
+    /// Whether `delivery` may be applied now (`false`: held for later, or
+    /// already in the snapshot).
     fn admit(&self, delivery: &Delivery) -> bool {
         let mut admitted = true;
         self.held.update_value(|held| {
@@ -106,6 +113,10 @@ impl LiveList {
             }
         });
         admitted
+            && self
+                .cursor
+                .get_value()
+                .is_none_or(|cursor| delivery.seq > cursor)
     }
 
     /// The snapshot is in place (or failed): the deliveries held while it
@@ -115,6 +126,15 @@ impl LiveList {
             .try_update_value(Option::take)
             .flatten()
             .unwrap_or_default()
+    }
+
+    /// The snapshot is in place and reflects every event up to `cursor`:
+    /// the held deliveries after it, to apply on top of it, in order.
+    pub fn loaded_at(&self, cursor: i64) -> Vec<Delivery> {
+        self.cursor.set_value(Some(cursor));
+        let mut held = self.loaded();
+        held.retain(|delivery| delivery.seq > cursor);
+        held
     }
 }
 
@@ -152,7 +172,7 @@ pub struct Realtime {
 }
 
 impl Realtime {
-    fn new() -> Self {
+    pub(super) fn new() -> Self {
         Self {
             status: RwSignal::new(ConnectionStatus::Connecting),
             unread: RwSignal::new(None),
@@ -228,16 +248,6 @@ impl Realtime {
         self.preferences
             .with_untracked(|p| p.as_ref().is_some_and(|p| p.sound))
     }
-}
-
-/// Provides the real-time context and, in the browser, keeps a connection
-/// open while someone is signed in. Call once, at the root of the routed
-/// app (it needs the router for navigation from browser notifications).
-pub fn provide_realtime() {
-    let realtime = Realtime::new();
-    provide_context(realtime);
-    #[cfg(feature = "hydrate")]
-    crate::realtime::connection::run(realtime);
 }
 
 /// The real-time context.

@@ -21,3 +21,15 @@ pub mod hub;
 pub mod retention;
 #[cfg(feature = "ssr")]
 pub mod sse;
+
+/// Provides the real-time context and, in the browser, keeps a connection
+/// open while someone is signed in. Call once, at the root of the routed
+/// app (it needs the router for navigation from browser notifications).
+/// It lives here, above both, so that the context never imports the
+/// connection that feeds it.
+pub fn provide_realtime() {
+    let realtime = client::Realtime::new();
+    leptos::prelude::provide_context(realtime);
+    #[cfg(feature = "hydrate")]
+    connection::run(realtime);
+}
