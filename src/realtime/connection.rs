@@ -37,6 +37,7 @@ use crate::realtime::client::{
     ConnectionStatus, Delivery, Realtime, backoff_ms, follow_link, page_hidden,
 };
 use crate::realtime::sequencer::{Next, Sequencer};
+use crate::realtime::transport::Transport;
 
 /// Stream failures in a row after which long-polling starts.
 const POLL_AFTER_FAILURES: u32 = 3;
@@ -87,7 +88,8 @@ struct Inner {
     /// In-order, exactly-once delivery; each event with whether it
     /// arrived live.
     sequencer: Sequencer<(Event, bool)>,
-    leading: bool,
+    /// Following another tab, streaming, polling, or stopped.
+    transport: Transport,
     source: Option<EventSource>,
     handlers: Option<Rc<StreamHandlers>>,
     /// Events above this number arrived live: the snapshot's cursor until
@@ -97,14 +99,10 @@ struct Inner {
     live_after: i64,
     /// A stream has been ready at least once in this connection.
     streamed_before: bool,
-    /// Stream failures since the last success.
-    failures: u32,
     /// Invalidates a scheduled reconnect when another one happens first.
     reconnect_token: u64,
-    polling: bool,
     /// Resolving it releases the leader's Web Lock.
     release_lock: Option<js_sys::Function>,
-    stopped: bool,
     last_relayed_preferences: Option<Preferences>,
 }
 
@@ -185,16 +183,13 @@ fn start(realtime: Realtime, session: Session, user_id: i64, navigate: Rc<dyn Fn
         alerts,
         channel: None,
         sequencer: Sequencer::default(),
-        leading: false,
+        transport: Transport::Following,
         source: None,
         handlers: None,
         live_after: i64::MAX,
         streamed_before: false,
-        failures: 0,
         reconnect_token: 0,
-        polling: false,
         release_lock: None,
-        stopped: false,
         last_relayed_preferences: None,
     }));
     realtime.status.set(ConnectionStatus::Connecting);
@@ -221,7 +216,7 @@ fn start(realtime: Realtime, session: Session, user_id: i64, navigate: Rc<dyn Fn
 /// the channel and releases the lock so another tab of that user can lead.
 fn stop(conn: &Conn) {
     let mut inner = conn.borrow_mut();
-    inner.stopped = true;
+    inner.transport.stop();
     inner.reconnect_token += 1;
     if let Some(source) = inner.source.take() {
         source.close();
@@ -247,7 +242,7 @@ async fn bootstrap(conn: Conn) {
         match fetch_json::<NotificationPage>(SNAPSHOT).await {
             Ok(page) => break page,
             Err(_) => {
-                if conn.borrow().stopped {
+                if conn.borrow().transport.stopped() {
                     return;
                 }
                 realtime.status.set(ConnectionStatus::Reconnecting);
@@ -256,7 +251,7 @@ async fn bootstrap(conn: Conn) {
             }
         }
     };
-    if conn.borrow().stopped {
+    if conn.borrow().transport.stopped() {
         return;
     }
     let next = {
@@ -290,7 +285,7 @@ fn elect(conn: &Conn) {
         // Held until resolved: by `stop`, or never (the tab closing
         // releases it).
         let held = js_sys::Promise::new(&mut |resolve, _reject| release = Some(resolve));
-        if for_grant.borrow().stopped {
+        if for_grant.borrow().transport.stopped() {
             return js_sys::Promise::resolve(&JsValue::UNDEFINED);
         }
         for_grant.borrow_mut().release_lock = release;
@@ -319,10 +314,9 @@ fn elect(conn: &Conn) {
 fn lead(conn: &Conn) {
     let realtime = {
         let mut inner = conn.borrow_mut();
-        if inner.stopped || inner.leading {
+        if !inner.transport.lead() {
             return;
         }
-        inner.leading = true;
         inner.handlers = Some(Rc::new(stream_handlers(conn)));
         inner.realtime
     };
@@ -386,7 +380,7 @@ fn parse_data<T: serde::de::DeserializeOwned>(message: &MessageEvent) -> Option<
 /// Opens a stream resuming after the last applied event.
 fn open_stream(conn: &Conn) {
     let mut inner = conn.borrow_mut();
-    if inner.stopped || !inner.leading || inner.source.is_some() {
+    if !inner.transport.leading() || inner.source.is_some() {
         return;
     }
     let Some(handlers) = inner.handlers.clone() else {
@@ -418,8 +412,7 @@ fn on_stream_ready(conn: &Conn, cursor: i64) {
             inner.live_after = cursor;
         }
         inner.streamed_before = true;
-        inner.failures = 0;
-        inner.polling = false;
+        inner.transport.stream_ready();
     }
     set_status(conn, ConnectionStatus::Live);
 }
@@ -427,27 +420,16 @@ fn on_stream_ready(conn: &Conn, cursor: i64) {
 /// The stream failed (network, server gone, or a non-200 answer): close it
 /// and try again after a backoff, long-polling meanwhile if it keeps failing.
 fn on_stream_error(conn: &Conn) {
-    let (failures, token, was_polling, start_polling) = {
+    let (failure, token) = {
         let mut inner = conn.borrow_mut();
         if let Some(source) = inner.source.take() {
             source.close();
         }
-        if inner.stopped {
+        let Some(failure) = inner.transport.stream_failed(POLL_AFTER_FAILURES) else {
             return;
-        }
-        inner.failures += 1;
+        };
         inner.reconnect_token += 1;
-        let was_polling = inner.polling;
-        let start_polling = inner.failures >= POLL_AFTER_FAILURES && !was_polling;
-        if start_polling {
-            inner.polling = true;
-        }
-        (
-            inner.failures,
-            inner.reconnect_token,
-            was_polling,
-            start_polling,
-        )
+        (failure, inner.reconnect_token)
     };
     if !browser_online() {
         // The `online` event reconnects.
@@ -455,13 +437,13 @@ fn on_stream_error(conn: &Conn) {
         return;
     }
     // While long-polling delivers, the indicator stays `Live`.
-    if !was_polling {
+    if !failure.still_delivering {
         set_status(conn, ConnectionStatus::Reconnecting);
     }
-    if start_polling {
+    if failure.start_polling {
         spawn_local(poll_loop(Rc::clone(conn)));
     }
-    let delay = backoff_ms(failures - 1, js_sys::Math::random());
+    let delay = backoff_ms(failure.attempt, js_sys::Math::random());
     let for_retry = Rc::clone(conn);
     set_timeout(
         move || {
@@ -481,7 +463,7 @@ async fn poll_loop(conn: Conn) {
     loop {
         let after = {
             let inner = conn.borrow();
-            if inner.stopped || !inner.polling || !inner.leading {
+            if !inner.transport.polling() {
                 return;
             }
             inner.sequencer.last().unwrap_or(0)
@@ -498,7 +480,7 @@ async fn poll_loop(conn: Conn) {
                     }
                 }
                 first = false;
-                let still_polling = conn.borrow().polling;
+                let still_polling = conn.borrow().transport.polling();
                 if still_polling && browser_online() {
                     set_status(&conn, ConnectionStatus::Live);
                 }
@@ -551,7 +533,7 @@ async fn fetch_json<T: serde::de::DeserializeOwned>(url: &str) -> Result<T, Poll
 fn deliver(conn: &Conn, seq: i64, event: Event, live: bool) {
     let next = {
         let mut inner = conn.borrow_mut();
-        if inner.stopped {
+        if inner.transport.stopped() {
             return;
         }
         inner.sequencer.offer(seq, (event, live))
@@ -581,7 +563,7 @@ fn proceed(conn: &Conn, next: Next<(Event, bool)>) {
 fn apply(conn: &Conn, seq: i64, event: Event, live: bool) {
     let (realtime, leading) = {
         let inner = conn.borrow();
-        (inner.realtime, inner.leading)
+        (inner.realtime, inner.transport.leading())
     };
     if let Some(count) = event.unread_count() {
         realtime.unread.set(Some(count));
@@ -608,7 +590,7 @@ fn apply(conn: &Conn, seq: i64, event: Event, live: bool) {
 async fn fill_gap(conn: Conn, mut after: i64, live: bool) {
     let mut failures = 0;
     loop {
-        if conn.borrow().stopped {
+        if conn.borrow().transport.stopped() {
             return;
         }
         match fetch_poll(after, 0).await {
@@ -650,14 +632,14 @@ fn handle_reset(conn: &Conn, cursor: i64, relay: bool) {
         inner.sequencer.reset(cursor);
         inner.realtime
     };
-    if relay && conn.borrow().leading {
+    if relay && conn.borrow().transport.leading() {
         post(conn, &Relay::Reset { cursor });
     }
     realtime.resets.update(|n| *n += 1);
     let for_count = Rc::clone(conn);
     spawn_local(async move {
         if let Ok(page) = fetch_json::<NotificationPage>(SNAPSHOT).await
-            && !for_count.borrow().stopped
+            && !for_count.borrow().transport.stopped()
         {
             realtime.unread.set(Some(page.unread_count));
         }
@@ -667,10 +649,10 @@ fn handle_reset(conn: &Conn, cursor: i64, relay: bool) {
 fn on_relay(conn: &Conn, relay: Relay) {
     let (leading, realtime) = {
         let inner = conn.borrow();
-        if inner.stopped {
+        if inner.transport.stopped() {
             return;
         }
-        (inner.leading, inner.realtime)
+        (inner.transport.leading(), inner.realtime)
     };
     match relay {
         Relay::Hello if leading => {
@@ -697,7 +679,7 @@ fn on_relay(conn: &Conn, relay: Relay) {
 fn set_status(conn: &Conn, status: ConnectionStatus) {
     let (realtime, leading) = {
         let inner = conn.borrow();
-        (inner.realtime, inner.leading)
+        (inner.realtime, inner.transport.leading())
     };
     realtime.status.set(status);
     if leading {
@@ -773,9 +755,9 @@ fn install_window_listeners(current: Rc<RefCell<Option<Conn>>>) {
 fn reconnect_now(conn: &Conn) {
     let leading = {
         let mut inner = conn.borrow_mut();
-        inner.failures = 0;
+        inner.transport.retry_now();
         inner.reconnect_token += 1;
-        inner.leading && !inner.stopped
+        inner.transport.leading()
     };
     if leading {
         set_status(conn, ConnectionStatus::Reconnecting);

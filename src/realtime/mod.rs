@@ -5,6 +5,7 @@
 
 pub mod client;
 pub mod sequencer;
+pub mod transport;
 
 #[cfg(feature = "hydrate")]
 mod alerts;
