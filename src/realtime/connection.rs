@@ -1,20 +1,19 @@
 //! The browser's one connection to the event stream, shared by its tabs.
 //! Browser only (hydrate).
 //!
-//! - Election: the tabs of a user ask for one Web Lock; the tab that holds
-//!   it (the leader) opens the `EventSource` and relays every event, and its
-//!   status, to the others over a `BroadcastChannel`. When it closes, the
-//!   lock passes to a waiting tab, which resumes from its own last event.
-//!   HTTP/1.1 allows six connections per origin, so one stream per browser
-//!   is what keeps a seventh tab working. Without Web Locks (older
-//!   browsers, plain-http origins) every tab leads its own stream.
+//! - Election (`tabs.rs`): the tabs of a user ask for one Web Lock; the tab
+//!   that holds it (the leader) opens the `EventSource` and relays every
+//!   event, and its status, to the others over a `BroadcastChannel`. When
+//!   it closes, the lock passes to a waiting tab, which resumes from its
+//!   own last event. Without Web Locks every tab leads its own stream.
 //! - Resume: a new `EventSource` cannot send `Last-Event-ID`, so the URL
 //!   carries `last_event_id`. Events pass the [`Sequencer`]: repeats are
 //!   dropped, and a gap (a tab that joined late) is filled from
 //!   `/api/events/poll` before anything later is applied.
-//! - Failure: the stream is closed and re-created after a backoff with full
-//!   jitter; after three failures in a row, long-polling carries the events
-//!   while the stream keeps being retried. `online`/`offline` events from
+//! - Failure (`transport.rs` holds the state): the stream is closed and
+//!   re-created after a backoff with full jitter; after three failures in a
+//!   row, long-polling carries the events while the stream keeps being
+//!   retried. `online`/`offline` events from
 //!   the browser reconnect at once or pause.
 
 use std::cell::RefCell;
@@ -24,10 +23,9 @@ use std::time::Duration;
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 use leptos_router::hooks::use_navigate;
-use serde::{Deserialize, Serialize};
 use wasm_bindgen::JsCast;
 use wasm_bindgen::prelude::*;
-use web_sys::{BroadcastChannel, EventSource, MessageEvent};
+use web_sys::{EventSource, MessageEvent};
 
 use crate::auth::context::{Session, use_session};
 use crate::model::event::{Ephemeral, Event, PollAnswer};
@@ -37,6 +35,7 @@ use crate::realtime::client::{
     ConnectionStatus, Delivery, Realtime, backoff_ms, follow_link, page_hidden,
 };
 use crate::realtime::sequencer::{Next, Sequencer};
+use crate::realtime::tabs::{self, Relay, TabChannel};
 use crate::realtime::transport::Transport;
 
 /// Stream failures in a row after which long-polling starts.
@@ -49,32 +48,6 @@ const POLL_WAIT_SECS: u32 = 25;
 /// client, rather than calling page server functions.
 const SNAPSHOT: &str = "/api/notifications?limit=1";
 
-/// What the tabs of one user tell each other.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(tag = "t", rename_all = "snake_case")]
-enum Relay {
-    /// A tab opened and asks the leader for the status.
-    Hello,
-    Status {
-        status: String,
-    },
-    Event {
-        id: i64,
-        event: Event,
-        live: bool,
-    },
-    Reset {
-        cursor: i64,
-    },
-    Preferences {
-        preferences: Preferences,
-    },
-    /// Typing or presence, from the leader's stream.
-    Ephemeral {
-        event: Ephemeral,
-    },
-}
-
 /// A connection's state. One per signed-in user per tab; shared by the
 /// callbacks through `Rc<RefCell<..>>` (the browser runs them one at a
 /// time; no borrow is held while components are called).
@@ -84,7 +57,7 @@ struct Inner {
     user_id: i64,
     navigate: Rc<dyn Fn(&str)>,
     alerts: Alerts,
-    channel: Option<BroadcastChannel>,
+    channel: Option<TabChannel>,
     /// In-order, exactly-once delivery; each event with whether it
     /// arrived live.
     sequencer: Sequencer<(Event, bool)>,
@@ -193,21 +166,9 @@ fn start(realtime: Realtime, session: Session, user_id: i64, navigate: Rc<dyn Fn
         last_relayed_preferences: None,
     }));
     realtime.status.set(ConnectionStatus::Connecting);
-    if let Ok(channel) = BroadcastChannel::new(&format!("herald:{user_id}")) {
-        let for_relay = Rc::clone(&conn);
-        let on_message = Closure::<dyn FnMut(MessageEvent)>::new(move |message: MessageEvent| {
-            if let Some(text) = message.data().as_string()
-                && let Ok(relay) = serde_json::from_str::<Relay>(&text)
-            {
-                on_relay(&for_relay, relay);
-            }
-        });
-        channel.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
-        // Lives as long as the channel, which lives as long as the page
-        // or until `stop` closes it.
-        on_message.forget();
-        conn.borrow_mut().channel = Some(channel);
-    }
+    let for_relay = Rc::clone(&conn);
+    let channel = TabChannel::open(user_id, move |relay| on_relay(&for_relay, relay));
+    conn.borrow_mut().channel = channel;
     spawn_local(bootstrap(Rc::clone(&conn)));
     conn
 }
@@ -222,7 +183,6 @@ fn stop(conn: &Conn) {
         source.close();
     }
     if let Some(channel) = inner.channel.take() {
-        channel.set_onmessage(None);
         channel.close();
     }
     if let Some(release) = inner.release_lock.take() {
@@ -272,41 +232,19 @@ async fn bootstrap(conn: Conn) {
 /// this tab follows whoever holds it.
 fn elect(conn: &Conn) {
     let user_id = conn.borrow().user_id;
-    let locks = web_sys::window()
-        .and_then(|w| js_sys::Reflect::get(&w.navigator(), &JsValue::from_str("locks")).ok())
-        .filter(|locks| !locks.is_undefined() && !locks.is_null());
-    let Some(locks) = locks else {
-        lead(conn);
-        return;
-    };
     let for_grant = Rc::clone(conn);
-    let granted = Closure::once_into_js(move |_lock: JsValue| -> js_sys::Promise {
-        let mut release = None;
-        // Held until resolved: by `stop`, or never (the tab closing
-        // releases it).
-        let held = js_sys::Promise::new(&mut |resolve, _reject| release = Some(resolve));
+    let requested = tabs::request_stream_lock(user_id, move |release| {
         if for_grant.borrow().transport.stopped() {
-            return js_sys::Promise::resolve(&JsValue::UNDEFINED);
+            return false;
         }
-        for_grant.borrow_mut().release_lock = release;
+        for_grant.borrow_mut().release_lock = Some(release);
         lead(&for_grant);
-        held
+        true
     });
-    let request = js_sys::Reflect::get(&locks, &JsValue::from_str("request"))
-        .ok()
-        .and_then(|f| f.dyn_into::<js_sys::Function>().ok());
-    match request {
-        Some(request) => {
-            let name = JsValue::from_str(&format!("herald-stream:{user_id}"));
-            if let Ok(promise) = request.call2(&locks, &name, &granted) {
-                // A rejected request (the page unloading) is not an error.
-                let ignore = Closure::<dyn FnMut(JsValue)>::new(|_| {});
-                let _ = promise.unchecked_into::<js_sys::Promise>().catch(&ignore);
-                ignore.forget();
-            }
-            post(conn, &Relay::Hello);
-        }
-        None => lead(conn),
+    if requested {
+        post(conn, &Relay::Hello);
+    } else {
+        lead(conn);
     }
 }
 
@@ -693,9 +631,8 @@ fn set_status(conn: &Conn, status: ConnectionStatus) {
 }
 
 fn post(conn: &Conn, relay: &Relay) {
-    let inner = conn.borrow();
-    if let (Some(channel), Ok(text)) = (&inner.channel, serde_json::to_string(relay)) {
-        let _ = channel.post_message(&JsValue::from_str(&text));
+    if let Some(channel) = &conn.borrow().channel {
+        channel.post(relay);
     }
 }
 

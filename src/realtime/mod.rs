@@ -11,6 +11,8 @@ pub mod transport;
 mod alerts;
 #[cfg(feature = "hydrate")]
 mod connection;
+#[cfg(feature = "hydrate")]
+mod tabs;
 
 #[cfg(feature = "ssr")]
 pub mod bus;
