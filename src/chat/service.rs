@@ -195,7 +195,7 @@ async fn create_in_store(
 ) -> Result<(i64, bool), AppError> {
     Ok(state
         .store
-        .write(move |tx| Box::pin(async move { tx.create_conversation(&new, now).await }))
+        .write(move |tx| tx.create_conversation(&new, now))
         .await?)
 }
 
@@ -344,17 +344,14 @@ pub async fn send(
     let sent = state
         .store
         .write(move |tx| {
-            Box::pin(async move {
-                tx.send_message(
-                    id,
-                    sender,
-                    &message,
-                    &notify,
-                    |unread| message_notification(&conversation, &draft, unread),
-                    now,
-                )
-                .await
-            })
+            tx.send_message(
+                id,
+                sender,
+                &message,
+                &notify,
+                |unread| message_notification(&conversation, &draft, unread),
+                now,
+            )
         })
         .await?;
     match sent {
@@ -383,9 +380,7 @@ pub async fn read(state: &AppState, user: &User, id: i64, up_to: i64) -> Result<
     let (reader, now) = (user.id, now_ms());
     state
         .store
-        .write(move |tx| {
-            Box::pin(async move { tx.mark_conversation_read(id, reader, up_to, now).await })
-        })
+        .write(move |tx| tx.mark_conversation_read(id, reader, up_to, now))
         .await?;
     Ok(())
 }
@@ -465,7 +460,7 @@ pub async fn add_member(
     let now = now_ms();
     let added = state
         .store
-        .write(move |tx| Box::pin(async move { tx.add_member(id, member, max, now).await }))
+        .write(move |tx| tx.add_member(id, member, max, now))
         .await?;
     match added {
         AddMember::Added | AddMember::AlreadyMember => {}
@@ -514,7 +509,7 @@ pub async fn remove_member(
     let now = now_ms();
     let removed = state
         .store
-        .write(move |tx| Box::pin(async move { tx.remove_member(id, member, now).await }))
+        .write(move |tx| tx.remove_member(id, member, now))
         .await?;
     if !removed {
         return Err(AppError::NotFound);

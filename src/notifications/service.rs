@@ -235,12 +235,7 @@ async fn write_batch(
     let notification = Arc::clone(notification);
     let ids = state
         .store
-        .write(move |tx| {
-            Box::pin(async move {
-                tx.publish_notifications(&recipients, &notification, now)
-                    .await
-            })
-        })
+        .write(move |tx| tx.publish_notifications(&recipients, &notification, now))
         .await?;
     published.recipients += count;
     published.ids.extend(ids);
@@ -386,7 +381,7 @@ pub async fn mark_read(state: &AppState, user_id: i64, id: i64) -> Result<(), Ap
     let now = now_ms();
     let change = state
         .store
-        .write(move |tx| Box::pin(async move { tx.mark_read(user_id, id, now).await }))
+        .write(move |tx| tx.mark_read(user_id, id, now))
         .await?;
     found(change)
 }
@@ -400,7 +395,7 @@ pub async fn mark_all_read(
     let now = now_ms();
     let change = state
         .store
-        .write(move |tx| Box::pin(async move { tx.mark_all_read(user_id, category, now).await }))
+        .write(move |tx| tx.mark_all_read(user_id, category, now))
         .await?;
     found(change)
 }
@@ -410,7 +405,7 @@ pub async fn delete(state: &AppState, user_id: i64, id: i64) -> Result<(), AppEr
     let now = now_ms();
     let change = state
         .store
-        .write(move |tx| Box::pin(async move { tx.delete_notification(user_id, id, now).await }))
+        .write(move |tx| tx.delete_notification(user_id, id, now))
         .await?;
     found(change)
 }

@@ -3,6 +3,7 @@
 use sqlx::Row;
 use sqlx::sqlite::SqliteRow;
 
+use super::rows::Columns;
 use super::{Store, StoreError};
 use crate::model::user::{Role, User, UserAccount};
 
@@ -40,12 +41,12 @@ pub(super) fn millis_to_time(ms: i64) -> chrono::DateTime<chrono::Utc> {
     chrono::DateTime::from_timestamp_millis(ms).unwrap_or_default()
 }
 
-pub(super) fn user_from(row: &SqliteRow) -> Result<User, StoreError> {
-    let role: String = row.try_get("role")?;
+pub(super) fn user_from(row: &impl Columns) -> Result<User, StoreError> {
+    let role: String = row.value("role")?;
     Ok(User {
-        id: row.try_get("id")?,
-        username: row.try_get("username")?,
-        display_name: row.try_get("display_name")?,
+        id: row.value("id")?,
+        username: row.value("username")?,
+        display_name: row.value("display_name")?,
         role: Role::parse(&role)
             .ok_or_else(|| StoreError::Corrupt(format!("unknown role {role}")))?,
     })

@@ -4,18 +4,20 @@
 //! always scoped by membership: a query for a conversation the viewer is
 //! not in finds nothing. Server only.
 
-use sqlx::sqlite::SqliteRow;
+use rusqlite::{OptionalExtension, params};
 use sqlx::{Row, SqliteConnection};
 
 use super::accounts::{millis_to_time, user_from};
 use super::events;
 use super::notifications::{NewNotification, read_keyed_notification, write_notification};
+use super::rows::Columns;
 use super::writer::WriteTx;
 use super::{Store, StoreError};
 use crate::model::chat::{
     Attachment, Conversation, ConversationKind, MemberPresence, Message, ReadMarker, ValidMessage,
 };
 use crate::model::event::Event;
+use crate::model::user::User;
 
 /// The notification key that collapses a conversation's message
 /// notifications into one per recipient.
@@ -77,41 +79,90 @@ pub struct StoredAttachment {
     pub stored_name: String,
 }
 
-const SELECT_MESSAGE: &str = "SELECT m.id, m.conversation_id, m.body, m.client_id, m.created_at,
+/// The messages whose ids are in the JSON list bound to it.
+const MESSAGES_IN_LIST: &str = "SELECT m.id, m.conversation_id, m.body, m.client_id, m.created_at,
         u.id AS sender_id, u.username, u.display_name, u.role
-    FROM messages m JOIN users u ON u.id = m.sender_id";
+    FROM messages m JOIN users u ON u.id = m.sender_id
+    WHERE m.id IN (SELECT value FROM json_each(?)) ORDER BY m.id";
 
-fn attachment_from(row: &SqliteRow) -> Result<Attachment, StoreError> {
-    let id: i64 = row.try_get("id")?;
+/// The attachments of the messages whose ids are in the JSON list.
+const ATTACHMENTS_IN_LIST: &str = "SELECT id, message_id, name, size, mime FROM attachments
+    WHERE message_id IN (SELECT value FROM json_each(?)) ORDER BY id";
+
+/// A conversation and the viewer's read marker: (viewer, id).
+const CONVERSATION_HEAD: &str =
+    "SELECT c.kind, c.title, c.created_by, c.last_message_id, c.last_activity_at, m.read_up_to
+     FROM conversations c
+     JOIN conversation_members m ON m.conversation_id = c.id AND m.user_id = ?
+     WHERE c.id = ?";
+
+/// A conversation's members in the order they joined.
+const CONVERSATION_MEMBERS: &str =
+    "SELECT u.id, u.username, u.display_name, u.role, u.last_seen_at, m.read_up_to
+     FROM conversation_members m JOIN users u ON u.id = m.user_id
+     WHERE m.conversation_id = ? ORDER BY m.joined_at, u.id";
+
+/// Messages after the viewer's marker, not their own: (id, read_up_to, viewer).
+const UNREAD_MESSAGES: &str =
+    "SELECT COUNT(*) FROM messages WHERE conversation_id = ? AND id > ? AND sender_id != ?";
+
+const MEMBER_IDS: &str =
+    "SELECT user_id FROM conversation_members WHERE conversation_id = ? ORDER BY user_id";
+
+fn attachment_from(row: &impl Columns) -> Result<Attachment, StoreError> {
+    let id: i64 = row.value("id")?;
     Ok(Attachment {
         id,
-        name: row.try_get("name")?,
-        size: row.try_get("size")?,
-        mime: row.try_get("mime")?,
+        name: row.value("name")?,
+        size: row.value("size")?,
+        mime: row.value("mime")?,
         url: format!("/api/attachments/{id}"),
     })
 }
 
-fn message_from(row: &SqliteRow, attachments: Vec<Attachment>) -> Result<Message, StoreError> {
-    let role: String = row.try_get("role")?;
+/// A message row, without its attachments (see [`with_attachments`]).
+fn message_from(row: &impl Columns) -> Result<Message, StoreError> {
+    let role: String = row.value("role")?;
     Ok(Message {
-        id: row.try_get("id")?,
-        conversation_id: row.try_get("conversation_id")?,
+        id: row.value("id")?,
+        conversation_id: row.value("conversation_id")?,
         sender: crate::model::user::User {
-            id: row.try_get("sender_id")?,
-            username: row.try_get("username")?,
-            display_name: row.try_get("display_name")?,
+            id: row.value("sender_id")?,
+            username: row.value("username")?,
+            display_name: row.value("display_name")?,
             role: crate::model::user::Role::parse(&role)
                 .ok_or_else(|| StoreError::Corrupt(format!("unknown role {role}")))?,
         },
-        body: row.try_get("body")?,
-        created_at: millis_to_time(row.try_get("created_at")?),
-        client_id: row.try_get("client_id")?,
-        attachments,
+        body: row.value("body")?,
+        created_at: millis_to_time(row.value("created_at")?),
+        client_id: row.value("client_id")?,
+        attachments: Vec::new(),
     })
 }
 
-/// Messages with these ids (in the order given), with their attachments.
+/// An attachment row with the message it belongs to.
+fn message_attachment_from(row: &impl Columns) -> Result<(i64, Attachment), StoreError> {
+    Ok((row.value("message_id")?, attachment_from(row)?))
+}
+
+/// Gives each message its attachments (`(message id, attachment)`, in order).
+fn with_attachments(
+    mut messages: Vec<Message>,
+    attachments: Vec<(i64, Attachment)>,
+) -> Vec<Message> {
+    for (message_id, attachment) in attachments {
+        if let Some(message) = messages.iter_mut().find(|m| m.id == message_id) {
+            message.attachments.push(attachment);
+        }
+    }
+    messages
+}
+
+fn id_list(ids: &[i64]) -> Result<String, StoreError> {
+    serde_json::to_string(ids).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+/// Messages with these ids (in id order), with their attachments.
 async fn messages_by_ids(
     conn: &mut SqliteConnection,
     ids: &[i64],
@@ -119,125 +170,207 @@ async fn messages_by_ids(
     if ids.is_empty() {
         return Ok(Vec::new());
     }
-    let list = serde_json::to_string(ids).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-    let rows = sqlx::query(&format!(
-        "{SELECT_MESSAGE} WHERE m.id IN (SELECT value FROM json_each(?)) ORDER BY m.id"
-    ))
-    .bind(&list)
-    .fetch_all(&mut *conn)
-    .await?;
-    let attachment_rows = sqlx::query(
-        "SELECT id, message_id, name, size, mime FROM attachments
-         WHERE message_id IN (SELECT value FROM json_each(?)) ORDER BY id",
-    )
-    .bind(&list)
-    .fetch_all(&mut *conn)
-    .await?;
-    let mut attachments: Vec<(i64, Attachment)> = attachment_rows
+    let list = id_list(ids)?;
+    let rows = sqlx::query(MESSAGES_IN_LIST)
+        .bind(&list)
+        .fetch_all(&mut *conn)
+        .await?;
+    let attachment_rows = sqlx::query(ATTACHMENTS_IN_LIST)
+        .bind(&list)
+        .fetch_all(&mut *conn)
+        .await?;
+    let messages = rows.iter().map(message_from).collect::<Result<_, _>>()?;
+    let attachments = attachment_rows
         .iter()
-        .map(|row| Ok((row.try_get("message_id")?, attachment_from(row)?)))
-        .collect::<Result<_, StoreError>>()?;
-    let mut messages = Vec::with_capacity(rows.len());
-    for row in &rows {
-        let id: i64 = row.try_get("id")?;
-        let (mine, rest): (Vec<_>, Vec<_>) = attachments.into_iter().partition(|(m, _)| *m == id);
-        attachments = rest;
-        messages.push(message_from(
-            row,
-            mine.into_iter().map(|(_, a)| a).collect(),
-        )?);
+        .map(message_attachment_from)
+        .collect::<Result<_, _>>()?;
+    Ok(with_attachments(messages, attachments))
+}
+
+/// One message as the writer's transaction sees it, with its attachments.
+fn message_in_tx(tx: &WriteTx, id: i64) -> Result<Message, StoreError> {
+    let list = id_list(&[id])?;
+    let message = tx
+        .prepare_cached(MESSAGES_IN_LIST)?
+        .query_and_then(params![&list], |row| message_from(row))?
+        .next()
+        .ok_or_else(|| StoreError::Corrupt(format!("message {id} vanished")))??;
+    let attachments = tx
+        .prepare_cached(ATTACHMENTS_IN_LIST)?
+        .query_and_then(params![&list], |row| message_attachment_from(row))?
+        .collect::<Result<_, _>>()?;
+    with_attachments(vec![message], attachments)
+        .pop()
+        .ok_or_else(|| StoreError::Corrupt(format!("message {id} vanished")))
+}
+
+/// The parts of a conversation as its viewer sees it, read by either side.
+struct ConversationParts {
+    id: i64,
+    kind: String,
+    title: Option<String>,
+    created_by: Option<i64>,
+    last_activity_at: i64,
+    members: Vec<(User, i64, Option<i64>)>,
+    last_message: Option<Message>,
+    unread_count: i64,
+}
+
+impl ConversationParts {
+    /// Presence `online` is left false: only the hub knows it.
+    fn into_conversation(self) -> Result<Conversation, StoreError> {
+        let kind = ConversationKind::parse(&self.kind)
+            .ok_or_else(|| StoreError::Corrupt(format!("conversation kind {}", self.kind)))?;
+        let mut members = Vec::with_capacity(self.members.len());
+        let mut read_markers = Vec::with_capacity(self.members.len());
+        let mut presence = Vec::with_capacity(self.members.len());
+        for (user, read_up_to, last_seen_at) in self.members {
+            read_markers.push(ReadMarker {
+                user_id: user.id,
+                up_to_message_id: read_up_to,
+            });
+            presence.push(MemberPresence {
+                user_id: user.id,
+                online: false,
+                last_seen_at: last_seen_at.map(millis_to_time),
+            });
+            members.push(user);
+        }
+        Ok(Conversation {
+            id: self.id,
+            kind,
+            title: self.title,
+            members,
+            last_message: self.last_message,
+            unread_count: self.unread_count,
+            created_by: self.created_by,
+            read_markers,
+            presence,
+            last_activity_at: Some(millis_to_time(self.last_activity_at)),
+        })
     }
-    Ok(messages)
+}
+
+/// A member row: the user, their read marker, when they were last seen.
+fn member_from(row: &impl Columns) -> Result<(User, i64, Option<i64>), StoreError> {
+    Ok((
+        user_from(row)?,
+        row.value("read_up_to")?,
+        row.value("last_seen_at")?,
+    ))
 }
 
 /// The conversation as member `viewer` sees it; `None` when they are not
-/// a member (or it does not exist). Presence `online` is left false: only
-/// the hub knows it.
+/// a member (or it does not exist).
 async fn conversation_in(
     conn: &mut SqliteConnection,
     id: i64,
     viewer: i64,
 ) -> Result<Option<Conversation>, StoreError> {
-    let Some(row) = sqlx::query(
-        "SELECT c.kind, c.title, c.created_by, c.last_message_id, c.last_activity_at, m.read_up_to
-         FROM conversations c
-         JOIN conversation_members m ON m.conversation_id = c.id AND m.user_id = ?
-         WHERE c.id = ?",
-    )
-    .bind(viewer)
-    .bind(id)
-    .fetch_optional(&mut *conn)
-    .await?
+    let Some(head) = sqlx::query(CONVERSATION_HEAD)
+        .bind(viewer)
+        .bind(id)
+        .fetch_optional(&mut *conn)
+        .await?
     else {
         return Ok(None);
     };
-    let kind: String = row.try_get("kind")?;
-    let kind = ConversationKind::parse(&kind)
-        .ok_or_else(|| StoreError::Corrupt(format!("conversation kind {kind}")))?;
-    let read_up_to: i64 = row.try_get("read_up_to")?;
-    let last_message_id: Option<i64> = row.try_get("last_message_id")?;
-    let member_rows = sqlx::query(
-        "SELECT u.id, u.username, u.display_name, u.role, u.last_seen_at, m.read_up_to
-         FROM conversation_members m JOIN users u ON u.id = m.user_id
-         WHERE m.conversation_id = ? ORDER BY m.joined_at, u.id",
-    )
-    .bind(id)
-    .fetch_all(&mut *conn)
-    .await?;
-    let mut members = Vec::with_capacity(member_rows.len());
-    let mut read_markers = Vec::with_capacity(member_rows.len());
-    let mut presence = Vec::with_capacity(member_rows.len());
-    for member in &member_rows {
-        let user = user_from(member)?;
-        read_markers.push(ReadMarker {
-            user_id: user.id,
-            up_to_message_id: member.try_get("read_up_to")?,
-        });
-        presence.push(MemberPresence {
-            user_id: user.id,
-            online: false,
-            last_seen_at: member
-                .try_get::<Option<i64>, _>("last_seen_at")?
-                .map(millis_to_time),
-        });
-        members.push(user);
-    }
+    let read_up_to: i64 = head.value("read_up_to")?;
+    let last_message_id: Option<i64> = head.value("last_message_id")?;
+    let members = sqlx::query(CONVERSATION_MEMBERS)
+        .bind(id)
+        .fetch_all(&mut *conn)
+        .await?
+        .iter()
+        .map(member_from)
+        .collect::<Result<_, _>>()?;
     let last_message = match last_message_id {
         Some(message_id) => messages_by_ids(conn, &[message_id]).await?.pop(),
         None => None,
     };
-    let unread_count: i64 = sqlx::query_scalar(
-        "SELECT COUNT(*) FROM messages WHERE conversation_id = ? AND id > ? AND sender_id != ?",
-    )
-    .bind(id)
-    .bind(read_up_to)
-    .bind(viewer)
-    .fetch_one(&mut *conn)
-    .await?;
-    Ok(Some(Conversation {
+    let unread_count: i64 = sqlx::query_scalar(UNREAD_MESSAGES)
+        .bind(id)
+        .bind(read_up_to)
+        .bind(viewer)
+        .fetch_one(&mut *conn)
+        .await?;
+    ConversationParts {
         id,
-        kind,
-        title: row.try_get("title")?,
+        kind: head.value("kind")?,
+        title: head.value("title")?,
+        created_by: head.value("created_by")?,
+        last_activity_at: head.value("last_activity_at")?,
         members,
         last_message,
         unread_count,
-        created_by: row.try_get("created_by")?,
-        read_markers,
-        presence,
-        last_activity_at: Some(millis_to_time(row.try_get("last_activity_at")?)),
-    }))
+    }
+    .into_conversation()
+    .map(Some)
+}
+
+/// [`conversation_in`], inside the writer's transaction.
+fn conversation_in_tx(
+    tx: &WriteTx,
+    id: i64,
+    viewer: i64,
+) -> Result<Option<Conversation>, StoreError> {
+    let head = tx
+        .prepare_cached(CONVERSATION_HEAD)?
+        .query_and_then(params![viewer, id], |row| {
+            Ok::<_, StoreError>((
+                row.value::<i64>("read_up_to")?,
+                row.value::<Option<i64>>("last_message_id")?,
+                row.value::<String>("kind")?,
+                row.value::<Option<String>>("title")?,
+                row.value::<Option<i64>>("created_by")?,
+                row.value::<i64>("last_activity_at")?,
+            ))
+        })?
+        .next()
+        .transpose()?;
+    let Some((read_up_to, last_message_id, kind, title, created_by, last_activity_at)) = head
+    else {
+        return Ok(None);
+    };
+    let members = tx
+        .prepare_cached(CONVERSATION_MEMBERS)?
+        .query_and_then(params![id], |row| member_from(row))?
+        .collect::<Result<_, _>>()?;
+    let last_message = last_message_id
+        .map(|message_id| message_in_tx(tx, message_id))
+        .transpose()?;
+    let unread_count: i64 = tx
+        .prepare_cached(UNREAD_MESSAGES)?
+        .query_row(params![id, read_up_to, viewer], |row| row.get(0))?;
+    ConversationParts {
+        id,
+        kind,
+        title,
+        created_by,
+        last_activity_at,
+        members,
+        last_message,
+        unread_count,
+    }
+    .into_conversation()
+    .map(Some)
 }
 
 async fn member_ids_in(
     conn: &mut SqliteConnection,
     conversation_id: i64,
 ) -> Result<Vec<i64>, StoreError> {
-    Ok(sqlx::query_scalar(
-        "SELECT user_id FROM conversation_members WHERE conversation_id = ? ORDER BY user_id",
-    )
-    .bind(conversation_id)
-    .fetch_all(&mut *conn)
-    .await?)
+    Ok(sqlx::query_scalar(MEMBER_IDS)
+        .bind(conversation_id)
+        .fetch_all(&mut *conn)
+        .await?)
+}
+
+fn member_ids_in_tx(tx: &WriteTx, conversation_id: i64) -> Result<Vec<i64>, StoreError> {
+    Ok(tx
+        .prepare_cached(MEMBER_IDS)?
+        .query_map(params![conversation_id], |row| row.get(0))?
+        .collect::<Result<_, _>>()?)
 }
 
 /// A conversation for a stored event: presence is live and per viewer
@@ -251,7 +384,7 @@ fn without_presence(mut conversation: Conversation) -> Conversation {
 }
 
 /// Appends one event, serialized once, to each of `members`.
-async fn append_to_all(
+fn append_to_all(
     tx: &mut WriteTx,
     members: &[i64],
     event: &Event,
@@ -259,7 +392,7 @@ async fn append_to_all(
 ) -> Result<(), StoreError> {
     let payload = serde_json::to_string(event).map_err(|e| StoreError::Corrupt(e.to_string()))?;
     for &member in members {
-        events::append_payload(tx, member, event.name(), payload.clone(), now).await?;
+        events::append_payload(tx, member, event.name(), payload.clone(), now)?;
     }
     Ok(())
 }
@@ -543,7 +676,7 @@ impl WriteTx {
     /// Creates a conversation with its members and tells each of them.
     /// A direct conversation that appeared meanwhile is returned instead
     /// (`false`: not created).
-    pub async fn create_conversation(
+    pub fn create_conversation(
         &mut self,
         new: &NewConversation,
         now: i64,
@@ -553,44 +686,36 @@ impl WriteTx {
             _ => None,
         };
         if let Some(key) = &key {
-            let existing: Option<i64> =
-                sqlx::query_scalar("SELECT id FROM conversations WHERE direct_key = ?")
-                    .bind(key)
-                    .fetch_optional(&mut **self)
-                    .await?;
+            let existing: Option<i64> = self
+                .prepare_cached("SELECT id FROM conversations WHERE direct_key = ?")?
+                .query_row(params![key], |row| row.get(0))
+                .optional()?;
             if let Some(id) = existing {
                 return Ok((id, false));
             }
         }
-        let id: i64 = sqlx::query_scalar(
-            "INSERT INTO conversations (kind, title, created_by, direct_key, last_activity_at, created_at)
-             VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
-        )
-        .bind(new.kind.as_str())
-        .bind(&new.title)
-        .bind(new.created_by)
-        .bind(&key)
-        .bind(now)
-        .bind(now)
-        .fetch_one(&mut **self)
-        .await?;
+        let id: i64 = self
+            .prepare_cached(
+                "INSERT INTO conversations (kind, title, created_by, direct_key, last_activity_at, created_at)
+                 VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
+            )?
+            .query_row(
+                params![new.kind.as_str(), &new.title, new.created_by, &key, now, now],
+                |row| row.get(0),
+            )?;
         for &member in &new.members {
-            sqlx::query(
+            self.prepare_cached(
                 "INSERT INTO conversation_members (conversation_id, user_id, joined_at) VALUES (?, ?, ?)",
-            )
-            .bind(id)
-            .bind(member)
-            .bind(now)
-            .execute(&mut **self)
-            .await?;
+            )?
+            .execute(params![id, member, now])?;
         }
         // A new conversation looks the same to every member (nothing read,
         // nothing unread): serialized once, written to each.
-        if let Some(conversation) = conversation_in(self, id, new.created_by).await? {
+        if let Some(conversation) = conversation_in_tx(self, id, new.created_by)? {
             let event = Event::ConversationUpdated {
                 conversation: without_presence(conversation),
             };
-            append_to_all(self, &new.members, &event, now).await?;
+            append_to_all(self, &new.members, &event, now)?;
         }
         Ok((id, true))
     }
@@ -601,7 +726,7 @@ impl WriteTx {
     /// not looking at the conversation) the conversation's collapsed
     /// "message" notification, made by `notification` from their unread
     /// count in it.
-    pub async fn send_message(
+    pub fn send_message(
         &mut self,
         conversation_id: i64,
         sender: i64,
@@ -611,107 +736,83 @@ impl WriteTx {
         now: i64,
     ) -> Result<Sent, StoreError> {
         if let Some(client_id) = &message.client_id {
-            let existing: Option<i64> = sqlx::query_scalar(
-                "SELECT id FROM messages WHERE conversation_id = ? AND sender_id = ? AND client_id = ?",
-            )
-            .bind(conversation_id)
-            .bind(sender)
-            .bind(client_id)
-            .fetch_optional(&mut **self)
-            .await?;
+            let existing: Option<i64> = self
+                .prepare_cached(
+                    "SELECT id FROM messages WHERE conversation_id = ? AND sender_id = ? AND client_id = ?",
+                )?
+                .query_row(params![conversation_id, sender, client_id], |row| row.get(0))
+                .optional()?;
             if let Some(id) = existing {
-                let found = messages_by_ids(self, &[id]).await?.pop();
-                return found
-                    .map(Sent::Repeat)
-                    .ok_or_else(|| StoreError::Corrupt(format!("message {id} vanished")));
+                return message_in_tx(self, id).map(Sent::Repeat);
             }
         }
-        let wrote_before = sqlx::query_scalar::<_, i64>(
-            "SELECT 1 FROM messages WHERE sender_id = ? AND conversation_id = ? LIMIT 1",
-        )
-        .bind(sender)
-        .bind(conversation_id)
-        .fetch_optional(&mut **self)
-        .await?
-        .is_some();
-        let attachment_list = serde_json::to_string(&message.attachment_ids)
-            .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let wrote_before = self
+            .prepare_cached(
+                "SELECT 1 FROM messages WHERE sender_id = ? AND conversation_id = ? LIMIT 1",
+            )?
+            .exists(params![sender, conversation_id])?;
+        let attachment_list = id_list(&message.attachment_ids)?;
         if !message.attachment_ids.is_empty() {
-            let usable: i64 = sqlx::query_scalar(
-                "SELECT COUNT(*) FROM attachments
-                 WHERE id IN (SELECT value FROM json_each(?)) AND conversation_id = ?
-                   AND uploader_id = ? AND message_id IS NULL",
-            )
-            .bind(&attachment_list)
-            .bind(conversation_id)
-            .bind(sender)
-            .fetch_one(&mut **self)
-            .await?;
+            let usable: i64 = self
+                .prepare_cached(
+                    "SELECT COUNT(*) FROM attachments
+                     WHERE id IN (SELECT value FROM json_each(?)) AND conversation_id = ?
+                       AND uploader_id = ? AND message_id IS NULL",
+                )?
+                .query_row(params![&attachment_list, conversation_id, sender], |row| {
+                    row.get(0)
+                })?;
             if usable != message.attachment_ids.len() as i64 {
                 return Ok(Sent::BadAttachments);
             }
         }
-        let id: i64 = sqlx::query_scalar(
-            "INSERT INTO messages (conversation_id, sender_id, body, client_id, created_at)
-             VALUES (?, ?, ?, ?, ?) RETURNING id",
-        )
-        .bind(conversation_id)
-        .bind(sender)
-        .bind(&message.body)
-        .bind(&message.client_id)
-        .bind(now)
-        .fetch_one(&mut **self)
-        .await?;
-        sqlx::query(
-            "UPDATE attachments SET message_id = ? WHERE id IN (SELECT value FROM json_each(?))",
-        )
-        .bind(id)
-        .bind(&attachment_list)
-        .execute(&mut **self)
-        .await?;
-        sqlx::query(
+        let id: i64 = self
+            .prepare_cached(
+                "INSERT INTO messages (conversation_id, sender_id, body, client_id, created_at)
+                 VALUES (?, ?, ?, ?, ?) RETURNING id",
+            )?
+            .query_row(
+                params![
+                    conversation_id,
+                    sender,
+                    &message.body,
+                    &message.client_id,
+                    now
+                ],
+                |row| row.get(0),
+            )?;
+        if !message.attachment_ids.is_empty() {
+            self.prepare_cached(
+                "UPDATE attachments SET message_id = ? WHERE id IN (SELECT value FROM json_each(?))",
+            )?
+            .execute(params![id, &attachment_list])?;
+        }
+        self.prepare_cached(
             "UPDATE conversations SET last_message_id = ?, last_activity_at = ? WHERE id = ?",
-        )
-        .bind(id)
-        .bind(now)
-        .bind(conversation_id)
-        .execute(&mut **self)
-        .await?;
-        sqlx::query(
+        )?
+        .execute(params![id, now, conversation_id])?;
+        self.prepare_cached(
             "UPDATE conversation_members SET read_up_to = ? WHERE conversation_id = ? AND user_id = ?",
-        )
-        .bind(id)
-        .bind(conversation_id)
-        .bind(sender)
-        .execute(&mut **self)
-        .await?;
-        let written = messages_by_ids(self, &[id])
-            .await?
-            .pop()
-            .ok_or_else(|| StoreError::Corrupt(format!("message {id} vanished")))?;
+        )?
+        .execute(params![id, conversation_id, sender])?;
+        let written = message_in_tx(self, id)?;
         let event = Event::Message {
             message: written.clone(),
         };
-        let payload =
-            serde_json::to_string(&event).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        let members = member_ids_in(self, conversation_id).await?;
-        for &member in &members {
-            events::append_payload(self, member, event.name(), payload.clone(), now).await?;
-        }
+        let members = member_ids_in_tx(self, conversation_id)?;
+        append_to_all(self, &members, &event, now)?;
         for &recipient in notify {
             if recipient == sender || !members.contains(&recipient) {
                 continue;
             }
-            let unread: i64 = sqlx::query_scalar(
-                "SELECT COUNT(*) FROM messages msg
-                 JOIN conversation_members m ON m.conversation_id = msg.conversation_id AND m.user_id = ?1
-                 WHERE msg.conversation_id = ?2 AND msg.id > m.read_up_to AND msg.sender_id != ?1",
-            )
-            .bind(recipient)
-            .bind(conversation_id)
-            .fetch_one(&mut **self)
-            .await?;
-            write_notification(self, recipient, &notification(unread), now).await?;
+            let unread: i64 = self
+                .prepare_cached(
+                    "SELECT COUNT(*) FROM messages msg
+                     JOIN conversation_members m ON m.conversation_id = msg.conversation_id AND m.user_id = ?1
+                     WHERE msg.conversation_id = ?2 AND msg.id > m.read_up_to AND msg.sender_id != ?1",
+                )?
+                .query_row(params![recipient, conversation_id], |row| row.get(0))?;
+            write_notification(self, recipient, &notification(unread), now)?;
         }
         Ok(Sent::New {
             message: written,
@@ -723,85 +824,74 @@ impl WriteTx {
     /// message), tells every member (`conversation_read`), and marks the
     /// conversation's message notification read once everything is read.
     /// Nothing is written when the marker would not move.
-    pub async fn mark_conversation_read(
+    pub fn mark_conversation_read(
         &mut self,
         conversation_id: i64,
         user_id: i64,
         up_to: i64,
         now: i64,
     ) -> Result<(), StoreError> {
-        let row = sqlx::query(
-            "SELECT m.read_up_to, COALESCE(c.last_message_id, 0) AS last_id
-             FROM conversation_members m JOIN conversations c ON c.id = m.conversation_id
-             WHERE m.conversation_id = ? AND m.user_id = ?",
-        )
-        .bind(conversation_id)
-        .bind(user_id)
-        .fetch_optional(&mut **self)
-        .await?;
-        let Some(row) = row else {
+        let marker: Option<(i64, i64)> = self
+            .prepare_cached(
+                "SELECT m.read_up_to, COALESCE(c.last_message_id, 0)
+                 FROM conversation_members m JOIN conversations c ON c.id = m.conversation_id
+                 WHERE m.conversation_id = ? AND m.user_id = ?",
+            )?
+            .query_row(params![conversation_id, user_id], |row| {
+                Ok((row.get(0)?, row.get(1)?))
+            })
+            .optional()?;
+        let Some((current, last_id)) = marker else {
             return Ok(());
         };
-        let current: i64 = row.try_get("read_up_to")?;
-        let last_id: i64 = row.try_get("last_id")?;
         let target = up_to.min(last_id);
         if target <= current {
             return Ok(());
         }
-        sqlx::query(
+        self.prepare_cached(
             "UPDATE conversation_members SET read_up_to = ? WHERE conversation_id = ? AND user_id = ?",
-        )
-        .bind(target)
-        .bind(conversation_id)
-        .bind(user_id)
-        .execute(&mut **self)
-        .await?;
+        )?
+        .execute(params![target, conversation_id, user_id])?;
         let event = Event::ConversationRead {
             conversation_id,
             user_id,
             up_to_message_id: target,
         };
-        let payload =
-            serde_json::to_string(&event).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        for member in member_ids_in(self, conversation_id).await? {
-            events::append_payload(self, member, event.name(), payload.clone(), now).await?;
-        }
+        let members = member_ids_in_tx(self, conversation_id)?;
+        append_to_all(self, &members, &event, now)?;
         if target >= last_id {
-            read_keyed_notification(self, user_id, &notification_key(conversation_id), now).await?;
+            read_keyed_notification(self, user_id, &notification_key(conversation_id), now)?;
         }
         Ok(())
     }
 
     /// Adds a member to a group (their unread count starts at zero) and
-    /// tells everyone. `false` when they already were a member.
-    pub async fn add_member(
+    /// tells everyone.
+    pub fn add_member(
         &mut self,
         conversation_id: i64,
         user_id: i64,
         max_members: u32,
         now: i64,
     ) -> Result<AddMember, StoreError> {
-        let member_ids = member_ids_in(self, conversation_id).await?;
+        let member_ids = member_ids_in_tx(self, conversation_id)?;
         if member_ids.contains(&user_id) {
             return Ok(AddMember::AlreadyMember);
         }
         if member_ids.len() >= max_members as usize {
             return Ok(AddMember::Full);
         }
-        let read_up_to: i64 = sqlx::query_scalar(
-            "INSERT INTO conversation_members (conversation_id, user_id, read_up_to, joined_at)
-             SELECT id, ?, COALESCE(last_message_id, 0), ? FROM conversations WHERE id = ?
-             RETURNING read_up_to",
-        )
-        .bind(user_id)
-        .bind(now)
-        .bind(conversation_id)
-        .fetch_one(&mut **self)
-        .await?;
+        let read_up_to: i64 = self
+            .prepare_cached(
+                "INSERT INTO conversation_members (conversation_id, user_id, read_up_to, joined_at)
+                 SELECT id, ?, COALESCE(last_message_id, 0), ? FROM conversations WHERE id = ?
+                 RETURNING read_up_to",
+            )?
+            .query_row(params![user_id, now, conversation_id], |row| row.get(0))?;
         // The newcomer gets the whole conversation; everyone else a small
         // delta, serialized once. Growing a group costs O(members), not
         // O(members²).
-        if let Some(conversation) = conversation_in(self, conversation_id, user_id).await? {
+        if let Some(conversation) = conversation_in_tx(self, conversation_id, user_id)? {
             let member = conversation
                 .members
                 .iter()
@@ -810,14 +900,14 @@ impl WriteTx {
             let event = Event::ConversationUpdated {
                 conversation: without_presence(conversation),
             };
-            events::append(self, user_id, &event, now).await?;
+            events::append(self, user_id, &event, now)?;
             if let Some(member) = member {
                 let delta = Event::ConversationMemberAdded {
                     conversation_id,
                     member,
                     read_up_to,
                 };
-                append_to_all(self, &member_ids, &delta, now).await?;
+                append_to_all(self, &member_ids, &delta, now)?;
             }
         }
         Ok(AddMember::Added)
@@ -826,20 +916,18 @@ impl WriteTx {
     /// Removes a member: they get `conversation_removed` (and nothing from
     /// it afterwards), the others a `conversation_member_removed`. `false`
     /// when they were not a member.
-    pub async fn remove_member(
+    pub fn remove_member(
         &mut self,
         conversation_id: i64,
         user_id: i64,
         now: i64,
     ) -> Result<bool, StoreError> {
-        let removed = sqlx::query(
-            "DELETE FROM conversation_members WHERE conversation_id = ? AND user_id = ?",
-        )
-        .bind(conversation_id)
-        .bind(user_id)
-        .execute(&mut **self)
-        .await?;
-        if removed.rows_affected() == 0 {
+        let removed = self
+            .prepare_cached(
+                "DELETE FROM conversation_members WHERE conversation_id = ? AND user_id = ?",
+            )?
+            .execute(params![conversation_id, user_id])?;
+        if removed == 0 {
             return Ok(false);
         }
         events::append(
@@ -847,14 +935,13 @@ impl WriteTx {
             user_id,
             &Event::ConversationRemoved { conversation_id },
             now,
-        )
-        .await?;
-        let others = member_ids_in(self, conversation_id).await?;
+        )?;
+        let others = member_ids_in_tx(self, conversation_id)?;
         let delta = Event::ConversationMemberRemoved {
             conversation_id,
             user_id,
         };
-        append_to_all(self, &others, &delta, now).await?;
+        append_to_all(self, &others, &delta, now)?;
         Ok(true)
     }
 }

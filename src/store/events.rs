@@ -6,6 +6,7 @@
 //! update until commit, so numbers are gap-free and commit-ordered per user
 //! on any backend (a global autoincrement would not be on PostgreSQL).
 
+use rusqlite::params;
 use sqlx::Row;
 
 use super::writer::WriteTx;
@@ -48,41 +49,29 @@ impl Window {
 }
 
 /// Appends `event` to `user_id`'s log inside `tx`.
-pub async fn append(
-    tx: &mut WriteTx,
-    user_id: i64,
-    event: &Event,
-    now: i64,
-) -> Result<(), StoreError> {
+pub fn append(tx: &mut WriteTx, user_id: i64, event: &Event, now: i64) -> Result<(), StoreError> {
     let payload = serde_json::to_string(event).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-    append_payload(tx, user_id, event.name(), payload, now).await
+    append_payload(tx, user_id, event.name(), payload, now)
 }
 
 /// Appends an event already serialized (`payload`, named `kind`): an
 /// event sent to many users is serialized once.
-pub async fn append_payload(
+pub fn append_payload(
     tx: &mut WriteTx,
     user_id: i64,
     kind: &'static str,
     payload: String,
     now: i64,
 ) -> Result<(), StoreError> {
-    let seq: i64 = sqlx::query_scalar(
-        "UPDATE users SET event_seq = event_seq + 1 WHERE id = ? RETURNING event_seq",
-    )
-    .bind(user_id)
-    .fetch_one(&mut **tx)
-    .await?;
-    sqlx::query(
+    let seq: i64 = tx
+        .prepare_cached(
+            "UPDATE users SET event_seq = event_seq + 1 WHERE id = ? RETURNING event_seq",
+        )?
+        .query_row(params![user_id], |row| row.get(0))?;
+    tx.prepare_cached(
         "INSERT INTO events (user_id, seq, kind, payload, created_at) VALUES (?, ?, ?, ?, ?)",
-    )
-    .bind(user_id)
-    .bind(seq)
-    .bind(kind)
-    .bind(&payload)
-    .bind(now)
-    .execute(&mut **tx)
-    .await?;
+    )?
+    .execute(params![user_id, seq, kind, &payload, now])?;
     tx.appended(Appended {
         user_id,
         seq,

@@ -10,12 +10,13 @@ use sqlx::SqlitePool;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 
 use crate::server::config::{Config, Synchronous};
-use writer::{OnCommit, WriteTx, Writer, WriterHealth};
+use writer::{OnCommit, WriteTx, Writer, WriterHealth, WriterOptions};
 
 pub mod accounts;
 pub mod chat;
 pub mod events;
 pub mod notifications;
+mod rows;
 pub mod writer;
 
 /// Why the store could not be opened or answer.
@@ -23,6 +24,9 @@ pub mod writer;
 pub enum StoreError {
     #[error("database: {0}")]
     Database(#[from] sqlx::Error),
+    /// An error on the writer's connection.
+    #[error("database: {0}")]
+    Sqlite(#[from] rusqlite::Error),
     #[error("migrations: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("data directory {path}: {source}")]
@@ -53,6 +57,9 @@ impl StoreError {
             Self::Database(sqlx::Error::Database(error)) => {
                 error.code().is_some_and(|code| code == "13")
                     || error.message().contains("disk is full")
+            }
+            Self::Sqlite(rusqlite::Error::SqliteFailure(error, _)) => {
+                error.code == rusqlite::ErrorCode::DiskFull
             }
             _ => false,
         }
@@ -112,8 +119,20 @@ impl Store {
             .connect_with(options.clone())
             .await?;
         sqlx::migrate!("migrations/sqlite").run(&pool).await?;
-        let writer =
-            Writer::start(&options, &config.data_dir, config.write_queue.get(), bus).await?;
+        let writer = Writer::start(
+            WriterOptions {
+                path: options.get_filename().to_path_buf(),
+                synchronous: match config.db_synchronous {
+                    Synchronous::Full => "FULL",
+                    Synchronous::Normal => "NORMAL",
+                },
+                max_page_count: config.max_database_pages(),
+                busy_timeout: Duration::from_millis(config.db_busy_timeout_ms.get()),
+            },
+            &config.data_dir,
+            config.write_queue.get(),
+            bus,
+        )?;
         let store = Self { pool, writer };
         let mode = store.journal_mode().await?;
         if !mode.eq_ignore_ascii_case("wal") {
@@ -130,12 +149,7 @@ impl Store {
     pub async fn write<T, F>(&self, command: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
-        F: for<'t> FnOnce(
-                &'t mut WriteTx,
-            )
-                -> futures_util::future::BoxFuture<'t, Result<T, StoreError>>
-            + Send
-            + 'static,
+        F: FnOnce(&mut WriteTx) -> Result<T, StoreError> + Send + 'static,
     {
         self.writer.run(command).await
     }

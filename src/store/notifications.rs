@@ -1,6 +1,7 @@
 //! Notifications, preferences and publish idempotency. Every state change
 //! writes its event in the same transaction. Server only.
 
+use rusqlite::{OptionalExtension, params};
 use sqlx::Row;
 use sqlx::sqlite::SqliteRow;
 
@@ -329,101 +330,89 @@ impl WriteTx {
     /// A recipient that already has a notification with the same key gets
     /// that one replaced (marked unread again) and a `notification_updated`.
     /// Returns the notification ids.
-    pub async fn publish_notifications(
+    pub fn publish_notifications(
         &mut self,
         recipients: &[i64],
         new: &NewNotification,
         now: i64,
     ) -> Result<Vec<i64>, StoreError> {
-        let mut ids = Vec::with_capacity(recipients.len());
-        for &user_id in recipients {
-            ids.push(write_notification(self, user_id, new, now).await?);
-        }
-        Ok(ids)
+        recipients
+            .iter()
+            .map(|&user_id| write_notification(self, user_id, new, now))
+            .collect()
     }
 
     /// Marks one notification read.
-    pub async fn mark_read(
-        &mut self,
-        user_id: i64,
-        id: i64,
-        now: i64,
-    ) -> Result<Change, StoreError> {
-        let exists: Option<Option<i64>> =
-            sqlx::query_scalar("SELECT read_at FROM notifications WHERE id = ? AND user_id = ?")
-                .bind(id)
-                .bind(user_id)
-                .fetch_optional(&mut **self)
-                .await?;
+    pub fn mark_read(&mut self, user_id: i64, id: i64, now: i64) -> Result<Change, StoreError> {
+        let exists: Option<Option<i64>> = self
+            .prepare_cached("SELECT read_at FROM notifications WHERE id = ? AND user_id = ?")?
+            .query_row(params![id, user_id], |row| row.get(0))
+            .optional()?;
         match exists {
             None => return Ok(Change::NotFound),
             Some(Some(_)) => return Ok(Change::Unchanged),
             Some(None) => {}
         }
-        sqlx::query("UPDATE notifications SET read_at = ? WHERE id = ?")
-            .bind(now)
-            .bind(id)
-            .execute(&mut **self)
-            .await?;
+        self.prepare_cached("UPDATE notifications SET read_at = ? WHERE id = ?")?
+            .execute(params![now, id])?;
         let event = Event::NotificationsRead {
             ids: vec![id],
-            unread_count: Some(unread_in(self, user_id).await?),
+            unread_count: Some(unread_in(self, user_id)?),
         };
-        events::append(self, user_id, &event, now).await?;
+        events::append(self, user_id, &event, now)?;
         Ok(Change::Changed)
     }
 
     /// Marks every unread notification (of one category, if given) read.
-    pub async fn mark_all_read(
+    pub fn mark_all_read(
         &mut self,
         user_id: i64,
         category: Option<Category>,
         now: i64,
     ) -> Result<Change, StoreError> {
-        let up_to: Option<i64> = sqlx::query_scalar(
-            "UPDATE notifications SET read_at = ?1
-             WHERE user_id = ?2 AND read_at IS NULL AND (?3 IS NULL OR category = ?3)
-             RETURNING id",
-        )
-        .bind(now)
-        .bind(user_id)
-        .bind(category.map(Category::as_str))
-        .fetch_all(&mut **self)
-        .await?
-        .into_iter()
-        .max();
+        let up_to: Option<i64> = self
+            .prepare_cached(
+                "UPDATE notifications SET read_at = ?1
+                 WHERE user_id = ?2 AND read_at IS NULL AND (?3 IS NULL OR category = ?3)
+                 RETURNING id",
+            )?
+            .query_map(
+                params![now, user_id, category.map(Category::as_str)],
+                |row| row.get::<_, i64>(0),
+            )?
+            .collect::<Result<Vec<_>, _>>()?
+            .into_iter()
+            .max();
         let Some(up_to_id) = up_to else {
             return Ok(Change::Unchanged);
         };
         let event = Event::NotificationsReadAll {
             up_to_id,
             category,
-            unread_count: Some(unread_in(self, user_id).await?),
+            unread_count: Some(unread_in(self, user_id)?),
         };
-        events::append(self, user_id, &event, now).await?;
+        events::append(self, user_id, &event, now)?;
         Ok(Change::Changed)
     }
 
     /// Deletes one notification.
-    pub async fn delete_notification(
+    pub fn delete_notification(
         &mut self,
         user_id: i64,
         id: i64,
         now: i64,
     ) -> Result<Change, StoreError> {
-        let done = sqlx::query("DELETE FROM notifications WHERE id = ? AND user_id = ?")
-            .bind(id)
-            .bind(user_id)
-            .execute(&mut **self)
-            .await?;
-        if done.rows_affected() == 0 {
+        let deleted = self
+            .prepare_cached("DELETE FROM notifications WHERE id = ? AND user_id = ?")?
+            .execute(params![id, user_id])?;
+        if deleted == 0 {
             return Ok(Change::NotFound);
         }
         let event = Event::NotificationsDeleted {
             ids: vec![id],
-            unread_count: Some(unread_in(self, user_id).await?),
+            unread_count: Some(unread_in(self, user_id)?),
         };
-        events::append(self, user_id, &event, now).await?;
+        events::append(self, user_id, &event, now)?;
         Ok(Change::Changed)
     }
 }
@@ -431,7 +420,7 @@ impl WriteTx {
 /// Writes `new` for one recipient inside `tx`, with its event: a
 /// recipient that already has a notification with the same key gets that
 /// one replaced (marked unread again) and a `notification_updated`.
-pub(super) async fn write_notification(
+pub(super) fn write_notification(
     tx: &mut WriteTx,
     user_id: i64,
     new: &NewNotification,
@@ -439,48 +428,54 @@ pub(super) async fn write_notification(
 ) -> Result<i64, StoreError> {
     let data = new.data.as_ref().map(|d| d.to_string());
     let actor_id = new.actor.as_ref().map(|a| a.id);
-    let replaced: Option<i64> =
-        match &new.key {
-            Some(key) => sqlx::query_scalar(
+    let replaced: Option<i64> = match &new.key {
+        Some(key) => tx
+            .prepare_cached(
                 "UPDATE notifications SET category = ?, priority = ?, title = ?, body = ?, url = ?,
                      actor_id = ?, data = ?, read_at = NULL, created_at = ?
                  WHERE user_id = ? AND key = ? RETURNING id",
+            )?
+            .query_row(
+                params![
+                    new.category.as_str(),
+                    new.priority.as_str(),
+                    &new.title,
+                    &new.body,
+                    &new.url,
+                    actor_id,
+                    &data,
+                    now,
+                    user_id,
+                    key
+                ],
+                |row| row.get(0),
             )
-            .bind(new.category.as_str())
-            .bind(new.priority.as_str())
-            .bind(&new.title)
-            .bind(&new.body)
-            .bind(&new.url)
-            .bind(actor_id)
-            .bind(&data)
-            .bind(now)
-            .bind(user_id)
-            .bind(key)
-            .fetch_optional(&mut **tx)
-            .await?,
-            None => None,
-        };
+            .optional()?,
+        None => None,
+    };
     let id = match replaced {
         Some(id) => id,
-        None => {
-            sqlx::query_scalar(
+        None => tx
+            .prepare_cached(
                 "INSERT INTO notifications
                      (user_id, category, priority, title, body, url, key, actor_id, data, created_at)
                  VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
-            )
-            .bind(user_id)
-            .bind(new.category.as_str())
-            .bind(new.priority.as_str())
-            .bind(&new.title)
-            .bind(&new.body)
-            .bind(&new.url)
-            .bind(&new.key)
-            .bind(actor_id)
-            .bind(&data)
-            .bind(now)
-            .fetch_one(&mut **tx)
-            .await?
-        }
+            )?
+            .query_row(
+                params![
+                    user_id,
+                    new.category.as_str(),
+                    new.priority.as_str(),
+                    &new.title,
+                    &new.body,
+                    &new.url,
+                    &new.key,
+                    actor_id,
+                    &data,
+                    now
+                ],
+                |row| row.get(0),
+            )?,
     };
     let notification = Notification {
         id,
@@ -495,7 +490,7 @@ pub(super) async fn write_notification(
         actor: new.actor.clone(),
         data: new.data.clone(),
     };
-    let unread_count = Some(unread_in(tx, user_id).await?);
+    let unread_count = Some(unread_in(tx, user_id)?);
     let event = if replaced.is_some() {
         Event::NotificationUpdated {
             notification,
@@ -507,41 +502,36 @@ pub(super) async fn write_notification(
             unread_count,
         }
     };
-    events::append(tx, user_id, &event, now).await?;
+    events::append(tx, user_id, &event, now)?;
     Ok(id)
 }
 
 /// Marks `user_id`'s notification with `key` read inside `tx`, if it is
 /// unread, with its event.
-pub(super) async fn read_keyed_notification(
+pub(super) fn read_keyed_notification(
     tx: &mut WriteTx,
     user_id: i64,
     key: &str,
     now: i64,
 ) -> Result<(), StoreError> {
-    let id: Option<i64> = sqlx::query_scalar(
-        "UPDATE notifications SET read_at = ? WHERE user_id = ? AND key = ? AND read_at IS NULL RETURNING id",
-    )
-    .bind(now)
-    .bind(user_id)
-    .bind(key)
-    .fetch_optional(&mut **tx)
-    .await?;
+    let id: Option<i64> = tx
+        .prepare_cached(
+            "UPDATE notifications SET read_at = ? WHERE user_id = ? AND key = ? AND read_at IS NULL RETURNING id",
+        )?
+        .query_row(params![now, user_id, key], |row| row.get(0))
+        .optional()?;
     let Some(id) = id else { return Ok(()) };
     let event = Event::NotificationsRead {
         ids: vec![id],
-        unread_count: Some(unread_in(tx, user_id).await?),
+        unread_count: Some(unread_in(tx, user_id)?),
     };
-    events::append(tx, user_id, &event, now).await
+    events::append(tx, user_id, &event, now)
 }
 
 /// `user_id`'s unread count as `tx` sees it (after its own writes). Counts
 /// the partial index of unread rows only.
-async fn unread_in(tx: &mut WriteTx, user_id: i64) -> Result<i64, StoreError> {
-    Ok(sqlx::query_scalar(
-        "SELECT COUNT(*) FROM notifications WHERE user_id = ? AND read_at IS NULL",
-    )
-    .bind(user_id)
-    .fetch_one(&mut **tx)
-    .await?)
+fn unread_in(tx: &mut WriteTx, user_id: i64) -> Result<i64, StoreError> {
+    Ok(tx
+        .prepare_cached("SELECT COUNT(*) FROM notifications WHERE user_id = ? AND read_at IS NULL")?
+        .query_row(params![user_id], |row| row.get(0))?)
 }

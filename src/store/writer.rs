@@ -1,5 +1,5 @@
-//! The writer: every write that appends events goes through one task per
-//! store. It takes the commands waiting (up to [`MAX_BATCH`]), runs them in
+//! The writer: every write that appends events goes through one thread
+//! per store. It takes the commands waiting (up to [`MAX_BATCH`]), runs them in
 //! ONE transaction, each inside its own SAVEPOINT so that a failing command
 //! is rolled back and answered alone, commits, hands the appended events to
 //! the bus, and only then answers each caller. One fsync covers a whole
@@ -8,19 +8,22 @@
 //!
 //! Batches form by themselves: while one commits, the next commands queue
 //! up. A lone command is its own batch and waits for nothing.
+//!
+//! The writer is a thread of its own with its own connection (rusqlite),
+//! not a task on the pool: a batch is hundreds of short statements, and
+//! each one on sqlx's driver is a round trip to its worker thread. Here a
+//! batch runs start to finish on one thread, and only the fsync waits.
 
 use std::ops::{Deref, DerefMut};
 use std::panic::AssertUnwindSafe;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TrySendError};
 use std::time::{Duration, Instant};
 
-use futures_util::FutureExt;
-use futures_util::future::BoxFuture;
-use sqlx::sqlite::SqliteConnectOptions;
-use sqlx::{ConnectOptions, SqliteConnection};
-use tokio::sync::{mpsc, oneshot};
+use rusqlite::Connection;
+use tokio::sync::oneshot;
 
 use super::StoreError;
 use super::events::Appended;
@@ -35,6 +38,10 @@ const PROBE_INTERVAL: Duration = Duration::from_secs(1);
 
 /// Free space the writer wants before it calls a full storage writable again.
 const RECOVERED_BYTES: u64 = 256 * 1024;
+
+/// Prepared statements the writer keeps: every write statement of the
+/// store, so none is parsed twice.
+const STATEMENT_CACHE: usize = 128;
 
 /// Bytes an unprivileged process may still write on the file system that
 /// holds `dir`; `None` when it cannot be asked.
@@ -52,10 +59,39 @@ fn disk_available(dir: &Path) -> Option<u64> {
 
 /// Where committed events go: the bus. The writer calls it after COMMIT and
 /// before it answers anyone, so a caller that got its answer can rely on
-/// the hub having been told.
+/// the hub having been told. It runs on the writer's thread: it must not
+/// block.
 pub trait OnCommit: Send + Sync + 'static {
     /// Events of one committed batch, in the order they were appended.
     fn committed(&self, events: Vec<Appended>);
+}
+
+/// How the writer opens its connection: the same database and settings as
+/// the pool's.
+#[derive(Debug, Clone)]
+pub struct WriterOptions {
+    /// The database file.
+    pub path: PathBuf,
+    /// `PRAGMA synchronous`: `"FULL"` or `"NORMAL"`.
+    pub synchronous: &'static str,
+    /// `PRAGMA max_page_count`.
+    pub max_page_count: u64,
+    /// How long to wait for a lock another connection holds.
+    pub busy_timeout: Duration,
+}
+
+impl WriterOptions {
+    fn connect(&self) -> Result<Connection, StoreError> {
+        let conn = Connection::open(&self.path)?;
+        conn.busy_timeout(self.busy_timeout)?;
+        conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
+        conn.execute_batch(&format!(
+            "PRAGMA journal_mode = WAL; PRAGMA synchronous = {}; PRAGMA foreign_keys = ON;
+             PRAGMA max_page_count = {};",
+            self.synchronous, self.max_page_count
+        ))?;
+        Ok(conn)
+    }
 }
 
 /// The open transaction a command runs in: the writer's connection (the
@@ -64,7 +100,7 @@ pub trait OnCommit: Send + Sync + 'static {
 /// that returns `Ok` keeps everything it wrote, so write functions decide
 /// before they write.
 pub struct WriteTx {
-    conn: SqliteConnection,
+    conn: Connection,
     appended: Vec<Appended>,
 }
 
@@ -76,14 +112,14 @@ impl WriteTx {
 }
 
 impl Deref for WriteTx {
-    type Target = SqliteConnection;
-    fn deref(&self) -> &SqliteConnection {
+    type Target = Connection;
+    fn deref(&self) -> &Connection {
         &self.conn
     }
 }
 
 impl DerefMut for WriteTx {
-    fn deref_mut(&mut self) -> &mut SqliteConnection {
+    fn deref_mut(&mut self) -> &mut Connection {
         &mut self.conn
     }
 }
@@ -91,7 +127,7 @@ impl DerefMut for WriteTx {
 /// A command with its answer channel, its type erased.
 trait Command: Send {
     /// Runs the command in the open transaction.
-    fn run<'t>(&'t mut self, tx: &'t mut WriteTx) -> BoxFuture<'t, Ran>;
+    fn run(&mut self, tx: &mut WriteTx) -> Ran;
     /// Answers once the batch's fate is known: `committed` is the commit's
     /// outcome. A command that failed answers its own error; one that never
     /// ran answers the batch's.
@@ -116,29 +152,25 @@ struct Typed<T, F> {
 impl<T, F> Command for Typed<T, F>
 where
     T: Send + 'static,
-    F: for<'t> FnOnce(&'t mut WriteTx) -> BoxFuture<'t, Result<T, StoreError>> + Send + 'static,
+    F: FnOnce(&mut WriteTx) -> Result<T, StoreError> + Send + 'static,
 {
-    fn run<'t>(&'t mut self, tx: &'t mut WriteTx) -> BoxFuture<'t, Ran> {
-        Box::pin(async move {
-            let Some(command) = self.command.take() else {
-                return Ran::Failed;
-            };
-            // A panic in one command must not take the writer down with it.
-            let outcome = AssertUnwindSafe(command(tx))
-                .catch_unwind()
-                .await
-                .unwrap_or_else(|_| Err(StoreError::Write("a write command panicked".into())));
-            let ran = match &outcome {
-                Ok(_) => Ran::Ok,
-                Err(error) if error.is_storage_full() => Ran::StorageFull,
-                Err(_) => Ran::Failed,
-            };
-            self.outcome = Some(match ran {
-                Ran::StorageFull => Err(StoreError::StorageFull),
-                _ => outcome,
-            });
-            ran
-        })
+    fn run(&mut self, tx: &mut WriteTx) -> Ran {
+        let Some(command) = self.command.take() else {
+            return Ran::Failed;
+        };
+        // A panic in one command must not take the writer down with it.
+        let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| command(tx)))
+            .unwrap_or_else(|_| Err(StoreError::Write("a write command panicked".into())));
+        let ran = match &outcome {
+            Ok(_) => Ran::Ok,
+            Err(error) if error.is_storage_full() => Ran::StorageFull,
+            Err(_) => Ran::Failed,
+        };
+        self.outcome = Some(match ran {
+            Ran::StorageFull => Err(StoreError::StorageFull),
+            _ => outcome,
+        });
+        ran
     }
 
     fn answer(self: Box<Self>, committed: Result<(), StoreError>) {
@@ -207,10 +239,13 @@ impl WriterHealth {
     }
 }
 
-/// The sending side of the writer; cheap to clone.
+/// The sending side of the writer; cheap to clone. The thread ends when
+/// the last clone is dropped.
 #[derive(Clone)]
 pub struct Writer {
-    jobs: mpsc::Sender<Job>,
+    jobs: SyncSender<Job>,
+    /// Commands sent and not yet taken by the writer.
+    waiting: Arc<AtomicUsize>,
     health: Arc<WriterHealth>,
 }
 
@@ -223,29 +258,39 @@ impl std::fmt::Debug for Writer {
 }
 
 impl Writer {
-    /// Opens the writer's own connection and starts its task. `queue` bounds
-    /// the commands waiting; beyond it `run` answers [`StoreError::Busy`].
-    pub async fn start(
-        options: &SqliteConnectOptions,
+    /// Opens the writer's own connection and starts its thread. `queue`
+    /// bounds the commands waiting; beyond it `run` answers
+    /// [`StoreError::Busy`].
+    pub fn start(
+        options: WriterOptions,
         data_dir: &Path,
         queue: usize,
         bus: Arc<dyn OnCommit>,
     ) -> Result<Self, StoreError> {
-        let conn = options.connect().await?;
-        let (jobs, receiver) = mpsc::channel(queue.max(1));
+        let conn = options.connect()?;
+        let (jobs, receiver) = std::sync::mpsc::sync_channel(queue.max(1));
         let health = Arc::new(WriterHealth::default());
+        let waiting = Arc::new(AtomicUsize::new(0));
         let task = WriterTask {
             tx: WriteTx {
                 conn,
                 appended: Vec::new(),
             },
-            options: options.clone(),
+            options,
             data_dir: data_dir.to_path_buf(),
             bus,
             health: health.clone(),
+            waiting: waiting.clone(),
         };
-        tokio::spawn(task.run(receiver));
-        Ok(Self { jobs, health })
+        std::thread::Builder::new()
+            .name("herald-writer".into())
+            .spawn(move || task.run(receiver))
+            .map_err(|e| StoreError::Write(format!("cannot start the writer thread: {e}")))?;
+        Ok(Self {
+            jobs,
+            waiting,
+            health,
+        })
     }
 
     /// The write path's health.
@@ -255,16 +300,17 @@ impl Writer {
 
     /// Commands waiting for the writer.
     pub fn waiting(&self) -> usize {
-        self.jobs.max_capacity() - self.jobs.capacity()
+        self.waiting.load(Ordering::Relaxed)
     }
 
     /// Runs `command` in the next batch and answers once that batch has
     /// committed and its events are on the bus. Answers
-    /// [`StoreError::Busy`] at once when the queue is full.
+    /// [`StoreError::Busy`] at once when the queue is full. The command
+    /// runs on the writer's thread: plain synchronous SQL, no awaiting.
     pub async fn run<T, F>(&self, command: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
-        F: for<'t> FnOnce(&'t mut WriteTx) -> BoxFuture<'t, Result<T, StoreError>> + Send + 'static,
+        F: FnOnce(&mut WriteTx) -> Result<T, StoreError> + Send + 'static,
     {
         let (answer, answered) = oneshot::channel();
         let job: Job = Box::new(Typed {
@@ -272,10 +318,14 @@ impl Writer {
             outcome: None,
             answer,
         });
-        self.jobs.try_send(job).map_err(|e| match e {
-            mpsc::error::TrySendError::Full(_) => StoreError::Busy,
-            mpsc::error::TrySendError::Closed(_) => StoreError::Write("the writer stopped".into()),
-        })?;
+        self.waiting.fetch_add(1, Ordering::Relaxed);
+        if let Err(error) = self.jobs.try_send(job) {
+            self.waiting.fetch_sub(1, Ordering::Relaxed);
+            return Err(match error {
+                TrySendError::Full(_) => StoreError::Busy,
+                TrySendError::Disconnected(_) => StoreError::Write("the writer stopped".into()),
+            });
+        }
         answered
             .await
             .map_err(|_| StoreError::Write("the writer dropped a command".into()))?
@@ -284,37 +334,42 @@ impl Writer {
 
 struct WriterTask {
     tx: WriteTx,
-    options: SqliteConnectOptions,
+    options: WriterOptions,
     /// Where the database lives, to ask the disk for free space.
     data_dir: PathBuf,
     bus: Arc<dyn OnCommit>,
     health: Arc<WriterHealth>,
+    waiting: Arc<AtomicUsize>,
 }
 
 impl WriterTask {
-    async fn run(mut self, mut receiver: mpsc::Receiver<Job>) {
-        let mut batch = Vec::with_capacity(MAX_BATCH);
+    fn run(mut self, receiver: Receiver<Job>) {
+        let mut batch: Vec<Job> = Vec::with_capacity(MAX_BATCH);
         loop {
-            let received = if self.health.fault().is_some() {
-                match tokio::time::timeout(
-                    PROBE_INTERVAL,
-                    receiver.recv_many(&mut batch, MAX_BATCH),
-                )
-                .await
-                {
-                    Ok(received) => received,
-                    Err(_) => {
-                        self.probe().await;
+            let first = if self.health.fault().is_some() {
+                match receiver.recv_timeout(PROBE_INTERVAL) {
+                    Ok(job) => job,
+                    Err(RecvTimeoutError::Timeout) => {
+                        self.probe();
                         continue;
                     }
+                    Err(RecvTimeoutError::Disconnected) => break,
                 }
             } else {
-                receiver.recv_many(&mut batch, MAX_BATCH).await
+                match receiver.recv() {
+                    Ok(job) => job,
+                    Err(_) => break,
+                }
             };
-            if received == 0 {
-                break;
+            batch.push(first);
+            while batch.len() < MAX_BATCH {
+                match receiver.try_recv() {
+                    Ok(job) => batch.push(job),
+                    Err(_) => break,
+                }
             }
-            self.run_batch(std::mem::take(&mut batch)).await;
+            self.waiting.fetch_sub(batch.len(), Ordering::Relaxed);
+            self.run_batch(std::mem::take(&mut batch));
         }
     }
 
@@ -322,8 +377,8 @@ impl WriterTask {
     /// size limit (free pages and pages below the limit) and on the disk.
     /// A trial write is no test: a small one can fit where a real one
     /// does not.
-    async fn probe(&mut self) {
-        match self.available_bytes().await {
+    fn probe(&mut self) {
+        match self.available_bytes() {
             Ok(available) if available >= RECOVERED_BYTES => {
                 tracing::info!(available, "the storage has room again");
                 self.health.storage_full.store(false, Ordering::Relaxed);
@@ -333,22 +388,20 @@ impl WriterTask {
         }
     }
 
-    async fn available_bytes(&mut self) -> Result<u64, StoreError> {
-        let mut pragma = async |name: &'static str| -> Result<i64, StoreError> {
-            Ok(sqlx::query_scalar(name)
-                .fetch_one(&mut self.tx.conn)
-                .await?)
+    fn available_bytes(&mut self) -> Result<u64, StoreError> {
+        let pragma = |name: &str| -> Result<i64, StoreError> {
+            Ok(self.tx.conn.query_row(name, [], |row| row.get(0))?)
         };
-        let free = pragma("PRAGMA freelist_count").await?;
-        let count = pragma("PRAGMA page_count").await?;
-        let max = pragma("PRAGMA max_page_count").await?;
-        let size = pragma("PRAGMA page_size").await?;
+        let free = pragma("PRAGMA freelist_count")?;
+        let count = pragma("PRAGMA page_count")?;
+        let max = pragma("PRAGMA max_page_count")?;
+        let size = pragma("PRAGMA page_size")?;
         let pages = free.saturating_add(max.saturating_sub(count).max(0));
         let within_limit = u64::try_from(pages.saturating_mul(size)).unwrap_or(0);
         Ok(within_limit.min(disk_available(&self.data_dir).unwrap_or(u64::MAX)))
     }
 
-    async fn run_batch(&mut self, jobs: Vec<Job>) {
+    fn run_batch(&mut self, jobs: Vec<Job>) {
         let started = Instant::now();
         let count = jobs.len() as u64;
         self.health.batches.fetch_add(1, Ordering::Relaxed);
@@ -357,42 +410,54 @@ impl WriterTask {
             .largest_batch
             .fetch_max(count, Ordering::Relaxed);
         self.tx.appended.clear();
-        if let Err(error) = self.execute("BEGIN IMMEDIATE").await {
+        if let Err(error) = self.execute("BEGIN IMMEDIATE") {
             let error = self.classify(error);
             tracing::warn!(%error, "the writer could not begin a transaction");
             for job in jobs {
                 job.answer(Err(error.replay()));
             }
-            self.reconnect_after(&error).await;
+            self.reconnect_after(&error);
             return;
         }
+        // A batch of one needs no savepoint: the transaction is its own.
+        let alone = jobs.len() == 1;
         let mut ran = Vec::with_capacity(jobs.len());
         let mut broken = None;
         let mut full = false;
+        let mut failed_alone = false;
         for mut job in jobs {
             if broken.is_some() {
                 ran.push(job);
                 continue;
             }
             let mark = self.tx.appended.len();
-            if let Err(error) = self.execute("SAVEPOINT command").await {
+            if !alone && let Err(error) = self.execute("SAVEPOINT command") {
                 broken = Some(self.classify(error));
                 ran.push(job);
                 continue;
             }
-            let outcome = job.run(&mut self.tx).await;
+            let outcome = job.run(&mut self.tx);
             if outcome == Ran::StorageFull {
                 full = true;
                 self.health.storage_full.store(true, Ordering::Relaxed);
             }
             let end = if outcome == Ran::Ok {
-                self.execute("RELEASE command").await
+                if alone {
+                    Ok(())
+                } else {
+                    self.execute("RELEASE command")
+                }
             } else {
                 // Its own failure: undone alone, the batch goes on.
                 self.tx.appended.truncate(mark);
-                match self.execute("ROLLBACK TO command").await {
-                    Ok(()) => self.execute("RELEASE command").await,
-                    Err(error) => Err(error),
+                if alone {
+                    failed_alone = true;
+                    Ok(())
+                } else {
+                    match self.execute("ROLLBACK TO command") {
+                        Ok(()) => self.execute("RELEASE command"),
+                        Err(error) => Err(error),
+                    }
                 }
             };
             ran.push(job);
@@ -405,7 +470,13 @@ impl WriterTask {
             // savepoint is gone, and the batch failed for want of space.
             Some(_) if full => Err(StoreError::StorageFull),
             Some(error) => Err(error),
-            None => self.execute("COMMIT").await.map_err(|e| self.classify(e)),
+            // The only command failed: nothing to keep. Its own error is
+            // its answer; the batch itself went fine.
+            None if failed_alone => {
+                let _ = self.execute("ROLLBACK");
+                Ok(())
+            }
+            None => self.execute("COMMIT").map_err(|e| self.classify(e)),
         };
         match outcome {
             Ok(()) => {
@@ -427,19 +498,19 @@ impl WriterTask {
             Err(error) => {
                 // SQLite may have rolled back already; a second rollback
                 // only reports that nothing is open.
-                let _ = self.execute("ROLLBACK").await;
+                let _ = self.execute("ROLLBACK");
                 self.tx.appended.clear();
                 tracing::warn!(%error, commands = count, "a write batch failed");
                 for job in ran {
                     job.answer(Err(error.replay()));
                 }
-                self.reconnect_after(&error).await;
+                self.reconnect_after(&error);
             }
         }
     }
 
-    async fn execute(&mut self, statement: &'static str) -> Result<(), StoreError> {
-        sqlx::query(statement).execute(&mut self.tx.conn).await?;
+    fn execute(&mut self, statement: &'static str) -> Result<(), StoreError> {
+        self.tx.conn.execute_batch(statement)?;
         Ok(())
     }
 
@@ -455,12 +526,12 @@ impl WriterTask {
     }
 
     /// After an error other than a full disk the connection may be unusable
-    /// (an I/O error, a closed worker): open a fresh one.
-    async fn reconnect_after(&mut self, error: &StoreError) {
+    /// (an I/O error): open a fresh one.
+    fn reconnect_after(&mut self, error: &StoreError) {
         if matches!(error, StoreError::StorageFull) {
             return;
         }
-        match self.options.connect().await {
+        match self.options.connect() {
             Ok(conn) => self.tx.conn = conn,
             Err(error) => tracing::error!(%error, "the writer could not reconnect"),
         }
@@ -525,13 +596,11 @@ mod tests {
     ) -> Result<(), StoreError> {
         store
             .write(move |tx| {
-                Box::pin(async move {
-                    events::append(tx, user_id, &marker(id), 0).await?;
-                    if fail {
-                        return Err(StoreError::Write(format!("command {id} refused")));
-                    }
-                    Ok(())
-                })
+                events::append(tx, user_id, &marker(id), 0)?;
+                if fail {
+                    return Err(StoreError::Write(format!("command {id} refused")));
+                }
+                Ok(())
             })
             .await
     }
@@ -551,11 +620,9 @@ mod tests {
             async move {
                 store
                     .write(move |_tx| {
-                        Box::pin(async move {
-                            let _ = running.send(());
-                            let _ = held.await;
-                            Ok(())
-                        })
+                        let _ = running.send(());
+                        let _ = held.blocking_recv();
+                        Ok(())
                     })
                     .await
             }
@@ -647,11 +714,11 @@ mod tests {
         // The writer is busy with the blocker: one command fits the queue…
         let queued = tokio::spawn({
             let store = store.clone();
-            async move { store.write(|_tx| Box::pin(async { Ok(()) })).await }
+            async move { store.write(|_tx| Ok(())).await }
         });
         until_waiting(&store, 1).await;
         // …the next is refused without waiting.
-        let refused = store.write(|_tx| Box::pin(async { Ok(()) })).await;
+        let refused = store.write(|_tx| Ok(())).await;
         assert!(matches!(refused, Err(StoreError::Busy)), "{refused:?}");
         release.send(()).unwrap();
         blocker.await.unwrap().unwrap();
