@@ -336,6 +336,31 @@ async fn main() {
         .await
         .expect("login");
     assert!(login.status().is_success());
+    // Publishers are other servers: they publish with an API token, as an
+    // integration does (the session stays for the status page).
+    let token = admin
+        .post(format!("{base}/api/tokens"))
+        .json(&json!({"name": "loadgen"}))
+        .send()
+        .await
+        .expect("token")
+        .json::<Value>()
+        .await
+        .expect("token answer")["token"]
+        .as_str()
+        .expect("token secret")
+        .to_owned();
+    let publisher = reqwest::Client::builder()
+        .default_headers(
+            [(
+                reqwest::header::AUTHORIZATION,
+                reqwest::header::HeaderValue::from_str(&format!("Bearer {token}")).expect("header"),
+            )]
+            .into_iter()
+            .collect(),
+        )
+        .build()
+        .expect("client");
     let total = options.rate * options.seconds;
     let interval = Duration::from_secs_f64(1.0 / options.rate.max(1) as f64);
     let publish_started = Instant::now();
@@ -343,12 +368,12 @@ async fn main() {
     for n in 0..total {
         let target = publish_started + interval * n as u32;
         tokio::time::sleep_until(target.into()).await;
-        let admin = admin.clone();
+        let publisher = publisher.clone();
         let url = format!("{base}/api/notifications");
         let user = format!("load{}", n as usize % users);
         in_flight.push(tokio::spawn(async move {
             let body = json!({"to": [user], "category": "job", "title": format!("load {n}"), "data": {"sent_us": now_us()}});
-            admin.post(url).json(&body).send().await.map(|r| r.status().is_success()).unwrap_or(false)
+            publisher.post(url).json(&body).send().await.map(|r| r.status().is_success()).unwrap_or(false)
         }));
     }
     let mut acknowledged = 0;
@@ -374,7 +399,8 @@ async fn main() {
         let deadline = started + Duration::from_secs(options.seconds);
         let tasks: Vec<_> = (0..publishers)
             .map(|_| {
-                let (admin, next, failed) = (admin.clone(), next.clone(), failed.clone());
+                let (publisher, next, failed) =
+                    (publisher.clone(), next.clone(), failed.clone());
                 let url = format!("{base}/api/notifications");
                 tokio::spawn(async move {
                     let mut acknowledged = 0u64;
@@ -382,7 +408,7 @@ async fn main() {
                         let n = next.fetch_add(1, Ordering::Relaxed);
                         let user = format!("load{}", n as usize % users);
                         let body = json!({"to": [user], "category": "job", "title": format!("burst {n}"), "data": {"sent_us": now_us()}});
-                        match admin.post(&url).json(&body).send().await {
+                        match publisher.post(&url).json(&body).send().await {
                             Ok(r) if r.status().is_success() => acknowledged += 1,
                             _ => {
                                 failed.fetch_add(1, Ordering::Relaxed);

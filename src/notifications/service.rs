@@ -15,7 +15,7 @@ use crate::model::user::{User, Username};
 use crate::server::clock::now_ms;
 use crate::server::error::AppError;
 use crate::server::state::AppState;
-use crate::store::notifications::{Change, NewNotification, NotificationFilter};
+use crate::store::notifications::{Addressed, Change, NewNotification, NotificationFilter};
 
 /// Recipients written per transaction: a large "everyone" publish never
 /// holds the write lock for long, so other writers interleave.
@@ -198,16 +198,33 @@ pub async fn publish(state: &AppState, publish: &Publish) -> Result<Published, A
     };
     match &publish.audience {
         Audience::Users(names) => {
-            let (ids, unknown) = state.store.resolve_usernames(names).await?;
-            if !unknown.is_empty() {
-                return Err(AppError::validation(
-                    "to",
-                    format!("Unknown users: {}.", unknown.join(", ")),
-                ));
-            }
             let notification = Arc::new(publish.notification.clone());
-            for batch in ids.chunks(FAN_OUT_BATCH as usize) {
-                write_batch(state, batch.to_vec(), &notification, &mut published).await?;
+            let (names, now) = (names.clone(), now_ms());
+            let addressed = {
+                let notification = Arc::clone(&notification);
+                state
+                    .store
+                    .write(move |tx| {
+                        tx.publish_to_usernames(&names, &notification, FAN_OUT_BATCH as usize, now)
+                    })
+                    .await?
+            };
+            match addressed {
+                Addressed::Written(ids) => {
+                    published.recipients = ids.len();
+                    published.ids = ids;
+                }
+                Addressed::Resolved(ids) => {
+                    for batch in ids.chunks(FAN_OUT_BATCH as usize) {
+                        write_batch(state, batch.to_vec(), &notification, &mut published).await?;
+                    }
+                }
+                Addressed::Unknown(unknown) => {
+                    return Err(AppError::validation(
+                        "to",
+                        format!("Unknown users: {}.", unknown.join(", ")),
+                    ));
+                }
             }
         }
         Audience::Everyone => {

@@ -212,6 +212,8 @@ impl Store {
             .bind(id)
             .execute(&self.pool)
             .await?;
+        // A demoted admin's tokens stop working at once.
+        self.tokens.forget_all();
         Ok(done.rows_affected() == 1)
     }
 
@@ -238,6 +240,7 @@ impl Store {
             Vec::new()
         };
         tx.commit().await?;
+        self.tokens.forget_all();
         Ok(Some(ended))
     }
 
@@ -383,17 +386,26 @@ impl Store {
                 .bind(id)
                 .execute(&self.pool)
                 .await?;
+        self.tokens.forget_all();
         Ok(done.rows_affected() == 1)
     }
 
     /// The live token with this hash, recording its use (at most once a minute).
     /// Only tokens whose creator is still an enabled admin work: demoting
     /// or disabling an admin stops every token they made.
+    ///
+    /// A token checked in the last minute is answered from memory (see
+    /// [`TokenCache`]): a publisher sending thousands of notifications a
+    /// second does not ask the database who it is each time.
     pub async fn use_token(
         &self,
         hash: &[u8; 32],
         now: i64,
     ) -> Result<Option<TokenInfo>, StoreError> {
+        let generation = match self.tokens.get(hash, now) {
+            Cached::Fresh(token) => return Ok(Some(token)),
+            Cached::Missing { generation } => generation,
+        };
         let row = sqlx::query(
             "SELECT t.id, t.name, u.username AS created_by_name, t.created_at, t.last_used_at
              FROM api_tokens t JOIN users u ON u.id = t.created_by
@@ -415,6 +427,7 @@ impl Store {
                 .execute(&self.pool)
                 .await?;
         }
+        self.tokens.put(*hash, &token, now, generation);
         Ok(Some(token))
     }
 
@@ -564,4 +577,74 @@ async fn delete_sessions_of(
         .into_iter()
         .filter_map(|bytes| <SessionHash>::try_from(bytes.as_slice()).ok())
         .collect())
+}
+
+/// How long a checked token is answered from memory (and how often its
+/// `last_used_at` is recorded).
+const TOKEN_RECHECK_MS: i64 = 60_000;
+
+/// Tokens kept in memory at most; beyond, the cache starts over.
+const TOKEN_CACHE_ENTRIES: usize = 1024;
+
+/// API tokens recently found valid, by hash. Anything that can stop a
+/// token (revoking it, demoting or disabling its creator) empties the
+/// cache, and a lookup that began before such a change never puts its
+/// answer in (the generation moved), so a revoked token is refused by
+/// the very next request. Several instances (PostgreSQL) must also carry
+/// that change across nodes.
+#[derive(Debug, Default)]
+pub(super) struct TokenCache {
+    entries: std::sync::Mutex<TokenEntries>,
+}
+
+#[derive(Debug, Default)]
+struct TokenEntries {
+    generation: u64,
+    by_hash: std::collections::HashMap<[u8; 32], (TokenInfo, i64)>,
+}
+
+/// What the cache knows of a token.
+pub(super) enum Cached {
+    /// Checked less than a minute ago.
+    Fresh(TokenInfo),
+    /// Ask the database; hand `generation` back to [`TokenCache::put`].
+    Missing { generation: u64 },
+}
+
+impl TokenCache {
+    fn lock(&self) -> std::sync::MutexGuard<'_, TokenEntries> {
+        // A panic while holding it cannot leave the map half-changed.
+        self.entries
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    pub(super) fn get(&self, hash: &[u8; 32], now: i64) -> Cached {
+        let entries = self.lock();
+        match entries.by_hash.get(hash) {
+            Some((token, checked_at)) if now - checked_at <= TOKEN_RECHECK_MS => {
+                Cached::Fresh(token.clone())
+            }
+            _ => Cached::Missing {
+                generation: entries.generation,
+            },
+        }
+    }
+
+    pub(super) fn put(&self, hash: [u8; 32], token: &TokenInfo, now: i64, generation: u64) {
+        let mut entries = self.lock();
+        if entries.generation != generation {
+            return;
+        }
+        if entries.by_hash.len() >= TOKEN_CACHE_ENTRIES {
+            entries.by_hash.clear();
+        }
+        entries.by_hash.insert(hash, (token.clone(), now));
+    }
+
+    pub(super) fn forget_all(&self) {
+        let mut entries = self.lock();
+        entries.generation += 1;
+        entries.by_hash.clear();
+    }
 }

@@ -81,6 +81,8 @@ impl StoreError {
 pub struct Store {
     pool: SqlitePool,
     writer: Writer,
+    /// API tokens recently found valid.
+    tokens: Arc<accounts::TokenCache>,
 }
 
 impl Store {
@@ -133,7 +135,11 @@ impl Store {
             config.write_queue.get(),
             bus,
         )?;
-        let store = Self { pool, writer };
+        let store = Self {
+            pool,
+            writer,
+            tokens: Arc::default(),
+        };
         let mode = store.journal_mode().await?;
         if !mode.eq_ignore_ascii_case("wal") {
             return Err(StoreError::Unsupported(format!(

@@ -324,8 +324,56 @@ impl Store {
     }
 }
 
+/// What a publish to usernames did.
+#[derive(Debug)]
+pub enum Addressed {
+    /// Written for every recipient: the notification ids.
+    Written(Vec<i64>),
+    /// More recipients than one transaction should take: their ids, to
+    /// write in batches. Nothing written yet.
+    Resolved(Vec<i64>),
+    /// These names are not enabled users. Nothing written.
+    Unknown(Vec<String>),
+}
+
 /// Writes that append events; they run in the writer's transaction.
 impl WriteTx {
+    /// Resolves `names` and, when every one is an enabled user and they are
+    /// at most `at_once`, writes `new` for each (see
+    /// [`publish_notifications`](Self::publish_notifications)). Resolving
+    /// here costs no round trip and sees the same users the write does.
+    pub fn publish_to_usernames(
+        &mut self,
+        names: &[String],
+        new: &NewNotification,
+        at_once: usize,
+        now: i64,
+    ) -> Result<Addressed, StoreError> {
+        let mut ids = Vec::with_capacity(names.len());
+        let mut unknown = Vec::new();
+        {
+            let mut find =
+                self.prepare_cached("SELECT id FROM users WHERE username = ? AND NOT disabled")?;
+            for name in names {
+                match find.query_row(params![name], |row| row.get(0)).optional()? {
+                    Some(id) => ids.push(id),
+                    None => unknown.push(name.clone()),
+                }
+            }
+        }
+        if !unknown.is_empty() {
+            return Ok(Addressed::Unknown(unknown));
+        }
+        ids.sort_unstable();
+        ids.dedup();
+        if ids.len() > at_once {
+            return Ok(Addressed::Resolved(ids));
+        }
+        Ok(Addressed::Written(
+            self.publish_notifications(&ids, new, now)?,
+        ))
+    }
+
     /// Writes `new` for every recipient, with its event.
     /// A recipient that already has a notification with the same key gets
     /// that one replaced (marked unread again) and a `notification_updated`.
