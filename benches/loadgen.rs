@@ -560,6 +560,12 @@ fn print_status(report: &Value) {
         n(&["database", "query_latency_max_ms"])
     );
     println!(
+        "  writer: {} writes in {} transactions, largest batch {}",
+        n(&["database", "writes"]),
+        n(&["database", "write_batches"]),
+        n(&["database", "largest_write_batch"])
+    );
+    println!(
         "  process {} bytes resident, {} of {} files open",
         n(&["process", "resident_memory_bytes"]),
         n(&["process", "open_fds"]),

@@ -170,12 +170,13 @@ impl Store {
 
     /// How many of `user_id`'s notifications are unread.
     pub async fn unread_count(&self, user_id: i64) -> Result<i64, StoreError> {
-        Ok(sqlx::query_scalar(
-            "SELECT COUNT(*) FROM notifications WHERE user_id = ? AND read_at IS NULL",
+        Ok(
+            sqlx::query_scalar("SELECT unread_count FROM users WHERE id = ?")
+                .bind(user_id)
+                .fetch_optional(&self.pool)
+                .await?
+                .unwrap_or(0),
         )
-        .bind(user_id)
-        .fetch_one(&self.pool)
-        .await?)
     }
 
     /// A user's preferences (defaults when never saved).
@@ -576,10 +577,10 @@ pub(super) fn read_keyed_notification(
     events::append(tx, user_id, &event, now)
 }
 
-/// `user_id`'s unread count as `tx` sees it (after its own writes). Counts
-/// the partial index of unread rows only.
+/// `user_id`'s unread count as `tx` sees it (after its own writes): the
+/// count the triggers on `notifications` keep (migration 0006).
 fn unread_in(tx: &mut WriteTx, user_id: i64) -> Result<i64, StoreError> {
     Ok(tx
-        .prepare_cached("SELECT COUNT(*) FROM notifications WHERE user_id = ? AND read_at IS NULL")?
+        .prepare_cached("SELECT unread_count FROM users WHERE id = ?")?
         .query_row(params![user_id], |row| row.get(0))?)
 }

@@ -88,7 +88,7 @@ impl WriterOptions {
         conn.execute_batch(&format!(
             "PRAGMA journal_mode = WAL; PRAGMA synchronous = {}; PRAGMA foreign_keys = ON;
              PRAGMA max_page_count = {}; PRAGMA cache_size = -{WRITER_CACHE_KIB};
-             PRAGMA wal_autocheckpoint = 0;",
+             PRAGMA journal_size_limit = {WAL_SIZE_LIMIT};",
             self.synchronous, self.max_page_count
         ))?;
         Ok(conn)
@@ -99,16 +99,22 @@ impl WriterOptions {
 /// index leaves) stay in memory instead of being read back each time.
 const WRITER_CACHE_KIB: u32 = 64 * 1024;
 
+/// The write-ahead log is cut back to this size after it restarts.
+const WAL_SIZE_LIMIT: u64 = 64 * 1024 * 1024;
+
 /// How long the checkpointer lets commits gather before it copies the
 /// write-ahead log into the database.
 const CHECKPOINT_EVERY: Duration = Duration::from_millis(100);
 
 /// Copies the write-ahead log into the database file on a thread of its
-/// own, so the writer's thread only ever appends to the log. (SQLite's
-/// automatic checkpoint would run inside the writer's commit, and the
-/// whole batch would wait for it.) A PASSIVE checkpoint never blocks the
-/// writer; the log restarts from its beginning once a checkpoint has
-/// caught up. Commits `nudge` it; it ends when the writer does.
+/// own, so that the writer's commits seldom wait for that copy. The
+/// writer keeps SQLite's automatic checkpoint (every 1000 pages of log),
+/// which then finds almost everything copied already, and only a
+/// checkpoint in the writer's own thread can let the log restart from its
+/// beginning: one running beside it never catches up with a writer that
+/// never stops, and the log would grow without end. A PASSIVE checkpoint
+/// never blocks the writer. Commits `nudge` it; it ends when the writer
+/// does.
 fn start_checkpointer(options: &WriterOptions) -> Result<SyncSender<()>, StoreError> {
     let conn = options.connect()?;
     let (nudge, nudged) = std::sync::mpsc::sync_channel::<()>(1);
@@ -766,5 +772,69 @@ mod tests {
         release.send(()).unwrap();
         blocker.await.unwrap().unwrap();
         queued.await.unwrap().unwrap();
+    }
+
+    #[tokio::test]
+    async fn the_unread_count_follows_every_change_to_notifications() {
+        use crate::model::notification::{Category, Priority};
+        use crate::store::notifications::NewNotification;
+
+        let dir = tempfile::tempdir().unwrap();
+        let store = open(&dir, Arc::new(Recorder::default())).await;
+        let carol = user(&store, "carol").await;
+        let new = |key: Option<&str>| NewNotification {
+            category: Category::System,
+            priority: Priority::Normal,
+            title: "t".into(),
+            body: String::new(),
+            url: None,
+            key: key.map(str::to_owned),
+            actor: None,
+            data: None,
+        };
+        let counted = || async {
+            let kept = store.unread_count(carol).await.unwrap();
+            let stored = store
+                .list_notifications(carol, &Default::default(), None, 1000)
+                .await
+                .unwrap()
+                .iter()
+                .filter(|n| !n.read)
+                .count() as i64;
+            assert_eq!(kept, stored, "the kept count matches the rows");
+            kept
+        };
+        let publish = |key: Option<&'static str>| {
+            let notification = new(key);
+            store.write(move |tx| tx.publish_notifications(&[carol], &notification, 1))
+        };
+        let first = publish(None).await.unwrap()[0];
+        let keyed = publish(Some("k")).await.unwrap()[0];
+        publish(None).await.unwrap();
+        assert_eq!(counted().await, 3);
+        store
+            .write(move |tx| tx.mark_read(carol, keyed, 2))
+            .await
+            .unwrap();
+        assert_eq!(counted().await, 2);
+        // Replacing a read notification by its key makes it unread again.
+        assert_eq!(publish(Some("k")).await.unwrap()[0], keyed);
+        assert_eq!(counted().await, 3);
+        store
+            .write(move |tx| tx.delete_notification(carol, first, 3))
+            .await
+            .unwrap();
+        assert_eq!(counted().await, 2);
+        store
+            .write(move |tx| tx.mark_all_read(carol, None, 4))
+            .await
+            .unwrap();
+        assert_eq!(counted().await, 0);
+        // Deleting a read notification leaves the count alone.
+        store
+            .write(move |tx| tx.delete_notification(carol, keyed, 5))
+            .await
+            .unwrap();
+        assert_eq!(counted().await, 0);
     }
 }
