@@ -53,6 +53,7 @@ export default defineConfig({
       // The tests publish, register and start conversations far faster
       // than a person would, all from 127.0.0.1.
       HERALD_PUBLISH_RATE_PER_MINUTE: "100000",
+      HERALD_SESSION_PUBLISH_RATE_PER_MINUTE: "100000",
       HERALD_REGISTRATIONS_PER_IP_PER_HOUR: "100000",
       HERALD_CONVERSATIONS_PER_MINUTE: "100000",
       HERALD_MEMBERSHIP_CHANGES_PER_MINUTE: "100000",

@@ -822,3 +822,200 @@ async fn the_ui_server_functions_check_access_like_the_routes() {
     assert_eq!(page["unread_count"], 2);
     assert_eq!(page["cursor"], 2);
 }
+
+#[tokio::test]
+async fn tokens_carry_their_own_publish_limit_and_sessions_a_low_one() {
+    let server =
+        TestServer::start_with(admin_options().env("HERALD_SESSION_PUBLISH_RATE_PER_MINUTE", "1"));
+    let admin = admin_client(&server).await;
+    server.client().register("dana").await;
+    let created = |body: Value| {
+        let admin = admin.clone();
+        async move { admin.post("/api/tokens", &body).await }
+    };
+    let slow = created(json!({"name": "slow", "publish_rate_per_minute": 2})).await;
+    assert_eq!(slow.status, StatusCode::CREATED, "{}", slow.body);
+    let slow: Value = slow.json();
+    assert_eq!(slow["publish_rate_per_minute"], 2);
+    let usual: Value = created(json!({"name": "usual"})).await.json();
+    assert_eq!(usual["publish_rate_per_minute"], Value::Null);
+    for bad in [json!(0), json!(20_000_000), json!("fast")] {
+        let refused = created(json!({"name": "bad", "publish_rate_per_minute": bad})).await;
+        assert_eq!(
+            refused.status,
+            StatusCode::BAD_REQUEST,
+            "{bad}: {}",
+            refused.body
+        );
+    }
+    let listed = admin.get("/api/tokens").await.json::<Value>();
+    let limits: Vec<Value> = listed["tokens"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["publish_rate_per_minute"].clone())
+        .collect();
+    assert!(
+        limits.contains(&json!(2)) && limits.contains(&Value::Null),
+        "{listed}"
+    );
+
+    let publish = |client: Api| async move {
+        client
+            .post(
+                "/api/notifications",
+                &json!({"to": ["dana"], "category": "job", "title": "t"}),
+            )
+            .await
+    };
+    let slow_client = server.client().with_bearer(slow["token"].as_str().unwrap());
+    for _ in 0..2 {
+        assert_eq!(
+            publish(slow_client.clone()).await.status,
+            StatusCode::ACCEPTED
+        );
+    }
+    let limited = publish(slow_client.clone()).await;
+    assert_eq!(limited.status, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(limited.error_code(), "rate_limited");
+    assert!(limited.headers.contains_key("retry-after"));
+
+    // The server's default for tokens is sized for servers: far above 2.
+    let usual_client = server
+        .client()
+        .with_bearer(usual["token"].as_str().unwrap());
+    for _ in 0..20 {
+        assert_eq!(
+            publish(usual_client.clone()).await.status,
+            StatusCode::ACCEPTED
+        );
+    }
+
+    // An admin's session keeps its own, low limit (1 here).
+    assert_eq!(publish(admin.clone()).await.status, StatusCode::ACCEPTED);
+    assert_eq!(
+        publish(admin.clone()).await.status,
+        StatusCode::TOO_MANY_REQUESTS
+    );
+}
+
+#[tokio::test]
+async fn batches_publish_many_notifications_in_one_request_item_by_item() {
+    let server = TestServer::start_with(admin_options());
+    let admin = admin_client(&server).await;
+    let erin = server.client();
+    erin.register("erin").await;
+    let finn = server.client();
+    finn.register("finn").await;
+    let token: Value = admin
+        .post("/api/tokens", &json!({"name": "bulk"}))
+        .await
+        .json();
+    let bulk = server
+        .client()
+        .with_bearer(token["token"].as_str().unwrap());
+
+    let item = |to: Value, title: &str| json!({"to": to, "category": "social", "title": title});
+    let answer = bulk
+        .post(
+            "/api/notifications/batch",
+            &json!({"notifications": [
+                item(json!(["erin"]), "liked your post"),
+                item(json!(["erin", "finn"]), "commented"),
+                item(json!(["ghost"]), "nobody"),
+                item(json!(["finn"]), ""),
+                item(json!("all"), "everyone"),
+                {"to": ["finn"], "title": "no category"},
+            ]}),
+        )
+        .await;
+    assert_eq!(answer.status, StatusCode::ACCEPTED, "{}", answer.body);
+    let answer: Value = answer.json();
+    let statuses: Vec<i64> = answer["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["status"].as_i64().unwrap())
+        .collect();
+    assert_eq!(statuses, vec![202, 202, 400, 400, 400, 400], "{answer}");
+    assert_eq!(answer["accepted"], 2);
+    assert_eq!(answer["refused"], 4);
+    assert_eq!(answer["results"][1]["recipients"], 2);
+    assert_eq!(answer["results"][2]["error"]["field"], "to");
+    assert!(
+        answer["results"][2]["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("ghost"),
+        "{answer}"
+    );
+    assert_eq!(answer["results"][3]["error"]["field"], "title");
+
+    // Written once each, with the user's next sequence numbers.
+    let erins = erin.get("/api/events/poll?after=0").await.json::<Value>();
+    let titles: Vec<&str> = erins["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["notification"]["title"].as_str().unwrap())
+        .collect();
+    assert_eq!(titles, vec!["liked your post", "commented"]);
+    assert_eq!(erins["cursor"], 2);
+    let finns = finn.get("/api/notifications").await.json::<Value>();
+    assert_eq!(finns["unread_count"], 1);
+
+    // The request as a whole must hold 1 to 1,000 notifications.
+    for count in [0, 1001] {
+        let items: Vec<Value> = (0..count).map(|_| item(json!(["erin"]), "x")).collect();
+        let refused = bulk
+            .post("/api/notifications/batch", &json!({"notifications": items}))
+            .await;
+        assert_eq!(refused.status, StatusCode::BAD_REQUEST, "{count}");
+        assert_eq!(refused.json::<Value>()["error"]["field"], "notifications");
+    }
+
+    // A retry with the same Idempotency-Key answers the first result and
+    // writes nothing more.
+    let send = || {
+        let bulk = bulk.clone();
+        async move {
+            bulk.send(
+                bulk.request(Method::POST, "/api/notifications/batch")
+                    .header("idempotency-key", "likes-7")
+                    .json(&json!({"notifications": [item(json!(["finn"]), "liked again")]})),
+            )
+            .await
+        }
+    };
+    let once = send().await;
+    let again = send().await;
+    assert_eq!(once.status, StatusCode::ACCEPTED);
+    assert_eq!(once.body, again.body);
+    let finns = finn.get("/api/notifications").await.json::<Value>();
+    assert_eq!(finns["unread_count"], 2);
+
+    // Every notification counts against the token's limit; a batch past
+    // it writes nothing.
+    let small: Value = admin
+        .post(
+            "/api/tokens",
+            &json!({"name": "small", "publish_rate_per_minute": 3}),
+        )
+        .await
+        .json();
+    let small = server
+        .client()
+        .with_bearer(small["token"].as_str().unwrap());
+    let four: Vec<Value> = (0..4).map(|_| item(json!(["finn"]), "x")).collect();
+    let limited = small
+        .post("/api/notifications/batch", &json!({"notifications": four}))
+        .await;
+    assert_eq!(
+        limited.status,
+        StatusCode::TOO_MANY_REQUESTS,
+        "{}",
+        limited.body
+    );
+    let finns = finn.get("/api/notifications").await.json::<Value>();
+    assert_eq!(finns["unread_count"], 2);
+}

@@ -374,6 +374,7 @@ async function startServer(port: number, dataDir: string): Promise<ChildProcess>
       HERALD_ADMIN_USERNAME: ADMIN.username,
       HERALD_ADMIN_PASSWORD: ADMIN.password,
       HERALD_PUBLISH_RATE_PER_MINUTE: "100000",
+      HERALD_SESSION_PUBLISH_RATE_PER_MINUTE: "100000",
       HERALD_REGISTRATIONS_PER_IP_PER_HOUR: "100000",
       HERALD_LOG: "warn",
     },

@@ -56,13 +56,18 @@ pub async fn list_tokens() -> Result<Vec<TokenInfo>, ApiError> {
 
 /// Creates a token; the answer is the only time its secret is shown.
 #[server(prefix = "/fn", endpoint = "admin/tokens/create", input = Json)]
-pub async fn create_token(name: String) -> Result<Outcome<CreatedToken>, ApiError> {
+pub async fn create_token(
+    name: String,
+    #[server(default)] publish_rate_per_minute: Option<u32>,
+) -> Result<Outcome<CreatedToken>, ApiError> {
     use crate::auth::extract::AdminUser;
     use crate::server::functions;
 
     let state = functions::state();
     let AdminUser(admin) = functions::extract(&state).await?;
-    functions::outcome(crate::auth::service::create_token(&state, &admin, &name).await)
+    functions::outcome(
+        crate::auth::service::create_token(&state, &admin, &name, publish_rate_per_minute).await,
+    )
 }
 
 /// Revokes a token at once.

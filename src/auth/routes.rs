@@ -161,6 +161,8 @@ async fn list_tokens(
 #[derive(Debug, Deserialize)]
 struct NewToken {
     name: String,
+    #[serde(default)]
+    publish_rate_per_minute: Option<u32>,
 }
 
 async fn create_token(
@@ -168,7 +170,8 @@ async fn create_token(
     AdminUser(admin): AdminUser,
     ApiJson(input): ApiJson<NewToken>,
 ) -> Result<Response, AppError> {
-    let created = service::create_token(&state, &admin, &input.name).await?;
+    let created =
+        service::create_token(&state, &admin, &input.name, input.publish_rate_per_minute).await?;
     Ok((StatusCode::CREATED, Json(created)).into_response())
 }
 

@@ -8,7 +8,8 @@ use crate::auth::device::{self, Device};
 use crate::auth::session::CurrentUser;
 use crate::auth::session::{self, hash_secret};
 use crate::model::user::{
-    AccountChange, CreatedToken, DisplayName, Password, Role, User, UserAccount, Username,
+    AccountChange, CreatedToken, DisplayName, MAX_TOKEN_PUBLISH_RATE, Password, Role, User,
+    UserAccount, Username,
 };
 use crate::server::client_ip::ClientIp;
 use crate::server::clock::now_ms;
@@ -480,6 +481,7 @@ pub async fn create_token(
     state: &AppState,
     admin: &CurrentUser,
     name: &str,
+    publish_rate_per_minute: Option<u32>,
 ) -> Result<CreatedToken, AppError> {
     let name = name.trim();
     if name.is_empty() || name.chars().count() > 100 {
@@ -488,10 +490,18 @@ pub async fn create_token(
             "Name the token (1 to 100 characters).",
         ));
     }
+    if publish_rate_per_minute.is_some_and(|rate| rate == 0 || rate > MAX_TOKEN_PUBLISH_RATE) {
+        return Err(AppError::validation(
+            "publish_rate_per_minute",
+            format!(
+                "publish_rate_per_minute must be 1 to {MAX_TOKEN_PUBLISH_RATE}, or left out for the server's default."
+            ),
+        ));
+    }
     let (token, hash) = session::new_token();
     let info = state
         .store
-        .create_token(name, &hash, &admin.user, now_ms())
+        .create_token(name, &hash, &admin.user, publish_rate_per_minute, now_ms())
         .await?;
     tracing::info!(token = %info.name, by = %admin.user.username, "API token created");
     Ok(CreatedToken { info, token })

@@ -277,7 +277,14 @@ pub struct TokenInfo {
     pub created_by: String,
     pub created_at: chrono::DateTime<chrono::Utc>,
     pub last_used_at: Option<chrono::DateTime<chrono::Utc>>,
+    /// Notifications it may publish per minute; `None`: the server's
+    /// `publish_rate_per_minute`.
+    #[serde(default)]
+    pub publish_rate_per_minute: Option<u32>,
 }
+
+/// The highest per-token publish limit one may set (per minute).
+pub const MAX_TOKEN_PUBLISH_RATE: u32 = 10_000_000;
 
 /// A token just created: the only time its secret is shown.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]

@@ -26,6 +26,11 @@ pub fn routes() -> Vec<ApiRoute> {
         ApiRoute::new(Method::POST, "/api/notifications", post(publish)),
         ApiRoute::new(
             Method::POST,
+            "/api/notifications/batch",
+            post(publish_batch),
+        ),
+        ApiRoute::new(
+            Method::POST,
             "/api/notifications/{id}/read",
             post(mark_read),
         ),
@@ -99,67 +104,99 @@ async fn publish(
     headers: HeaderMap,
     ApiJson(request): ApiJson<PublishRequest>,
 ) -> Result<Response, AppError> {
-    let caller = publisher.key();
-    service::check_publish_rate(&state, &caller)?;
+    service::check_publish_rate(&state, &publisher, 1)?;
     let publish = request.parse(&publisher)?;
-    let idempotency_key = headers
+    idempotent(&state, &publisher, &headers, async {
+        let published = service::publish(&state, &publish).await?;
+        serde_json::to_value(&published).map_err(|e| AppError::Internal(e.to_string()))
+    })
+    .await
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BatchRequest {
+    /// Each one a publish request; checked one by one.
+    notifications: Vec<serde_json::Value>,
+}
+
+async fn publish_batch(
+    State(state): State<AppState>,
+    publisher: Publisher,
+    headers: HeaderMap,
+    ApiJson(request): ApiJson<BatchRequest>,
+) -> Result<Response, AppError> {
+    idempotent(&state, &publisher, &headers, async {
+        let published = service::publish_batch(&state, &publisher, request.notifications).await?;
+        serde_json::to_value(&published).map_err(|e| AppError::Internal(e.to_string()))
+    })
+    .await
+}
+
+/// Runs a publish once per `Idempotency-Key` (when the request has one):
+/// a retry gets the first answer, a retry while the first still runs gets
+/// 409, and a publish that failed frees the key for the next try. The
+/// answer is 202 with `work`'s JSON.
+async fn idempotent(
+    state: &AppState,
+    publisher: &Publisher,
+    headers: &HeaderMap,
+    work: impl Future<Output = Result<serde_json::Value, AppError>>,
+) -> Result<Response, AppError> {
+    let caller = publisher.key();
+    let key = headers
         .get("idempotency-key")
         .and_then(|v| v.to_str().ok())
         .map(str::trim)
         .filter(|k| !k.is_empty())
         .map(str::to_owned);
-    if let Some(key) = &idempotency_key {
-        if key.len() > 200 {
-            return Err(AppError::validation(
-                "Idempotency-Key",
-                "Idempotency-Key must be at most 200 characters.",
-            ));
+    let Some(key) = key else {
+        return Ok((StatusCode::ACCEPTED, Json(work.await?)).into_response());
+    };
+    if key.len() > 200 {
+        return Err(AppError::validation(
+            "Idempotency-Key",
+            "Idempotency-Key must be at most 200 characters.",
+        ));
+    }
+    match state
+        .store
+        .reserve_idempotency_key(&caller, &key, now_ms())
+        .await?
+    {
+        Idempotency::Reserved => {}
+        Idempotency::InProgress => {
+            return Err(AppError::Conflict {
+                code: "idempotency_in_progress",
+                message: "A request with this Idempotency-Key is still being processed.".into(),
+                field: None,
+            });
         }
-        match state
-            .store
-            .reserve_idempotency_key(&caller, key, now_ms())
-            .await?
-        {
-            Idempotency::Reserved => {}
-            Idempotency::InProgress => {
-                return Err(AppError::Conflict {
-                    code: "idempotency_in_progress",
-                    message: "A request with this Idempotency-Key is still being processed.".into(),
-                    field: None,
-                });
-            }
-            Idempotency::Done { status, response } => {
-                let status = StatusCode::from_u16(status).unwrap_or(StatusCode::ACCEPTED);
-                let body: serde_json::Value = serde_json::from_str(&response)
-                    .map_err(|e| AppError::Internal(e.to_string()))?;
-                return Ok((status, Json(body)).into_response());
-            }
+        Idempotency::Done { status, response } => {
+            let status = StatusCode::from_u16(status).unwrap_or(StatusCode::ACCEPTED);
+            let body: serde_json::Value =
+                serde_json::from_str(&response).map_err(|e| AppError::Internal(e.to_string()))?;
+            return Ok((status, Json(body)).into_response());
         }
     }
-    let result = service::publish(&state, &publish).await;
-    match (result, idempotency_key) {
-        (Ok(published), key) => {
-            let body =
-                serde_json::to_value(&published).map_err(|e| AppError::Internal(e.to_string()))?;
-            if let Some(key) = key {
-                state
-                    .store
-                    .complete_idempotency_key(
-                        &caller,
-                        &key,
-                        StatusCode::ACCEPTED.as_u16(),
-                        &body.to_string(),
-                    )
-                    .await?;
-            }
+    match work.await {
+        Ok(body) => {
+            state
+                .store
+                .complete_idempotency_key(
+                    &caller,
+                    &key,
+                    StatusCode::ACCEPTED.as_u16(),
+                    &body.to_string(),
+                )
+                .await?;
             Ok((StatusCode::ACCEPTED, Json(body)).into_response())
         }
-        (Err(error), Some(key)) => {
+        Err(error) => {
             // Nothing (or only whole batches) written: let a retry run again.
             state.store.release_idempotency_key(&caller, &key).await?;
             Err(error)
         }
-        (Err(error), None) => Err(error),
     }
 }
 

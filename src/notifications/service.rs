@@ -259,6 +259,147 @@ async fn write_batch(
     Ok(())
 }
 
+/// Notifications one batch may carry.
+pub const MAX_BATCH_ITEMS: usize = 1_000;
+
+/// Named recipients all the notifications of one batch may have together.
+pub const MAX_BATCH_RECIPIENTS: usize = 10_000;
+
+/// The answer to one notification of a batch.
+#[derive(Debug, Clone, serde::Serialize)]
+#[serde(untagged)]
+pub enum BatchItem {
+    /// Written: its ids, like a single publish's answer.
+    Published {
+        status: u16,
+        ids: Vec<i64>,
+        recipients: usize,
+    },
+    /// Not written, and why (the error shape of a single publish).
+    Refused {
+        status: u16,
+        error: crate::model::error::ApiError,
+    },
+}
+
+impl BatchItem {
+    fn refused(error: &AppError) -> Self {
+        Self::Refused {
+            status: error.status_and_code().0.as_u16(),
+            error: error.to_api_error(),
+        }
+    }
+}
+
+/// What a batch did, item by item in the order sent.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct BatchPublished {
+    pub results: Vec<BatchItem>,
+    pub accepted: usize,
+    pub refused: usize,
+}
+
+/// Publishes up to [`MAX_BATCH_ITEMS`] notifications, each with its own
+/// `to`, in ONE write command (one transaction): every valid item is
+/// written, an invalid one (bad fields, unknown users) is answered alone
+/// and writes nothing. The publisher's allowance is taken for every item
+/// first; past it, nothing is written (429).
+pub async fn publish_batch(
+    state: &AppState,
+    publisher: &Publisher,
+    items: Vec<serde_json::Value>,
+) -> Result<BatchPublished, AppError> {
+    if items.is_empty() || items.len() > MAX_BATCH_ITEMS {
+        return Err(AppError::validation(
+            "notifications",
+            format!("notifications must hold 1 to {MAX_BATCH_ITEMS} notifications."),
+        ));
+    }
+    let count = u32::try_from(items.len()).unwrap_or(u32::MAX);
+    check_publish_rate(state, publisher, count)?;
+    let mut results: Vec<Option<BatchItem>> = vec![None; items.len()];
+    let mut valid = Vec::with_capacity(items.len());
+    let mut recipients = 0;
+    for (index, item) in items.into_iter().enumerate() {
+        let parsed = serde_json::from_value::<PublishRequest>(item)
+            .map_err(|e| {
+                AppError::validation("notifications", format!("Notification {index}: {e}"))
+            })
+            .and_then(|request| request.parse(publisher));
+        match parsed {
+            Ok(Publish {
+                audience: Audience::Users(names),
+                notification,
+            }) => {
+                recipients += names.len();
+                valid.push((index, names, notification));
+            }
+            Ok(Publish {
+                audience: Audience::Everyone,
+                ..
+            }) => {
+                results[index] = Some(BatchItem::refused(&AppError::validation(
+                    "to",
+                    "A batch publishes to named users; publish to everyone with POST /api/notifications.",
+                )));
+            }
+            Err(error) => results[index] = Some(BatchItem::refused(&error)),
+        }
+    }
+    if recipients > MAX_BATCH_RECIPIENTS {
+        return Err(AppError::validation(
+            "notifications",
+            format!("A batch may name at most {MAX_BATCH_RECIPIENTS} recipients in all."),
+        ));
+    }
+    let now = now_ms();
+    let written = state
+        .store
+        .write(move |tx| {
+            valid
+                .into_iter()
+                .map(|(index, names, notification)| {
+                    tx.publish_to_usernames(&names, &notification, usize::MAX, now)
+                        .map(|addressed| (index, addressed))
+                })
+                .collect::<Result<Vec<_>, _>>()
+        })
+        .await?;
+    for (index, addressed) in written {
+        results[index] = Some(match addressed {
+            Addressed::Written(ids) => BatchItem::Published {
+                status: 202,
+                recipients: ids.len(),
+                ids,
+            },
+            Addressed::Unknown(unknown) => BatchItem::refused(&AppError::validation(
+                "to",
+                format!("Unknown users: {}.", unknown.join(", ")),
+            )),
+            Addressed::Resolved(_) => BatchItem::refused(&AppError::Internal(
+                "a batch item was resolved but not written".into(),
+            )),
+        });
+    }
+    let results: Vec<BatchItem> = results
+        .into_iter()
+        .map(|result| {
+            result.unwrap_or_else(|| {
+                BatchItem::refused(&AppError::Internal("a batch item was not answered".into()))
+            })
+        })
+        .collect();
+    let accepted = results
+        .iter()
+        .filter(|r| matches!(r, BatchItem::Published { .. }))
+        .count();
+    Ok(BatchPublished {
+        refused: results.len() - accepted,
+        accepted,
+        results,
+    })
+}
+
 /// One page of `user_id`'s notifications, with the unread count and the
 /// cursor to resume the event stream from.
 pub async fn list_page(
@@ -314,11 +455,32 @@ pub async fn save_preferences(
     Ok(preferences)
 }
 
-/// Spends one unit of the publisher's rate budget, or says when to retry.
-pub fn check_publish_rate(state: &AppState, caller: &str) -> Result<(), AppError> {
+/// Takes `count` publishes from `publisher`'s allowance: a token's own
+/// limit or the server's `publish_rate_per_minute`; an admin's session
+/// has `session_publish_rate_per_minute`.
+pub fn check_publish_rate(
+    state: &AppState,
+    publisher: &Publisher,
+    count: u32,
+) -> Result<(), AppError> {
+    let per_minute = match publisher {
+        Publisher::Token(token) => token
+            .publish_rate_per_minute
+            .unwrap_or(state.config.publish_rate_per_minute.get()),
+        Publisher::Admin(_) => state.config.session_publish_rate_per_minute.get(),
+    };
+    take_publishes(state, &publisher.key(), count, per_minute)
+}
+
+fn take_publishes(
+    state: &AppState,
+    key: &str,
+    count: u32,
+    per_minute: u32,
+) -> Result<(), AppError> {
     state
         .publish_limiter
-        .check(caller)
+        .take(key, count, per_minute)
         .map_err(|retry_after_secs| AppError::RateLimited {
             code: "rate_limited",
             message: format!("Too many publishes; try again in {retry_after_secs} s."),
@@ -376,7 +538,12 @@ pub async fn report_failed_sign_ins(state: &AppState, user: &User, failed: i64) 
 /// Sends `user` a notification about nothing, so they can see where
 /// notifications appear (toast, bell, browser notification).
 pub async fn send_test(state: &AppState, user: &User) -> Result<Published, AppError> {
-    check_publish_rate(state, &format!("test:{}", user.id))?;
+    take_publishes(
+        state,
+        &format!("test:{}", user.id),
+        1,
+        state.config.session_publish_rate_per_minute.get(),
+    )?;
     let test = Publish {
         audience: Audience::Users(vec![user.username.clone()]),
         notification: NewNotification {

@@ -36,27 +36,42 @@ impl RateLimiter {
     }
 
     fn check_at(&self, key: &str, now: Instant) -> Result<(), u64> {
-        let per_second = self.per_minute / 60.0;
+        self.take_at(key, 1, self.per_minute, now)
+    }
+
+    /// Takes `count` actions at once for `key`, whose own limit is
+    /// `per_minute` (a key keeps the limit it is always checked with), or
+    /// says in how many seconds they are allowed. More than a minute's
+    /// worth is never allowed: the answer is a minute.
+    pub fn take(&self, key: &str, count: u32, per_minute: u32) -> Result<(), u64> {
+        self.take_at(key, count, f64::from(per_minute.max(1)), Instant::now())
+    }
+
+    fn take_at(&self, key: &str, count: u32, per_minute: f64, now: Instant) -> Result<(), u64> {
+        let count = f64::from(count);
+        if count > per_minute {
+            return Err(60);
+        }
+        let per_second = per_minute / 60.0;
         let mut buckets = self.buckets.lock().unwrap_or_else(|e| e.into_inner());
         if buckets.len() > 100_000 {
             // Forget full buckets so memory stays bounded under key churn.
-            let capacity = self.per_minute;
             buckets.retain(|_, b| {
-                b.tokens + now.duration_since(b.updated).as_secs_f64() * per_second < capacity
+                b.tokens + now.duration_since(b.updated).as_secs_f64() * per_second < per_minute
             });
         }
         let bucket = buckets.entry(key.to_owned()).or_insert(Bucket {
-            tokens: self.per_minute,
+            tokens: per_minute,
             updated: now,
         });
         let refill = now.duration_since(bucket.updated).as_secs_f64() * per_second;
-        bucket.tokens = (bucket.tokens + refill).min(self.per_minute);
+        bucket.tokens = (bucket.tokens + refill).min(per_minute);
         bucket.updated = now;
-        if bucket.tokens >= 1.0 {
-            bucket.tokens -= 1.0;
+        if bucket.tokens >= count {
+            bucket.tokens -= count;
             Ok(())
         } else {
-            Err(((1.0 - bucket.tokens) / per_second).ceil() as u64)
+            Err(((count - bucket.tokens) / per_second).ceil() as u64)
         }
     }
 }

@@ -69,6 +69,7 @@ fn token_from(row: &SqliteRow) -> Result<TokenInfo, StoreError> {
         last_used_at: row
             .try_get::<Option<i64>, _>("last_used_at")?
             .map(millis_to_time),
+        publish_rate_per_minute: row.try_get("publish_rate_per_minute")?,
     })
 }
 
@@ -345,16 +346,18 @@ impl Store {
         name: &str,
         hash: &[u8; 32],
         created_by: &User,
+        publish_rate_per_minute: Option<u32>,
         now: i64,
     ) -> Result<TokenInfo, StoreError> {
         let id: i64 = sqlx::query_scalar(
-            "INSERT INTO api_tokens (name, token_hash, created_by, created_at)
-             VALUES (?, ?, ?, ?) RETURNING id",
+            "INSERT INTO api_tokens (name, token_hash, created_by, created_at, publish_rate_per_minute)
+             VALUES (?, ?, ?, ?, ?) RETURNING id",
         )
         .bind(name)
         .bind(&hash[..])
         .bind(created_by.id)
         .bind(now)
+        .bind(publish_rate_per_minute)
         .fetch_one(&self.pool)
         .await?;
         Ok(TokenInfo {
@@ -363,13 +366,14 @@ impl Store {
             created_by: created_by.username.clone(),
             created_at: millis_to_time(now),
             last_used_at: None,
+            publish_rate_per_minute,
         })
     }
 
     /// Tokens that are not revoked, newest first.
     pub async fn list_tokens(&self) -> Result<Vec<TokenInfo>, StoreError> {
         let rows = sqlx::query(
-            "SELECT t.id, t.name, u.username AS created_by_name, t.created_at, t.last_used_at
+            "SELECT t.id, t.name, u.username AS created_by_name, t.created_at, t.last_used_at, t.publish_rate_per_minute
              FROM api_tokens t JOIN users u ON u.id = t.created_by
              WHERE t.revoked_at IS NULL ORDER BY t.id DESC",
         )
@@ -407,7 +411,7 @@ impl Store {
             Cached::Missing { generation } => generation,
         };
         let row = sqlx::query(
-            "SELECT t.id, t.name, u.username AS created_by_name, t.created_at, t.last_used_at
+            "SELECT t.id, t.name, u.username AS created_by_name, t.created_at, t.last_used_at, t.publish_rate_per_minute
              FROM api_tokens t JOIN users u ON u.id = t.created_by
              WHERE t.token_hash = ? AND t.revoked_at IS NULL
                AND u.role = 'admin' AND u.disabled = 0",

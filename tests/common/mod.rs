@@ -47,6 +47,7 @@ pub fn admin_options() -> ServerOptions {
         .env("HERALD_ADMIN_USERNAME", ADMIN)
         .env("HERALD_ADMIN_PASSWORD", ADMIN_PASSWORD)
         .env("HERALD_PUBLISH_RATE_PER_MINUTE", "1000000")
+        .env("HERALD_SESSION_PUBLISH_RATE_PER_MINUTE", "1000000")
 }
 
 /// A client signed in as [`ADMIN`] on a server started with [`admin_options`].

@@ -71,6 +71,9 @@ fn TokenRow(
     let id = token.id;
     let name = token.name.clone();
     let created_ms = token.created_at.timestamp_millis();
+    let limit = token
+        .publish_rate_per_minute
+        .map_or_else(|| "server default".to_owned(), |rate| rate.to_string());
     let used_ms = token.last_used_at.map(|t| t.timestamp_millis());
     let revoke = move |_| {
         if !confirming.get_untracked() {
@@ -105,6 +108,7 @@ fn TokenRow(
         <tr data-testid="token-row">
             <td class="py-2 pr-3 font-medium">{name.clone()}</td>
             <td class="py-2 pr-3">{token.created_by.clone()}</td>
+            <td class="py-2 pr-3" data-testid="token-limit">{limit}</td>
             <td class="py-2 pr-3 text-slate-600 dark:text-slate-400">
                 {move || realtime.now_ms.get().map(|now| relative_time(created_ms, now))}
             </td>
@@ -131,12 +135,27 @@ fn TokenRow(
     }
 }
 
+/// The limit as typed: empty for the server's default, else a whole
+/// number the server then checks against its range.
+fn parse_rate(typed: &str) -> Result<Option<u32>, ApiError> {
+    let typed = typed.trim();
+    if typed.is_empty() {
+        return Ok(None);
+    }
+    typed.parse::<u32>().map(Some).map_err(|_| ApiError {
+        code: "validation".into(),
+        message: "Enter a whole number of publishes per minute, or leave it empty.".into(),
+        field: Some("publish_rate_per_minute".into()),
+    })
+}
+
 /// `/admin/tokens`.
 #[component]
 pub fn TokensPage() -> impl IntoView {
     let reload = RwSignal::new(0u32);
     let tokens = Resource::new(move || reload.get(), |_| list_tokens());
     let name = RwSignal::new(String::new());
+    let rate = RwSignal::new(String::new());
     let pending = RwSignal::new(false);
     let form_error = RwSignal::new(None::<ApiError>);
     let list_error = RwSignal::new(None::<String>);
@@ -151,11 +170,20 @@ pub fn TokensPage() -> impl IntoView {
         pending.set(true);
         form_error.set(None);
         let requested = name.get_untracked();
+        let limit = match parse_rate(&rate.get_untracked()) {
+            Ok(limit) => limit,
+            Err(refusal) => {
+                form_error.set(Some(refusal));
+                pending.set(false);
+                return;
+            }
+        };
         spawn_local(async move {
-            match create_token(requested).await {
+            match create_token(requested, limit).await {
                 Ok(Ok(token)) => {
                     created.set(Some(token));
                     name.set(String::new());
+                    rate.set(String::new());
                     reload.update(|n| *n += 1);
                 }
                 Ok(Err(refusal)) | Err(refusal) => form_error.set(Some(refusal)),
@@ -164,10 +192,15 @@ pub fn TokensPage() -> impl IntoView {
         });
     };
     let name_error = Signal::derive(move || form_error.get().and_then(|e| e.for_field("name")));
+    let rate_error = Signal::derive(move || {
+        form_error
+            .get()
+            .and_then(|e| e.for_field("publish_rate_per_minute"))
+    });
     let other_error = Signal::derive(move || {
         form_error
             .get()
-            .filter(|e| e.field.as_deref() != Some("name"))
+            .filter(|e| !matches!(e.field.as_deref(), Some("name" | "publish_rate_per_minute")))
             .map(|e| e.message)
     });
 
@@ -192,6 +225,19 @@ pub fn TokensPage() -> impl IntoView {
                     on:input=move |ev| name.set(event_target_value(&ev))
                 />
             </div>
+            <div class="w-48 space-y-1">
+                <label for="token-rate" class="block text-sm font-medium">"Publishes per minute"</label>
+                <input
+                    id="token-rate"
+                    inputmode="numeric"
+                    placeholder="server default"
+                    aria-describedby="token-rate-hint token-rate-error"
+                    aria-invalid=move || rate_error.get().is_some().then_some("true")
+                    class="block w-full rounded-md border border-slate-300 bg-white px-3 py-2 text-sm shadow-sm focus:border-indigo-500 focus:outline-none focus:ring-2 focus:ring-indigo-500/40 aria-invalid:border-red-500 dark:border-slate-700 dark:bg-slate-900"
+                    prop:value=move || rate.get()
+                    on:input=move |ev| rate.set(event_target_value(&ev))
+                />
+            </div>
             <button
                 type="submit"
                 aria-disabled=move || pending.get().then_some("true")
@@ -201,6 +247,12 @@ pub fn TokensPage() -> impl IntoView {
             </button>
             <p id="token-name-error" class="w-full text-sm text-red-700 dark:text-red-300" class:hidden=move || name_error.get().is_none()>
                 {move || name_error.get()}
+            </p>
+            <p id="token-rate-error" class="w-full text-sm text-red-700 dark:text-red-300" class:hidden=move || rate_error.get().is_none()>
+                {move || rate_error.get()}
+            </p>
+            <p id="token-rate-hint" class="w-full text-xs text-slate-500 dark:text-slate-400">
+                "Leave the limit empty for the server's default (publish_rate_per_minute). A batch counts each of its notifications."
             </p>
         </form>
         <FormError error=other_error />
@@ -218,6 +270,7 @@ pub fn TokensPage() -> impl IntoView {
                                 <tr class="text-left text-xs text-slate-500 dark:text-slate-400">
                                     <th scope="col" class="pb-2 font-medium">"Name"</th>
                                     <th scope="col" class="pb-2 font-medium">"Created by"</th>
+                                    <th scope="col" class="pb-2 font-medium">"Publishes / min"</th>
                                     <th scope="col" class="pb-2 font-medium">"Created"</th>
                                     <th scope="col" class="pb-2 font-medium">"Last used"</th>
                                     <th scope="col" class="pb-2"><span class="sr-only">"Actions"</span></th>
