@@ -136,12 +136,19 @@ test("admins announce to everyone, manage users and create and revoke tokens", a
   await expect(page.getByRole("heading", { level: 1 })).toHaveText("API tokens");
   const tokenName = uniqueName("svc");
   await page.getByLabel("Token name").fill(tokenName);
+  // A limit that is not a number is refused at the field, nothing created.
+  await page.getByLabel("Publishes per minute").fill("fast");
+  await page.getByRole("button", { name: "Create token" }).click();
+  await expect(page.getByLabel("Publishes per minute")).toHaveAttribute("aria-invalid", "true");
+  await expect(page.getByTestId("new-token")).toHaveCount(0);
+  await page.getByLabel("Publishes per minute").fill("600");
   await page.getByRole("button", { name: "Create token" }).click();
   const secret = page.getByTestId("new-token");
   await expect(secret).toHaveValue(/^hrld_/);
   const tokenValue = await secret.inputValue();
   const tokenRow = page.getByTestId("token-row").filter({ hasText: tokenName });
   await expect(tokenRow).toHaveCount(1);
+  await expect(tokenRow.getByTestId("token-limit")).toHaveText("600");
   await expect(tokenRow).not.toContainText(tokenValue);
   const check = await fetch(`${baseURL()}/api/tokens/current`, {
     headers: { authorization: `Bearer ${tokenValue}` },

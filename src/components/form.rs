@@ -3,6 +3,9 @@
 
 use leptos::prelude::*;
 
+/// The look of a text input, invalid state included.
+pub const INPUT_CLASS: &str = "block w-full rounded-md border border-slate-300 bg-white px-3 py-2 text-sm shadow-sm focus:border-indigo-500 focus:outline-none focus:ring-2 focus:ring-indigo-500/40 aria-invalid:border-red-500 dark:border-slate-700 dark:bg-slate-900";
+
 /// A labelled input whose error (if any) is announced and linked to it.
 #[component]
 pub fn Field(
@@ -43,7 +46,7 @@ pub fn Field(
                 required=required
                 aria-invalid=move || error.get().is_some().then_some("true")
                 aria-describedby=described_by
-                class="block w-full rounded-md border border-slate-300 bg-white px-3 py-2 text-sm shadow-sm focus:border-indigo-500 focus:outline-none focus:ring-2 focus:ring-indigo-500/40 aria-invalid:border-red-500 dark:border-slate-700 dark:bg-slate-900"
+                class=INPUT_CLASS
             />
             {(!hint.is_empty()).then(|| view! {
                 <p id=hint_id class="text-xs text-slate-500 dark:text-slate-400">{hint}</p>

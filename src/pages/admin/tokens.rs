@@ -7,7 +7,7 @@ use leptos::task::spawn_local;
 use leptos_meta::Title;
 
 use crate::auth::admin_api::{create_token, list_tokens, revoke_token};
-use crate::components::form::FormError;
+use crate::components::form::{FormError, INPUT_CLASS};
 use crate::model::error::ApiError;
 use crate::model::user::{CreatedToken, TokenInfo};
 use crate::pages::admin::AdminNav;
@@ -220,7 +220,7 @@ pub fn TokensPage() -> impl IntoView {
                     placeholder="billing-service"
                     aria-describedby="token-name-error"
                     aria-invalid=move || name_error.get().is_some().then_some("true")
-                    class="block w-full rounded-md border border-slate-300 bg-white px-3 py-2 text-sm shadow-sm focus:border-indigo-500 focus:outline-none focus:ring-2 focus:ring-indigo-500/40 aria-invalid:border-red-500 dark:border-slate-700 dark:bg-slate-900"
+                    class=INPUT_CLASS
                     prop:value=move || name.get()
                     on:input=move |ev| name.set(event_target_value(&ev))
                 />
@@ -233,7 +233,7 @@ pub fn TokensPage() -> impl IntoView {
                     placeholder="server default"
                     aria-describedby="token-rate-hint token-rate-error"
                     aria-invalid=move || rate_error.get().is_some().then_some("true")
-                    class="block w-full rounded-md border border-slate-300 bg-white px-3 py-2 text-sm shadow-sm focus:border-indigo-500 focus:outline-none focus:ring-2 focus:ring-indigo-500/40 aria-invalid:border-red-500 dark:border-slate-700 dark:bg-slate-900"
+                    class=INPUT_CLASS
                     prop:value=move || rate.get()
                     on:input=move |ev| rate.set(event_target_value(&ev))
                 />
