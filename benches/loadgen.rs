@@ -17,7 +17,9 @@
 //! after it: P publishes always in flight for --seconds, each to one user
 //! (round-robin); it prints acknowledged publishes per second and their
 //! publish-to-receive latency. --synchronous full|normal sets the server's
-//! `db_synchronous`; HERALD_BIN runs another build of the server (to
+//! `db_synchronous`; --batch B makes each saturation request a
+//! `POST /api/notifications/batch` of B notifications (to B users in turn);
+//! HERALD_BIN runs another build of the server (to
 //! compare before and after a change with the same generator).
 //!
 //!     cargo bench --bench loadgen --features ssr -- --connections 1000 --rate 0 --publishers 64 --seconds 10
@@ -42,6 +44,8 @@ struct Options {
     hold: Option<u64>,
     /// Publishes kept in flight in the saturation phase.
     publishers: Option<u64>,
+    /// Notifications per request in the saturation phase (the batch endpoint).
+    batch: Option<u64>,
     /// The server's `db_synchronous`, when given.
     synchronous: Option<String>,
 }
@@ -78,6 +82,7 @@ fn parse_options() -> Options {
             .clamp(1, 250),
         hold: value("--hold"),
         publishers: value("--publishers").filter(|&p| p > 0),
+        batch: value("--batch").filter(|&b| b > 1),
         synchronous: args
             .iter()
             .position(|a| a == "--synchronous")
@@ -401,10 +406,39 @@ async fn main() {
             .map(|_| {
                 let (publisher, next, failed) =
                     (publisher.clone(), next.clone(), failed.clone());
-                let url = format!("{base}/api/notifications");
+                let batch = options.batch;
+                let url = match batch {
+                    Some(_) => format!("{base}/api/notifications/batch"),
+                    None => format!("{base}/api/notifications"),
+                };
                 tokio::spawn(async move {
                     let mut acknowledged = 0u64;
-                    while Instant::now() < deadline {
+                    while let Some(size) = batch.filter(|_| Instant::now() < deadline) {
+                        let first = next.fetch_add(size, Ordering::Relaxed);
+                        let items: Vec<Value> = (first..first + size)
+                            .map(|n| {
+                                let user = format!("load{}", n as usize % users);
+                                json!({"to": [user], "category": "job", "title": format!("burst {n}"), "data": {"sent_us": now_us()}})
+                            })
+                            .collect();
+                        let answer = publisher
+                            .post(&url)
+                            .json(&json!({"notifications": items}))
+                            .send()
+                            .await;
+                        let accepted = match answer {
+                            Ok(r) if r.status().is_success() => r
+                                .json::<Value>()
+                                .await
+                                .ok()
+                                .and_then(|v| v["accepted"].as_u64())
+                                .unwrap_or(0),
+                            _ => 0,
+                        };
+                        acknowledged += accepted;
+                        failed.fetch_add(size - accepted, Ordering::Relaxed);
+                    }
+                    while batch.is_none() && Instant::now() < deadline {
                         let n = next.fetch_add(1, Ordering::Relaxed);
                         let user = format!("load{}", n as usize % users);
                         let body = json!({"to": [user], "category": "job", "title": format!("burst {n}"), "data": {"sent_us": now_us()}});
@@ -483,7 +517,11 @@ async fn main() {
     }
     if let Some((publishers, acknowledged, failed, took)) = saturation {
         println!(
-            "saturation: {acknowledged} publishes acknowledged in {took:.1} s with {publishers} in flight: {:.0}/s ({failed} failed)",
+            "saturation: {acknowledged} publishes acknowledged in {took:.1} s with {publishers} requests in flight{}: {:.0}/s ({failed} failed)",
+            options
+                .batch
+                .map(|b| format!(" of {b} notifications each"))
+                .unwrap_or_default(),
             acknowledged as f64 / took
         );
         println!(

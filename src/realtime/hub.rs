@@ -222,53 +222,61 @@ impl Hub {
 
     /// Queues `frame` on every connection of its user. A full queue drops
     /// that connection (never waits): other users are never slowed down.
+    #[cfg(test)]
     fn announce(&self, frame: SharedFrame) {
-        self.inner
-            .counters
-            .frames_announced
-            .fetch_add(1, Ordering::Relaxed);
-        let mut users = self.lock();
-        let Some(connections) = users.get_mut(&frame.user_id) else {
-            return;
-        };
-        let before = connections.len();
-        connections.retain(
-            |connection| match connection.queue.try_send(frame.clone()) {
-                Ok(()) => true,
-                Err(mpsc::error::TrySendError::Full(_)) => false,
-                Err(mpsc::error::TrySendError::Closed(_)) => false,
-            },
-        );
-        let kept = connections.len();
-        if kept == 0 {
-            users.remove(&frame.user_id);
-        }
-        drop(users);
-        if kept == 0 && before > 0 {
-            self.presence_changed(frame.user_id, false);
-        }
+        self.announce_frames(vec![frame]);
+    }
+
+    /// Queues each frame on every connection of its user, in one pass
+    /// under the lock (a broadcast to 10,000 users takes it once). A full
+    /// queue drops that connection (never waits): other users are never
+    /// slowed down.
+    fn announce_frames(&self, frames: Vec<SharedFrame>) {
         let counters = &self.inner.counters;
         counters
-            .frames_queued
-            .fetch_add(kept as u64, Ordering::Relaxed);
-        if kept < before {
+            .frames_announced
+            .fetch_add(frames.len() as u64, Ordering::Relaxed);
+        let mut queued = 0u64;
+        let mut dropped = Vec::new();
+        let mut gone = Vec::new();
+        {
+            let mut users = self.lock();
+            for frame in frames {
+                let Some(connections) = users.get_mut(&frame.user_id) else {
+                    continue;
+                };
+                let before = connections.len();
+                connections.retain(|connection| connection.queue.try_send(frame.clone()).is_ok());
+                let kept = connections.len();
+                queued += kept as u64;
+                if kept < before {
+                    dropped.push((frame.user_id, before - kept));
+                }
+                if kept == 0 {
+                    users.remove(&frame.user_id);
+                    if before > 0 {
+                        gone.push(frame.user_id);
+                    }
+                }
+            }
+        }
+        counters.frames_queued.fetch_add(queued, Ordering::Relaxed);
+        for user_id in gone {
+            self.presence_changed(user_id, false);
+        }
+        for (user_id, count) in dropped {
             counters
                 .slow_consumers_dropped
-                .fetch_add((before - kept) as u64, Ordering::Relaxed);
-            tracing::info!(
-                user_id = frame.user_id,
-                dropped = before - kept,
-                "slow consumer dropped"
-            );
+                .fetch_add(count as u64, Ordering::Relaxed);
+            tracing::info!(user_id, dropped = count, "slow consumer dropped");
         }
     }
 
     /// Announces everything a committed transaction wrote. Only the bus
-    /// calls it: nothing reaches a connection any other way.
+    /// calls it: nothing reaches a connection any other way. The frames
+    /// are made before the lock is taken.
     pub(in crate::realtime) fn announce_all(&self, appended: &[Appended]) {
-        for event in appended {
-            self.announce(Frame::appended(event));
-        }
+        self.announce_frames(appended.iter().map(Frame::appended).collect());
     }
 
     /// Queues an ephemeral event (SSE bytes without `id:`) on every
