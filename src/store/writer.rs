@@ -837,4 +837,33 @@ mod tests {
             .unwrap();
         assert_eq!(counted().await, 0);
     }
+
+    #[tokio::test]
+    async fn the_write_ahead_log_restarts_under_a_steady_stream_of_writes() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = Config {
+            data_dir: dir.path().to_path_buf(),
+            db_synchronous: crate::server::config::Synchronous::Normal,
+            ..Config::default()
+        };
+        let store = Store::open(&config, Arc::new(Recorder::default()))
+            .await
+            .unwrap();
+        let dana = user(&store, "dana").await;
+        // About 48 MB of events, one command after another: without a
+        // checkpoint in the writer's own thread the log would hold it all
+        // (it grew to 140 MB when the writer turned SQLite's off).
+        let body = "x".repeat(12 * 1024);
+        for _ in 0..4000 {
+            let payload = format!("{{\"pad\":\"{body}\"}}");
+            store
+                .write(move |tx| events::append_payload(tx, dana, "padding", payload, 0))
+                .await
+                .unwrap();
+        }
+        let wal = std::fs::metadata(dir.path().join("herald.db-wal"))
+            .map(|m| m.len())
+            .unwrap_or(0);
+        assert!(wal < 24 * 1024 * 1024, "the log grew to {wal} bytes");
+    }
 }
