@@ -106,10 +106,12 @@ async fn publish(
 ) -> Result<Response, AppError> {
     service::check_publish_rate(&state, &publisher, 1)?;
     let publish = request.parse(&publisher)?;
-    idempotent(&state, &publisher, &headers, async {
-        let published = service::publish(&state, &publish).await?;
-        serde_json::to_value(&published).map_err(|e| AppError::Internal(e.to_string()))
-    })
+    idempotent(
+        &state,
+        &publisher,
+        &headers,
+        service::publish(&state, &publish),
+    )
     .await
 }
 
@@ -126,23 +128,24 @@ async fn publish_batch(
     headers: HeaderMap,
     ApiJson(request): ApiJson<BatchRequest>,
 ) -> Result<Response, AppError> {
-    idempotent(&state, &publisher, &headers, async {
-        let published = service::publish_batch(&state, &publisher, request.notifications).await?;
-        serde_json::to_value(&published).map_err(|e| AppError::Internal(e.to_string()))
-    })
-    .await
+    let batch = service::publish_batch(&state, &publisher, request.notifications);
+    idempotent(&state, &publisher, &headers, batch).await
 }
 
 /// Runs a publish once per `Idempotency-Key` (when the request has one):
 /// a retry gets the first answer, a retry while the first still runs gets
 /// 409, and a publish that failed frees the key for the next try. The
 /// answer is 202 with `work`'s JSON.
-async fn idempotent(
+async fn idempotent<T: serde::Serialize>(
     state: &AppState,
     publisher: &Publisher,
     headers: &HeaderMap,
-    work: impl Future<Output = Result<serde_json::Value, AppError>>,
+    work: impl Future<Output = Result<T, AppError>>,
 ) -> Result<Response, AppError> {
+    let work = async {
+        let done = work.await?;
+        serde_json::to_value(&done).map_err(|e| AppError::Internal(e.to_string()))
+    };
     let caller = publisher.key();
     let key = headers
         .get("idempotency-key")
