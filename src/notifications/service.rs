@@ -17,9 +17,10 @@ use crate::server::error::AppError;
 use crate::server::state::AppState;
 use crate::store::notifications::{Addressed, Change, NewNotification, NotificationFilter};
 
-/// Recipients written per transaction: a large "everyone" publish never
-/// holds the write lock for long, so other writers interleave.
-const FAN_OUT_BATCH: u32 = 500;
+/// Recipients written per write command: a large publish never holds the
+/// writer for long (other commands interleave between its steps), and its
+/// first recipients get their event while the rest are written.
+const FAN_OUT_BATCH: usize = 2_000;
 const MAX_NAMED_RECIPIENTS: usize = 10_000;
 const MAX_DATA_BYTES: usize = 8 * 1024;
 
@@ -205,7 +206,7 @@ pub async fn publish(state: &AppState, publish: &Publish) -> Result<Published, A
                 state
                     .store
                     .write(move |tx| {
-                        tx.publish_to_usernames(&names, &notification, FAN_OUT_BATCH as usize, now)
+                        tx.publish_to_usernames(&names, &notification, FAN_OUT_BATCH, now)
                     })
                     .await?
             };
@@ -215,7 +216,7 @@ pub async fn publish(state: &AppState, publish: &Publish) -> Result<Published, A
                     published.ids = ids;
                 }
                 Addressed::Resolved(ids) => {
-                    for batch in ids.chunks(FAN_OUT_BATCH as usize) {
+                    for batch in ids.chunks(FAN_OUT_BATCH) {
                         write_batch(state, batch.to_vec(), &notification, &mut published).await?;
                     }
                 }
@@ -231,9 +232,19 @@ pub async fn publish(state: &AppState, publish: &Publish) -> Result<Published, A
             let notification = Arc::new(publish.notification.clone());
             let mut after = 0;
             loop {
-                let batch = state.store.user_ids_after(after, FAN_OUT_BATCH).await?;
-                let Some(&last) = batch.last() else { break };
-                write_batch(state, batch, &notification, &mut published).await?;
+                let now = now_ms();
+                let step = {
+                    let notification = Arc::clone(&notification);
+                    state
+                        .store
+                        .write(move |tx| {
+                            tx.publish_to_users_after(after, FAN_OUT_BATCH, &notification, now)
+                        })
+                        .await?
+                };
+                let Some((ids, last)) = step else { break };
+                published.recipients += ids.len();
+                published.ids.extend(ids);
                 after = last;
             }
         }

@@ -1,5 +1,6 @@
 //! Application state shared by every handler and server function. Server only.
 
+use std::ops::Deref;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -19,9 +20,40 @@ use crate::server::serve::ConnectionCounts;
 use crate::store::Store;
 use crate::system::metrics::Metrics;
 
-/// What every request can reach. Cloned per request: all fields are handles.
-#[derive(Clone, FromRef)]
-pub struct AppState {
+/// What every request can reach: one shared [`AppParts`]. Cloned per
+/// request and per middleware layer (axum clones each route's service stack
+/// for every request), so a clone is one reference count, not one per field.
+#[derive(Clone)]
+pub struct AppState(Arc<AppParts>);
+
+impl AppState {
+    /// The state of a running server.
+    pub fn new(parts: AppParts) -> Self {
+        Self(Arc::new(parts))
+    }
+}
+
+impl Deref for AppState {
+    type Target = AppParts;
+    fn deref(&self) -> &AppParts {
+        &self.0
+    }
+}
+
+impl FromRef<AppState> for LeptosOptions {
+    fn from_ref(state: &AppState) -> Self {
+        state.leptos_options.clone()
+    }
+}
+
+impl FromRef<AppState> for Arc<Config> {
+    fn from_ref(state: &AppState) -> Self {
+        state.config.clone()
+    }
+}
+
+/// The parts of [`AppState`]; all of them handles.
+pub struct AppParts {
     pub leptos_options: LeptosOptions,
     pub config: Arc<Config>,
     pub store: Store,
@@ -38,10 +70,8 @@ pub struct AppState {
     /// store's writer).
     pub bus: Bus,
     /// Publishes per admin or token per minute.
-    #[from_ref(skip)]
     pub publish_limiter: RateLimiter,
     /// Chat messages per user per minute.
-    #[from_ref(skip)]
     pub send_limiter: WindowLimiter,
     /// Who is looking at which conversation (no notification for them).
     pub viewers: Viewers,
@@ -50,13 +80,10 @@ pub struct AppState {
     /// Open client connections, and those refused by the caps.
     pub connections: Arc<ConnectionCounts>,
     /// Registrations per client address per hour.
-    #[from_ref(skip)]
     pub registration_limiter: WindowLimiter,
     /// Conversations started per user per minute.
-    #[from_ref(skip)]
     pub conversation_limiter: RateLimiter,
     /// Group membership changes per user per minute.
-    #[from_ref(skip)]
     pub membership_limiter: RateLimiter,
     /// Typing signals sent recently, to coalesce them.
     pub typing: crate::chat::typing::TypingGate,

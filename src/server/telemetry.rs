@@ -23,11 +23,13 @@ pub fn init(config: &Config) {
     };
 }
 
-/// Keeps glibc from hoarding password-hashing memory. Each argon2 hash
-/// allocates 19 MiB; glibc raises its mmap threshold after the first such
-/// buffer is freed, so later ones are carved from per-thread arenas and stay
-/// resident (measured: 34 MiB -> 644 MiB RSS after 100 registrations). A
-/// fixed threshold keeps large buffers mmapped and returned on free.
+/// Keeps glibc's malloc, which SQLite's C code uses (Rust allocations go to
+/// jemalloc, see main.rs), from hoarding large buffers: glibc raises its
+/// mmap threshold after the first large buffer is freed, so later ones are
+/// carved from per-thread arenas and stay resident (measured when argon2's
+/// 19 MiB buffers still came from glibc: 34 MiB -> 644 MiB RSS after 100
+/// registrations). A fixed threshold keeps large buffers mmapped and
+/// returned on free.
 pub fn tune_allocator() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     {

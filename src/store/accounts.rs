@@ -309,14 +309,19 @@ impl Store {
         .transpose()
     }
 
-    /// Records activity on a session (for idle expiry).
+    /// Records activity on a session (for idle expiry). Through the writer:
+    /// a reconnect storm's touches share its transactions instead of each
+    /// taking SQLite's write lock from the pool.
     pub async fn touch_session(&self, hash: &SessionHash, now: i64) -> Result<(), StoreError> {
-        sqlx::query("UPDATE sessions SET last_seen_at = ? WHERE id_hash = ?")
-            .bind(now)
-            .bind(&hash[..])
-            .execute(&self.pool)
-            .await?;
-        Ok(())
+        let hash = *hash;
+        self.write(move |tx| {
+            tx.prepare_cached(
+                "UPDATE sessions SET last_seen_at = max(last_seen_at, ?) WHERE id_hash = ?",
+            )?
+            .execute(rusqlite::params![now, &hash[..]])?;
+            Ok(())
+        })
+        .await
     }
 
     /// Deletes one session.

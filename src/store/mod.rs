@@ -15,6 +15,7 @@ use writer::{OnCommit, WriteTx, Writer, WriterHealth, WriterOptions};
 pub mod accounts;
 pub mod chat;
 pub mod events;
+mod fan_out;
 pub mod notifications;
 mod rows;
 pub mod writer;

@@ -5,9 +5,9 @@ use rusqlite::{OptionalExtension, params};
 use sqlx::Row;
 use sqlx::sqlite::SqliteRow;
 
-use super::events;
 use super::writer::WriteTx;
 use super::{Store, StoreError};
+use super::{events, fan_out};
 use crate::model::event::Event;
 use crate::model::notification::{Category, Notification, Preferences, Priority};
 use crate::model::user::{Role, User};
@@ -127,18 +127,6 @@ impl Store {
         ids.sort_unstable();
         ids.dedup();
         Ok((ids, unknown))
-    }
-
-    /// Up to `limit` ids of enabled users after `after`, ascending (for
-    /// "everyone" fan-out in batches).
-    pub async fn user_ids_after(&self, after: i64, limit: u32) -> Result<Vec<i64>, StoreError> {
-        Ok(sqlx::query_scalar(
-            "SELECT id FROM users WHERE id > ? AND NOT disabled ORDER BY id LIMIT ?",
-        )
-        .bind(after)
-        .bind(limit)
-        .fetch_all(&self.pool)
-        .await?)
     }
 
     /// A page of `user_id`'s notifications, newest first, before `before`.
@@ -375,20 +363,52 @@ impl WriteTx {
         ))
     }
 
-    /// Writes `new` for every recipient, with its event.
-    /// A recipient that already has a notification with the same key gets
-    /// that one replaced (marked unread again) and a `notification_updated`.
-    /// Returns the notification ids.
+    /// Writes `new` for every recipient (distinct user ids), with its
+    /// event. A recipient that already has a notification with the same key
+    /// gets that one replaced (marked unread again) and a
+    /// `notification_updated`. Returns the notification ids, in recipient
+    /// order. Unkeyed notifications for several recipients are written with
+    /// set-based statements ([`fan_out`](super::fan_out)); keyed ones row by
+    /// row, since each recipient may or may not have one to replace.
     pub fn publish_notifications(
         &mut self,
         recipients: &[i64],
         new: &NewNotification,
         now: i64,
     ) -> Result<Vec<i64>, StoreError> {
+        if new.key.is_none() && recipients.len() > 1 {
+            return fan_out::write_unkeyed(self, recipients, new, now);
+        }
         recipients
             .iter()
             .map(|&user_id| write_notification(self, user_id, new, now))
             .collect()
+    }
+
+    /// Writes `new` for up to `limit` enabled users with an id above
+    /// `after` (a broadcast goes through everyone in such steps, each its
+    /// own command). Returns the notification ids and the last user id, or
+    /// `None` when no user is left.
+    pub fn publish_to_users_after(
+        &mut self,
+        after: i64,
+        limit: usize,
+        new: &NewNotification,
+        now: i64,
+    ) -> Result<Option<(Vec<i64>, i64)>, StoreError> {
+        let recipients: Vec<i64> = self
+            .prepare_cached(
+                "SELECT id FROM users WHERE id > ? AND NOT disabled ORDER BY id LIMIT ?",
+            )?
+            .query_map(params![after, limit], |row| row.get(0))?
+            .collect::<Result<_, _>>()?;
+        let Some(&last) = recipients.last() else {
+            return Ok(None);
+        };
+        Ok(Some((
+            self.publish_notifications(&recipients, new, now)?,
+            last,
+        )))
     }
 
     /// Marks one notification read.
