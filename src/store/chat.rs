@@ -529,14 +529,16 @@ impl Store {
         .await?)
     }
 
-    /// Records when `user_id` was last connected.
+    /// Records when `user_id` was last connected. Through the writer: when
+    /// many streams end at once (a restart, a network outage), their users'
+    /// writes share its transactions instead of queueing for SQLite's lock.
     pub async fn set_last_seen(&self, user_id: i64, now: i64) -> Result<(), StoreError> {
-        sqlx::query("UPDATE users SET last_seen_at = ? WHERE id = ?")
-            .bind(now)
-            .bind(user_id)
-            .execute(&self.pool)
-            .await?;
-        Ok(())
+        self.write(move |tx| {
+            tx.prepare_cached("UPDATE users SET last_seen_at = ? WHERE id = ?")?
+                .execute(rusqlite::params![now, user_id])?;
+            Ok(())
+        })
+        .await
     }
 
     /// A page of the conversation's messages before `before`, oldest first,

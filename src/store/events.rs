@@ -1,7 +1,7 @@
 //! The per-user event log. Server only.
 //!
 //! `append` runs inside the writer's transaction, next to the domain write
-//! it describes, and records the event for the bus: it bumps the user's counter row (`users.event_seq`) and
+//! it describes, and records the event for the bus: it bumps the user's counter row (`user_counters.event_seq`) and
 //! inserts the event with that number. The counter row is locked by the
 //! update until commit, so numbers are gap-free and commit-ordered per user
 //! on any backend (a global autoincrement would not be on PostgreSQL).
@@ -65,7 +65,7 @@ pub fn append_payload(
 ) -> Result<(), StoreError> {
     let seq: i64 = tx
         .prepare_cached(
-            "UPDATE users SET event_seq = event_seq + 1 WHERE id = ? RETURNING event_seq",
+            "UPDATE user_counters SET event_seq = event_seq + 1 WHERE user_id = ? RETURNING event_seq",
         )?
         .query_row(params![user_id], |row| row.get(0))?;
     tx.prepare_cached(
@@ -84,7 +84,7 @@ pub fn append_payload(
 impl Store {
     /// The user's latest sequence number and retention floor.
     pub async fn event_window(&self, user_id: i64) -> Result<Window, StoreError> {
-        let row = sqlx::query("SELECT event_seq, pruned_seq FROM users WHERE id = ?")
+        let row = sqlx::query("SELECT event_seq, pruned_seq FROM user_counters WHERE user_id = ?")
             .bind(user_id)
             .fetch_one(&self.pool)
             .await?;
@@ -131,18 +131,18 @@ impl Store {
     ) -> Result<u64, StoreError> {
         let mut tx = self.pool.begin().await?;
         sqlx::query(
-            "UPDATE users SET pruned_seq = MAX(pruned_seq, (
+            "UPDATE user_counters AS c SET pruned_seq = MAX(pruned_seq, (
                  SELECT MAX(e.seq) FROM events e
-                 WHERE e.user_id = users.id AND (e.created_at < ?1 OR e.seq <= users.event_seq - ?2)))
+                 WHERE e.user_id = c.user_id AND (e.created_at < ?1 OR e.seq <= c.event_seq - ?2)))
              WHERE EXISTS (SELECT 1 FROM events e
-                 WHERE e.user_id = users.id AND (e.created_at < ?1 OR e.seq <= users.event_seq - ?2))",
+                 WHERE e.user_id = c.user_id AND (e.created_at < ?1 OR e.seq <= c.event_seq - ?2))",
         )
         .bind(older_than)
         .bind(keep_per_user)
         .execute(&mut *tx)
         .await?;
         let done = sqlx::query(
-            "DELETE FROM events WHERE seq <= (SELECT pruned_seq FROM users WHERE users.id = events.user_id)",
+            "DELETE FROM events WHERE seq <= (SELECT pruned_seq FROM user_counters c WHERE c.user_id = events.user_id)",
         )
         .execute(&mut *tx)
         .await?;

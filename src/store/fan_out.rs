@@ -199,9 +199,9 @@ fn write_chunk(
     // new rows.
     let mut counters: Vec<(i64, i64, i64)> = tx
         .prepare_cached(
-            "UPDATE users SET event_seq = event_seq + 1
-             WHERE id IN (SELECT value FROM json_each(?1))
-             RETURNING id, event_seq, unread_count",
+            "UPDATE user_counters SET event_seq = event_seq + 1
+             WHERE user_id IN (SELECT value FROM json_each(?1))
+             RETURNING user_id, event_seq, unread_count",
         )?
         .query_map(params![&list], |row| {
             Ok((row.get(0)?, row.get(1)?, row.get(2)?))

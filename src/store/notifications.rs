@@ -159,7 +159,7 @@ impl Store {
     /// How many of `user_id`'s notifications are unread.
     pub async fn unread_count(&self, user_id: i64) -> Result<i64, StoreError> {
         Ok(
-            sqlx::query_scalar("SELECT unread_count FROM users WHERE id = ?")
+            sqlx::query_scalar("SELECT unread_count FROM user_counters WHERE user_id = ?")
                 .bind(user_id)
                 .fetch_optional(&self.pool)
                 .await?
@@ -601,6 +601,6 @@ pub(super) fn read_keyed_notification(
 /// count the triggers on `notifications` keep (migration 0006).
 fn unread_in(tx: &mut WriteTx, user_id: i64) -> Result<i64, StoreError> {
     Ok(tx
-        .prepare_cached("SELECT unread_count FROM users WHERE id = ?")?
+        .prepare_cached("SELECT unread_count FROM user_counters WHERE user_id = ?")?
         .query_row(params![user_id], |row| row.get(0))?)
 }
