@@ -126,6 +126,8 @@ test("admins announce to everyone, manage users and create and revoke tokens", a
   await page.reload();
   await hydrated(page);
   await page.getByLabel("Search users").fill(person.name);
+  // The search answers asynchronously: until it does, every account is listed.
+  await expect(page.getByTestId("account-row")).toHaveCount(1);
   await expect(page.getByLabel(`Role of ${person.name}`)).toHaveValue("admin");
   await expect(page.getByTestId("account-row").getByTestId("account-state")).toHaveText("Disabled");
   await page.getByRole("button", { name: `Enable ${person.name}` }).click();
