@@ -59,19 +59,7 @@ enum Template {
 
 impl Template {
     fn new(new: &NewNotification, now: i64) -> Result<Self, StoreError> {
-        let notification = Notification {
-            id: ID_MARK,
-            category: new.category,
-            priority: new.priority,
-            title: new.title.clone(),
-            body: new.body.clone(),
-            url: new.url.clone(),
-            key: new.key.clone(),
-            read: false,
-            created_at: chrono::DateTime::from_timestamp_millis(now).unwrap_or_default(),
-            actor: new.actor.clone(),
-            data: new.data.clone(),
-        };
+        let notification = new.written(ID_MARK, now);
         let json = serialize(notification.clone(), COUNT_MARK)?;
         let (id_mark, count_mark) = (ID_MARK.to_string(), COUNT_MARK.to_string());
         let (Some(id_at), Some(count_at)) = (only(&json, &id_mark), only(&json, &count_mark))
@@ -317,19 +305,7 @@ mod tests {
         ] {
             let new = new(data);
             let template = Template::new(&new, 1_700_000_000_000).unwrap();
-            let notification = |id| Notification {
-                id,
-                category: new.category,
-                priority: new.priority,
-                title: new.title.clone(),
-                body: new.body.clone(),
-                url: new.url.clone(),
-                key: None,
-                read: false,
-                created_at: chrono::DateTime::from_timestamp_millis(1_700_000_000_000).unwrap(),
-                actor: None,
-                data: new.data.clone(),
-            };
+            let notification = |id| new.written(id, 1_700_000_000_000);
             for (id, unread) in [(1, 0), (42, 7), (9_000_000_000, 123_456)] {
                 assert_eq!(
                     template.render(id, unread).unwrap(),
@@ -402,19 +378,7 @@ mod tests {
             let events = store.events_after(user_id, 0, 10).await.unwrap();
             let stored = events.last().unwrap();
             assert_eq!(stored.seq, if user_id == busy { 3 } else { 1 });
-            let notification = Notification {
-                id,
-                category: new.category,
-                priority: new.priority,
-                title: new.title.clone(),
-                body: new.body.clone(),
-                url: new.url.clone(),
-                key: None,
-                read: false,
-                created_at: chrono::DateTime::from_timestamp_millis(now).unwrap(),
-                actor: None,
-                data: new.data.clone(),
-            };
+            let notification = new.written(id, now);
             assert_eq!(stored.payload, serialize(notification, unread).unwrap());
             let on_bus = announced.iter().find(|a| a.user_id == user_id).unwrap();
             assert_eq!((on_bus.seq, &on_bus.payload), (stored.seq, &stored.payload));

@@ -25,6 +25,26 @@ pub struct NewNotification {
     pub data: Option<serde_json::Value>,
 }
 
+impl NewNotification {
+    /// The notification as written with `id` at `now` (unread), as its
+    /// event carries it.
+    pub(super) fn written(&self, id: i64, now: i64) -> Notification {
+        Notification {
+            id,
+            category: self.category,
+            priority: self.priority,
+            title: self.title.clone(),
+            body: self.body.clone(),
+            url: self.url.clone(),
+            key: self.key.clone(),
+            read: false,
+            created_at: chrono::DateTime::from_timestamp_millis(now).unwrap_or_default(),
+            actor: self.actor.clone(),
+            data: self.data.clone(),
+        }
+    }
+}
+
 /// Which notifications to list.
 #[derive(Debug, Clone, Default)]
 pub struct NotificationFilter {
@@ -546,19 +566,7 @@ pub(super) fn write_notification(
                 |row| row.get(0),
             )?,
     };
-    let notification = Notification {
-        id,
-        category: new.category,
-        priority: new.priority,
-        title: new.title.clone(),
-        body: new.body.clone(),
-        url: new.url.clone(),
-        key: new.key.clone(),
-        read: false,
-        created_at: chrono::DateTime::from_timestamp_millis(now).unwrap_or_default(),
-        actor: new.actor.clone(),
-        data: new.data.clone(),
-    };
+    let notification = new.written(id, now);
     let unread_count = Some(unread_in(tx, user_id)?);
     let event = if replaced.is_some() {
         Event::NotificationUpdated {
