@@ -1,9 +1,7 @@
 //! Users, sessions, API tokens and login failures. Server only.
 
-use sqlx::Row;
-use sqlx::sqlite::SqliteRow;
-
-use super::rows::Columns;
+use super::rows::{Backend, Columns, Row, args};
+use super::writer::WriteTx;
 use super::{Store, StoreError};
 use crate::model::user::{Role, User, UserAccount};
 
@@ -41,7 +39,7 @@ pub(super) fn millis_to_time(ms: i64) -> chrono::DateTime<chrono::Utc> {
     chrono::DateTime::from_timestamp_millis(ms).unwrap_or_default()
 }
 
-pub(super) fn user_from(row: &impl Columns) -> Result<User, StoreError> {
+pub(super) fn user_from(row: &Row<'_>) -> Result<User, StoreError> {
     let role: String = row.value("role")?;
     Ok(User {
         id: row.value("id")?,
@@ -52,28 +50,33 @@ pub(super) fn user_from(row: &impl Columns) -> Result<User, StoreError> {
     })
 }
 
-fn account_from(row: &SqliteRow) -> Result<UserAccount, StoreError> {
+fn account_from(row: &Row<'_>) -> Result<UserAccount, StoreError> {
     Ok(UserAccount {
         user: user_from(row)?,
-        disabled: row.try_get("disabled")?,
-        created_at: millis_to_time(row.try_get("created_at")?),
+        disabled: row.value("disabled")?,
+        created_at: millis_to_time(row.value("created_at")?),
     })
 }
 
-fn token_from(row: &SqliteRow) -> Result<TokenInfo, StoreError> {
+fn token_from(row: &Row<'_>) -> Result<TokenInfo, StoreError> {
+    let rate: Option<i64> = row.value("publish_rate_per_minute")?;
     Ok(TokenInfo {
-        id: row.try_get("id")?,
-        name: row.try_get("name")?,
-        created_by: row.try_get("created_by_name")?,
-        created_at: millis_to_time(row.try_get("created_at")?),
+        id: row.value("id")?,
+        name: row.value("name")?,
+        created_by: row.value("created_by_name")?,
+        created_at: millis_to_time(row.value("created_at")?),
         last_used_at: row
-            .try_get::<Option<i64>, _>("last_used_at")?
+            .value::<Option<i64>>("last_used_at")?
             .map(millis_to_time),
-        publish_rate_per_minute: row.try_get("publish_rate_per_minute")?,
+        publish_rate_per_minute: rate.and_then(|rate| u32::try_from(rate).ok()),
     })
 }
 
 const USER_COLUMNS: &str = "id, username, display_name, role, disabled, created_at";
+
+const TOKEN_COLUMNS: &str = "SELECT t.id, t.name, u.username AS created_by_name, t.created_at,
+        t.last_used_at, t.publish_rate_per_minute
+    FROM api_tokens t JOIN users u ON u.id = t.created_by";
 
 impl Store {
     /// Creates a user; reports a taken username instead of failing.
@@ -85,28 +88,26 @@ impl Store {
         role: Role,
         now: i64,
     ) -> Result<CreateUser, StoreError> {
-        let result = sqlx::query(
-            "INSERT INTO users (username, display_name, password_hash, role, created_at)
-             VALUES (?, ?, ?, ?, ?) RETURNING id",
-        )
-        .bind(username)
-        .bind(display_name)
-        .bind(password_hash)
-        .bind(role.as_str())
-        .bind(now)
-        .fetch_one(&self.pool)
-        .await;
+        let result = self
+            .pool
+            .one(
+                "INSERT INTO users (username, display_name, password_hash, role, created_at)
+                 VALUES ($1, $2, $3, $4, $5) RETURNING id",
+                &args![username, display_name, password_hash, role.as_str(), now],
+                |row| row.value::<i64>("id"),
+            )
+            .await;
         match result {
-            Ok(row) => Ok(CreateUser::Created(User {
-                id: row.try_get("id")?,
+            Ok(id) => Ok(CreateUser::Created(User {
+                id,
                 username: username.to_owned(),
                 display_name: display_name.to_owned(),
                 role,
             })),
-            Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
+            Err(StoreError::Database(sqlx::Error::Database(e))) if e.is_unique_violation() => {
                 Ok(CreateUser::UsernameTaken)
             }
-            Err(e) => Err(e.into()),
+            Err(e) => Err(e),
         }
     }
 
@@ -118,68 +119,68 @@ impl Store {
         password_hash: &str,
         now: i64,
     ) -> Result<bool, StoreError> {
-        let created = sqlx::query(
-            "INSERT INTO users (username, display_name, password_hash, role, created_at)
-             VALUES (?1, ?1, ?2, 'admin', ?3)
-             ON CONFLICT (username) DO UPDATE SET role = 'admin'
-             RETURNING (created_at = ?3) AS created",
-        )
-        .bind(username)
-        .bind(password_hash)
-        .bind(now)
-        .fetch_one(&self.pool)
-        .await?
-        .try_get("created")?;
-        Ok(created)
+        self.pool
+            .one(
+                "INSERT INTO users (username, display_name, password_hash, role, created_at)
+                 VALUES ($1, $1, $2, 'admin', $3)
+                 ON CONFLICT (username) DO UPDATE SET role = 'admin'
+                 RETURNING (created_at = $3) AS created",
+                &args![username, password_hash, now],
+                |row| row.value("created"),
+            )
+            .await
     }
 
     /// Whether a user of that name exists.
     pub async fn user_exists(&self, username: &str) -> Result<bool, StoreError> {
-        Ok(sqlx::query("SELECT 1 FROM users WHERE username = ?")
-            .bind(username)
-            .fetch_optional(&self.pool)
+        Ok(self
+            .pool
+            .opt(
+                "SELECT 1 FROM users WHERE username = $1",
+                &args![username],
+                |_| Ok(()),
+            )
             .await?
             .is_some())
     }
 
     /// The password hash and state of `username`, if it exists.
     pub async fn credentials(&self, username: &str) -> Result<Option<Credentials>, StoreError> {
-        let row = sqlx::query(&format!(
-            "SELECT {USER_COLUMNS}, password_hash FROM users WHERE username = ?"
-        ))
-        .bind(username)
-        .fetch_optional(&self.pool)
-        .await?;
-        row.map(|row| {
-            Ok(Credentials {
-                user: user_from(&row)?,
-                password_hash: row.try_get("password_hash")?,
-                disabled: row.try_get("disabled")?,
-            })
-        })
-        .transpose()
+        self.pool
+            .opt(
+                &format!("SELECT {USER_COLUMNS}, password_hash FROM users WHERE username = $1"),
+                &args![username],
+                |row| {
+                    Ok(Credentials {
+                        user: user_from(row)?,
+                        password_hash: row.value("password_hash")?,
+                        disabled: row.value("disabled")?,
+                    })
+                },
+            )
+            .await
     }
 
     /// The password hash of user `id`.
     pub async fn password_hash(&self, id: i64) -> Result<Option<String>, StoreError> {
-        Ok(
-            sqlx::query_scalar("SELECT password_hash FROM users WHERE id = ?")
-                .bind(id)
-                .fetch_optional(&self.pool)
-                .await?,
-        )
+        self.pool
+            .scalar("SELECT password_hash FROM users WHERE id = $1", &args![id])
+            .await
     }
 
     /// One account by id.
     pub async fn account(&self, id: i64) -> Result<Option<UserAccount>, StoreError> {
-        let row = sqlx::query(&format!("SELECT {USER_COLUMNS} FROM users WHERE id = ?"))
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await?;
-        row.as_ref().map(account_from).transpose()
+        self.pool
+            .opt(
+                &format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1"),
+                &args![id],
+                account_from,
+            )
+            .await
     }
 
-    /// Accounts whose username or display name contains `search`, by name.
+    /// Accounts whose username or display name contains `search` (ignoring
+    /// ASCII case), by name.
     pub async fn list_accounts(
         &self,
         search: &str,
@@ -193,29 +194,36 @@ impl Store {
                 .replace('%', "\\%")
                 .replace('_', "\\_")
         );
-        let rows = sqlx::query(&format!(
-            "SELECT {USER_COLUMNS} FROM users
-             WHERE username LIKE ?1 ESCAPE '\\' OR display_name LIKE ?1 ESCAPE '\\'
-             ORDER BY username LIMIT ?2 OFFSET ?3"
-        ))
-        .bind(pattern)
-        .bind(limit)
-        .bind(offset)
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter().map(account_from).collect()
+        // SQLite's LIKE ignores ASCII case; PostgreSQL's ILIKE does.
+        let like = match self.backend() {
+            Backend::Sqlite => "LIKE",
+            Backend::Postgres => "ILIKE",
+        };
+        self.pool
+            .all(
+                &format!(
+                    "SELECT {USER_COLUMNS} FROM users
+                     WHERE username {like} $1 ESCAPE '\\' OR display_name {like} $1 ESCAPE '\\'
+                     ORDER BY username LIMIT $2 OFFSET $3"
+                ),
+                &args![&pattern, limit, offset],
+                account_from,
+            )
+            .await
     }
 
     /// Changes a role. Returns false when the user does not exist.
     pub async fn set_role(&self, id: i64, role: Role) -> Result<bool, StoreError> {
-        let done = sqlx::query("UPDATE users SET role = ? WHERE id = ?")
-            .bind(role.as_str())
-            .bind(id)
-            .execute(&self.pool)
+        let changed = self
+            .pool
+            .exec(
+                "UPDATE users SET role = $1 WHERE id = $2",
+                &args![role.as_str(), id],
+            )
             .await?;
         // A demoted admin's tokens stop working at once.
         self.tokens.forget_all();
-        Ok(done.rows_affected() == 1)
+        Ok(changed == 1)
     }
 
     /// Disables or enables a user; disabling deletes all its sessions in the
@@ -226,23 +234,24 @@ impl Store {
         id: i64,
         disabled: bool,
     ) -> Result<Option<Vec<SessionHash>>, StoreError> {
-        let mut tx = self.pool.begin().await?;
-        let done = sqlx::query("UPDATE users SET disabled = ? WHERE id = ?")
-            .bind(disabled)
-            .bind(id)
-            .execute(&mut *tx)
+        let ended = self
+            .write(move |tx| {
+                let changed = tx.exec(
+                    "UPDATE users SET disabled = $1 WHERE id = $2",
+                    &args![disabled, id],
+                )?;
+                if changed == 0 {
+                    return Ok(None);
+                }
+                Ok(Some(if disabled {
+                    delete_sessions_of(tx, id, None)?
+                } else {
+                    Vec::new()
+                }))
+            })
             .await?;
-        if done.rows_affected() == 0 {
-            return Ok(None);
-        }
-        let ended = if disabled {
-            delete_sessions_of(&mut tx, id, None).await?
-        } else {
-            Vec::new()
-        };
-        tx.commit().await?;
         self.tokens.forget_all();
-        Ok(Some(ended))
+        Ok(ended)
     }
 
     /// Replaces a password hash and deletes every session of the user except
@@ -253,15 +262,16 @@ impl Store {
         password_hash: &str,
         keep: Option<&SessionHash>,
     ) -> Result<Vec<SessionHash>, StoreError> {
-        let mut tx = self.pool.begin().await?;
-        sqlx::query("UPDATE users SET password_hash = ? WHERE id = ?")
-            .bind(password_hash)
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
-        let ended = delete_sessions_of(&mut tx, id, keep).await?;
-        tx.commit().await?;
-        Ok(ended)
+        let password_hash = password_hash.to_owned();
+        let keep = keep.copied();
+        self.write(move |tx| {
+            tx.exec(
+                "UPDATE users SET password_hash = $1 WHERE id = $2",
+                &args![&password_hash, id],
+            )?;
+            delete_sessions_of(tx, id, keep.as_ref())
+        })
+        .await
     }
 
     /// Stores a new session.
@@ -272,41 +282,36 @@ impl Store {
         now: i64,
         expires_at: i64,
     ) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO sessions (id_hash, user_id, created_at, last_seen_at, expires_at)
-             VALUES (?, ?, ?, ?, ?)",
-        )
-        .bind(&hash[..])
-        .bind(user_id)
-        .bind(now)
-        .bind(now)
-        .bind(expires_at)
-        .execute(&self.pool)
-        .await?;
+        self.pool
+            .exec(
+                "INSERT INTO sessions (id_hash, user_id, created_at, last_seen_at, expires_at)
+                 VALUES ($1, $2, $3, $3, $4)",
+                &args![&hash[..], user_id, now, expires_at],
+            )
+            .await?;
         Ok(())
     }
 
     /// The session and its user.
     pub async fn session(&self, hash: &SessionHash) -> Result<Option<SessionRecord>, StoreError> {
-        let row = sqlx::query(
-            "SELECT u.id, u.username, u.display_name, u.role, u.disabled,
-                    s.created_at, s.last_seen_at, s.expires_at
-             FROM sessions s JOIN users u ON u.id = s.user_id
-             WHERE s.id_hash = ?",
-        )
-        .bind(&hash[..])
-        .fetch_optional(&self.pool)
-        .await?;
-        row.map(|row| {
-            Ok(SessionRecord {
-                user: user_from(&row)?,
-                disabled: row.try_get("disabled")?,
-                created_at: row.try_get("created_at")?,
-                last_seen_at: row.try_get("last_seen_at")?,
-                expires_at: row.try_get("expires_at")?,
-            })
-        })
-        .transpose()
+        self.pool
+            .opt(
+                "SELECT u.id, u.username, u.display_name, u.role, u.disabled,
+                        s.created_at, s.last_seen_at, s.expires_at
+                 FROM sessions s JOIN users u ON u.id = s.user_id
+                 WHERE s.id_hash = $1",
+                &args![&hash[..]],
+                |row| {
+                    Ok(SessionRecord {
+                        user: user_from(row)?,
+                        disabled: row.value("disabled")?,
+                        created_at: row.value("created_at")?,
+                        last_seen_at: row.value("last_seen_at")?,
+                        expires_at: row.value("expires_at")?,
+                    })
+                },
+            )
+            .await
     }
 
     /// Records activity on a session (for idle expiry). Through the writer:
@@ -315,10 +320,11 @@ impl Store {
     pub async fn touch_session(&self, hash: &SessionHash, now: i64) -> Result<(), StoreError> {
         let hash = *hash;
         self.write(move |tx| {
-            tx.prepare_cached(
-                "UPDATE sessions SET last_seen_at = max(last_seen_at, ?) WHERE id_hash = ?",
-            )?
-            .execute(rusqlite::params![now, &hash[..]])?;
+            let sql = tx.backend().pick(
+                "UPDATE sessions SET last_seen_at = max(last_seen_at, $1) WHERE id_hash = $2",
+                "UPDATE sessions SET last_seen_at = GREATEST(last_seen_at, $1) WHERE id_hash = $2",
+            );
+            tx.exec(sql, &args![now, &hash[..]])?;
             Ok(())
         })
         .await
@@ -326,9 +332,8 @@ impl Store {
 
     /// Deletes one session.
     pub async fn delete_session(&self, hash: &SessionHash) -> Result<(), StoreError> {
-        sqlx::query("DELETE FROM sessions WHERE id_hash = ?")
-            .bind(&hash[..])
-            .execute(&self.pool)
+        self.pool
+            .exec("DELETE FROM sessions WHERE id_hash = $1", &args![&hash[..]])
             .await?;
         Ok(())
     }
@@ -336,13 +341,12 @@ impl Store {
     /// Deletes sessions past their absolute expiry or idle for longer than
     /// `idle_ms`. Returns how many.
     pub async fn prune_sessions(&self, now: i64, idle_ms: i64) -> Result<u64, StoreError> {
-        let done =
-            sqlx::query("DELETE FROM sessions WHERE expires_at <= ?1 OR last_seen_at <= ?1 - ?2")
-                .bind(now)
-                .bind(idle_ms)
-                .execute(&self.pool)
-                .await?;
-        Ok(done.rows_affected())
+        self.pool
+            .exec(
+                "DELETE FROM sessions WHERE expires_at <= $1 OR last_seen_at <= $1 - $2",
+                &args![now, idle_ms],
+            )
+            .await
     }
 
     /// Stores a new API token (its hash) and returns its listing.
@@ -354,17 +358,15 @@ impl Store {
         publish_rate_per_minute: Option<u32>,
         now: i64,
     ) -> Result<TokenInfo, StoreError> {
-        let id: i64 = sqlx::query_scalar(
-            "INSERT INTO api_tokens (name, token_hash, created_by, created_at, publish_rate_per_minute)
-             VALUES (?, ?, ?, ?, ?) RETURNING id",
-        )
-        .bind(name)
-        .bind(&hash[..])
-        .bind(created_by.id)
-        .bind(now)
-        .bind(publish_rate_per_minute)
-        .fetch_one(&self.pool)
-        .await?;
+        let id: i64 = self
+            .pool
+            .one(
+                "INSERT INTO api_tokens (name, token_hash, created_by, created_at, publish_rate_per_minute)
+                 VALUES ($1, $2, $3, $4, $5) RETURNING id",
+                &args![name, &hash[..], created_by.id, now, publish_rate_per_minute],
+                |row| row.at(0),
+            )
+            .await?;
         Ok(TokenInfo {
             id,
             name: name.to_owned(),
@@ -377,26 +379,26 @@ impl Store {
 
     /// Tokens that are not revoked, newest first.
     pub async fn list_tokens(&self) -> Result<Vec<TokenInfo>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT t.id, t.name, u.username AS created_by_name, t.created_at, t.last_used_at, t.publish_rate_per_minute
-             FROM api_tokens t JOIN users u ON u.id = t.created_by
-             WHERE t.revoked_at IS NULL ORDER BY t.id DESC",
-        )
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter().map(token_from).collect()
+        self.pool
+            .all(
+                &format!("{TOKEN_COLUMNS} WHERE t.revoked_at IS NULL ORDER BY t.id DESC"),
+                &[],
+                token_from,
+            )
+            .await
     }
 
     /// Revokes a token. Returns false when there was no live token `id`.
     pub async fn revoke_token(&self, id: i64, now: i64) -> Result<bool, StoreError> {
-        let done =
-            sqlx::query("UPDATE api_tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL")
-                .bind(now)
-                .bind(id)
-                .execute(&self.pool)
-                .await?;
+        let changed = self
+            .pool
+            .exec(
+                "UPDATE api_tokens SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL",
+                &args![now, id],
+            )
+            .await?;
         self.tokens.forget_all();
-        Ok(done.rows_affected() == 1)
+        Ok(changed == 1)
     }
 
     /// The live token with this hash, recording its use (at most once a minute).
@@ -415,25 +417,27 @@ impl Store {
             Cached::Fresh(token) => return Ok(Some(token)),
             Cached::Missing { generation } => generation,
         };
-        let row = sqlx::query(
-            "SELECT t.id, t.name, u.username AS created_by_name, t.created_at, t.last_used_at, t.publish_rate_per_minute
-             FROM api_tokens t JOIN users u ON u.id = t.created_by
-             WHERE t.token_hash = ? AND t.revoked_at IS NULL
-               AND u.role = 'admin' AND u.disabled = 0",
-        )
-        .bind(&hash[..])
-        .fetch_optional(&self.pool)
-        .await?;
-        let Some(row) = row else { return Ok(None) };
-        let token = token_from(&row)?;
+        let token = self
+            .pool
+            .opt(
+                &format!(
+                    "{TOKEN_COLUMNS} WHERE t.token_hash = $1 AND t.revoked_at IS NULL
+                       AND u.role = 'admin' AND NOT u.disabled"
+                ),
+                &args![&hash[..]],
+                token_from,
+            )
+            .await?;
+        let Some(token) = token else { return Ok(None) };
         let stale = token
             .last_used_at
             .is_none_or(|at| now - at.timestamp_millis() > 60_000);
         if stale {
-            sqlx::query("UPDATE api_tokens SET last_used_at = ? WHERE id = ?")
-                .bind(now)
-                .bind(token.id)
-                .execute(&self.pool)
+            self.pool
+                .exec(
+                    "UPDATE api_tokens SET last_used_at = $1 WHERE id = $2",
+                    &args![now, token.id],
+                )
                 .await?;
         }
         self.tokens.put(*hash, &token, now, generation);
@@ -457,61 +461,75 @@ impl Store {
             serde_json::to_string(&names).map_err(|e| StoreError::Corrupt(e.to_string()))?;
         let limits =
             serde_json::to_string(&limits).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        let ids: Vec<i64> = sqlx::query_scalar(
+        let sql = self.backend().pick(
             "INSERT INTO login_failures (scope, at)
-             SELECT value, ?1 FROM json_each(?2)
+             SELECT value, $1 FROM json_each($2)
              WHERE NOT EXISTS (
-                 SELECT 1 FROM json_each(?3) AS l
+                 SELECT 1 FROM json_each($3) AS l
                  WHERE (SELECT COUNT(*) FROM login_failures f
-                        WHERE f.scope = json_extract(l.value, '$[0]') AND f.at > ?4)
+                        WHERE f.scope = json_extract(l.value, '$[0]') AND f.at > $4)
                        >= json_extract(l.value, '$[1]'))
              RETURNING id",
-        )
-        .bind(now)
-        .bind(&names)
-        .bind(&limits)
-        .bind(since)
-        .fetch_all(&self.pool)
-        .await?;
+            // Concurrent attempts each count before the others commit, so a
+            // transaction-level lock per scope makes them take turns.
+            "INSERT INTO login_failures (scope, at)
+             SELECT value, $1 FROM jsonb_array_elements_text($2::jsonb)
+             WHERE NOT EXISTS (
+                 SELECT 1 FROM jsonb_array_elements($3::jsonb) AS l
+                 WHERE (SELECT COUNT(*) FROM login_failures f
+                        WHERE f.scope = l.value->>0 AND f.at > $4)
+                       >= (l.value->>1)::bigint)
+             RETURNING id",
+        );
+        let ids: Vec<i64> = self
+            .pool
+            .column(sql, &args![now, &names, &limits, since])
+            .await?;
         Ok((!ids.is_empty()).then_some(ids))
     }
 
     /// Forgets reserved attempts that turned out to be right.
     pub async fn release_login_attempts(&self, ids: &[i64]) -> Result<(), StoreError> {
-        let ids = serde_json::to_string(ids).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        sqlx::query("DELETE FROM login_failures WHERE id IN (SELECT value FROM json_each(?))")
-            .bind(ids)
-            .execute(&self.pool)
-            .await?;
+        let ids = super::rows::id_list(ids)?;
+        let sql = super::rows::ids_in!(
+            self.backend(),
+            "DELETE FROM login_failures WHERE id IN ",
+            1,
+            ""
+        );
+        self.pool.exec(sql, &args![&ids]).await?;
         Ok(())
     }
 
     /// Counts a wrong password against user `id`, for the owner to see.
     pub async fn note_failed_sign_in(&self, id: i64) -> Result<(), StoreError> {
-        sqlx::query("UPDATE users SET failed_sign_ins = failed_sign_ins + 1 WHERE id = ?")
-            .bind(id)
-            .execute(&self.pool)
+        self.pool
+            .exec(
+                "UPDATE users SET failed_sign_ins = failed_sign_ins + 1 WHERE id = $1",
+                &args![id],
+            )
             .await?;
         Ok(())
     }
 
     /// The wrong passwords tried against user `id` since the last call.
     pub async fn take_failed_sign_ins(&self, id: i64) -> Result<i64, StoreError> {
-        let mut tx = self.pool.begin().await?;
-        let count: i64 = sqlx::query_scalar("SELECT failed_sign_ins FROM users WHERE id = ?")
-            .bind(id)
-            .fetch_optional(&mut *tx)
-            .await?
-            .unwrap_or(0);
-        if count > 0 {
-            sqlx::query("UPDATE users SET failed_sign_ins = failed_sign_ins - ? WHERE id = ?")
-                .bind(count)
-                .bind(id)
-                .execute(&mut *tx)
-                .await?;
-        }
-        tx.commit().await?;
-        Ok(count)
+        self.write(move |tx| {
+            let count: i64 = tx
+                .scalar(
+                    "SELECT failed_sign_ins FROM users WHERE id = $1",
+                    &args![id],
+                )?
+                .unwrap_or(0);
+            if count > 0 {
+                tx.exec(
+                    "UPDATE users SET failed_sign_ins = failed_sign_ins - $1 WHERE id = $2",
+                    &args![count, id],
+                )?;
+            }
+            Ok(count)
+        })
+        .await
     }
 
     /// The secret called `name`, created from `generate` on first use and
@@ -521,17 +539,20 @@ impl Store {
         name: &str,
         generate: impl FnOnce() -> Vec<u8>,
     ) -> Result<Vec<u8>, StoreError> {
-        sqlx::query("INSERT INTO secrets (name, value) VALUES (?, ?) ON CONFLICT DO NOTHING")
-            .bind(name)
-            .bind(generate())
-            .execute(&self.pool)
+        let fresh = generate();
+        self.pool
+            .exec(
+                "INSERT INTO secrets (name, value) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+                &args![name, fresh.as_slice()],
+            )
             .await?;
-        Ok(
-            sqlx::query_scalar("SELECT value FROM secrets WHERE name = ?")
-                .bind(name)
-                .fetch_one(&self.pool)
-                .await?,
-        )
+        self.pool
+            .one(
+                "SELECT value FROM secrets WHERE name = $1",
+                &args![name],
+                |row| row.at(0),
+            )
+            .await
     }
 
     /// Failures under `scope` since `since`, and the oldest of them.
@@ -540,48 +561,46 @@ impl Store {
         scope: &str,
         since: i64,
     ) -> Result<(u32, Option<i64>), StoreError> {
-        let row = sqlx::query(
-            "SELECT COUNT(*) AS n, MIN(at) AS oldest FROM login_failures WHERE scope = ? AND at > ?",
-        )
-        .bind(scope)
-        .bind(since)
-        .fetch_one(&self.pool)
-        .await?;
-        Ok((row.try_get::<i64, _>("n")? as u32, row.try_get("oldest")?))
+        self.pool
+            .one(
+                "SELECT COUNT(*) AS n, MIN(at) AS oldest FROM login_failures WHERE scope = $1 AND at > $2",
+                &args![scope, since],
+                |row| {
+                    let count: i64 = row.value("n")?;
+                    Ok((u32::try_from(count).unwrap_or(u32::MAX), row.value("oldest")?))
+                },
+            )
+            .await
     }
 
     /// Forgets the failures under `scope` (after a successful login).
     pub async fn clear_login_failures(&self, scope: &str) -> Result<(), StoreError> {
-        sqlx::query("DELETE FROM login_failures WHERE scope = ?")
-            .bind(scope)
-            .execute(&self.pool)
+        self.pool
+            .exec("DELETE FROM login_failures WHERE scope = $1", &args![scope])
             .await?;
         Ok(())
     }
 
     /// Deletes failures recorded before `before`.
     pub async fn prune_login_failures(&self, before: i64) -> Result<u64, StoreError> {
-        let done = sqlx::query("DELETE FROM login_failures WHERE at <= ?")
-            .bind(before)
-            .execute(&self.pool)
-            .await?;
-        Ok(done.rows_affected())
+        self.pool
+            .exec("DELETE FROM login_failures WHERE at <= $1", &args![before])
+            .await
     }
 }
 
-async fn delete_sessions_of(
-    tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
+/// Deletes `user_id`'s sessions but `keep`, inside the writer's transaction.
+fn delete_sessions_of(
+    tx: &mut WriteTx,
     user_id: i64,
     keep: Option<&SessionHash>,
 ) -> Result<Vec<SessionHash>, StoreError> {
     let keep: &[u8] = keep.map(|k| &k[..]).unwrap_or(&[]);
-    let rows: Vec<Vec<u8>> = sqlx::query_scalar(
-        "DELETE FROM sessions WHERE user_id = ? AND id_hash != ? RETURNING id_hash",
-    )
-    .bind(user_id)
-    .bind(keep)
-    .fetch_all(&mut **tx)
-    .await?;
+    let rows: Vec<Vec<u8>> = tx.all(
+        "DELETE FROM sessions WHERE user_id = $1 AND id_hash != $2 RETURNING id_hash",
+        &args![user_id, keep],
+        |row| row.at(0),
+    )?;
     Ok(rows
         .into_iter()
         .filter_map(|bytes| <SessionHash>::try_from(bytes.as_slice()).ok())

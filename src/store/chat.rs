@@ -4,15 +4,12 @@
 //! always scoped by membership: a query for a conversation the viewer is
 //! not in finds nothing. Server only.
 
-use rusqlite::{OptionalExtension, params};
-use sqlx::{Row, SqliteConnection};
-
 use super::accounts::{millis_to_time, user_from};
 use super::events;
 use super::notifications::{NewNotification, read_keyed_notification, write_notification};
-use super::rows::Columns;
+use super::rows::{Backend, Columns, Row, args, id_list, ids_in};
 use super::writer::WriteTx;
-use super::{Store, StoreError};
+use super::{Pool, Store, StoreError};
 use crate::model::chat::{
     Attachment, Conversation, ConversationKind, MemberPresence, Message, ReadMarker, ValidMessage,
 };
@@ -79,37 +76,50 @@ pub struct StoredAttachment {
     pub stored_name: String,
 }
 
-/// The messages whose ids are in the JSON list bound to it.
-const MESSAGES_IN_LIST: &str = "SELECT m.id, m.conversation_id, m.body, m.client_id, m.created_at,
-        u.id AS sender_id, u.username, u.display_name, u.role
-    FROM messages m JOIN users u ON u.id = m.sender_id
-    WHERE m.id IN (SELECT value FROM json_each(?)) ORDER BY m.id";
+/// The messages whose ids are in the JSON list bound to `$1`.
+fn messages_in_list(backend: Backend) -> &'static str {
+    ids_in!(
+        backend,
+        "SELECT m.id, m.conversation_id, m.body, m.client_id, m.created_at,
+                u.id AS sender_id, u.username, u.display_name, u.role
+         FROM messages m JOIN users u ON u.id = m.sender_id
+         WHERE m.id IN ",
+        1,
+        " ORDER BY m.id"
+    )
+}
 
 /// The attachments of the messages whose ids are in the JSON list.
-const ATTACHMENTS_IN_LIST: &str = "SELECT id, message_id, name, size, mime FROM attachments
-    WHERE message_id IN (SELECT value FROM json_each(?)) ORDER BY id";
+fn attachments_in_list(backend: Backend) -> &'static str {
+    ids_in!(
+        backend,
+        "SELECT id, message_id, name, size, mime FROM attachments WHERE message_id IN ",
+        1,
+        " ORDER BY id"
+    )
+}
 
 /// A conversation and the viewer's read marker: (viewer, id).
 const CONVERSATION_HEAD: &str =
     "SELECT c.kind, c.title, c.created_by, c.last_message_id, c.last_activity_at, m.read_up_to
      FROM conversations c
-     JOIN conversation_members m ON m.conversation_id = c.id AND m.user_id = ?
-     WHERE c.id = ?";
+     JOIN conversation_members m ON m.conversation_id = c.id AND m.user_id = $1
+     WHERE c.id = $2";
 
 /// A conversation's members in the order they joined.
 const CONVERSATION_MEMBERS: &str =
     "SELECT u.id, u.username, u.display_name, u.role, u.last_seen_at, m.read_up_to
      FROM conversation_members m JOIN users u ON u.id = m.user_id
-     WHERE m.conversation_id = ? ORDER BY m.joined_at, u.id";
+     WHERE m.conversation_id = $1 ORDER BY m.joined_at, u.id";
 
 /// Messages after the viewer's marker, not their own: (id, read_up_to, viewer).
 const UNREAD_MESSAGES: &str =
-    "SELECT COUNT(*) FROM messages WHERE conversation_id = ? AND id > ? AND sender_id != ?";
+    "SELECT COUNT(*) FROM messages WHERE conversation_id = $1 AND id > $2 AND sender_id != $3";
 
 const MEMBER_IDS: &str =
-    "SELECT user_id FROM conversation_members WHERE conversation_id = ? ORDER BY user_id";
+    "SELECT user_id FROM conversation_members WHERE conversation_id = $1 ORDER BY user_id";
 
-fn attachment_from(row: &impl Columns) -> Result<Attachment, StoreError> {
+fn attachment_from(row: &Row<'_>) -> Result<Attachment, StoreError> {
     let id: i64 = row.value("id")?;
     Ok(Attachment {
         id,
@@ -121,7 +131,7 @@ fn attachment_from(row: &impl Columns) -> Result<Attachment, StoreError> {
 }
 
 /// A message row, without its attachments (see [`with_attachments`]).
-fn message_from(row: &impl Columns) -> Result<Message, StoreError> {
+fn message_from(row: &Row<'_>) -> Result<Message, StoreError> {
     let role: String = row.value("role")?;
     Ok(Message {
         id: row.value("id")?,
@@ -141,7 +151,7 @@ fn message_from(row: &impl Columns) -> Result<Message, StoreError> {
 }
 
 /// An attachment row with the message it belongs to.
-fn message_attachment_from(row: &impl Columns) -> Result<(i64, Attachment), StoreError> {
+fn message_attachment_from(row: &Row<'_>) -> Result<(i64, Attachment), StoreError> {
     Ok((row.value("message_id")?, attachment_from(row)?))
 }
 
@@ -158,47 +168,38 @@ fn with_attachments(
     messages
 }
 
-fn id_list(ids: &[i64]) -> Result<String, StoreError> {
-    serde_json::to_string(ids).map_err(|e| StoreError::Corrupt(e.to_string()))
-}
-
 /// Messages with these ids (in id order), with their attachments.
-async fn messages_by_ids(
-    conn: &mut SqliteConnection,
-    ids: &[i64],
-) -> Result<Vec<Message>, StoreError> {
+async fn messages_by_ids(pool: &Pool, ids: &[i64]) -> Result<Vec<Message>, StoreError> {
     if ids.is_empty() {
         return Ok(Vec::new());
     }
     let list = id_list(ids)?;
-    let rows = sqlx::query(MESSAGES_IN_LIST)
-        .bind(&list)
-        .fetch_all(&mut *conn)
+    let backend = pool.backend();
+    let messages = pool
+        .all(messages_in_list(backend), &args![&list], message_from)
         .await?;
-    let attachment_rows = sqlx::query(ATTACHMENTS_IN_LIST)
-        .bind(&list)
-        .fetch_all(&mut *conn)
+    let attachments = pool
+        .all(
+            attachments_in_list(backend),
+            &args![&list],
+            message_attachment_from,
+        )
         .await?;
-    let messages = rows.iter().map(message_from).collect::<Result<_, _>>()?;
-    let attachments = attachment_rows
-        .iter()
-        .map(message_attachment_from)
-        .collect::<Result<_, _>>()?;
     Ok(with_attachments(messages, attachments))
 }
 
 /// One message as the writer's transaction sees it, with its attachments.
-fn message_in_tx(tx: &WriteTx, id: i64) -> Result<Message, StoreError> {
+fn message_in_tx(tx: &mut WriteTx, id: i64) -> Result<Message, StoreError> {
     let list = id_list(&[id])?;
+    let backend = tx.backend();
     let message = tx
-        .prepare_cached(MESSAGES_IN_LIST)?
-        .query_and_then(params![&list], |row| message_from(row))?
-        .next()
-        .ok_or_else(|| StoreError::Corrupt(format!("message {id} vanished")))??;
-    let attachments = tx
-        .prepare_cached(ATTACHMENTS_IN_LIST)?
-        .query_and_then(params![&list], |row| message_attachment_from(row))?
-        .collect::<Result<_, _>>()?;
+        .opt(messages_in_list(backend), &args![&list], message_from)?
+        .ok_or_else(|| StoreError::Corrupt(format!("message {id} vanished")))?;
+    let attachments = tx.all(
+        attachments_in_list(backend),
+        &args![&list],
+        message_attachment_from,
+    )?;
     with_attachments(vec![message], attachments)
         .pop()
         .ok_or_else(|| StoreError::Corrupt(format!("message {id} vanished")))
@@ -252,7 +253,7 @@ impl ConversationParts {
 }
 
 /// A member row: the user, their read marker, when they were last seen.
-fn member_from(row: &impl Columns) -> Result<(User, i64, Option<i64>), StoreError> {
+fn member_from(row: &Row<'_>) -> Result<(User, i64, Option<i64>), StoreError> {
     Ok((
         user_from(row)?,
         row.value("read_up_to")?,
@@ -263,114 +264,98 @@ fn member_from(row: &impl Columns) -> Result<(User, i64, Option<i64>), StoreErro
 /// The conversation as member `viewer` sees it; `None` when they are not
 /// a member (or it does not exist).
 async fn conversation_in(
-    conn: &mut SqliteConnection,
+    pool: &Pool,
     id: i64,
     viewer: i64,
 ) -> Result<Option<Conversation>, StoreError> {
-    let Some(head) = sqlx::query(CONVERSATION_HEAD)
-        .bind(viewer)
-        .bind(id)
-        .fetch_optional(&mut *conn)
+    let Some(head) = pool
+        .opt(CONVERSATION_HEAD, &args![viewer, id], conversation_head)
         .await?
     else {
         return Ok(None);
     };
-    let read_up_to: i64 = head.value("read_up_to")?;
-    let last_message_id: Option<i64> = head.value("last_message_id")?;
-    let members = sqlx::query(CONVERSATION_MEMBERS)
-        .bind(id)
-        .fetch_all(&mut *conn)
-        .await?
-        .iter()
-        .map(member_from)
-        .collect::<Result<_, _>>()?;
-    let last_message = match last_message_id {
-        Some(message_id) => messages_by_ids(conn, &[message_id]).await?.pop(),
+    let members = pool
+        .all(CONVERSATION_MEMBERS, &args![id], member_from)
+        .await?;
+    let last_message = match head.last_message_id {
+        Some(message_id) => messages_by_ids(pool, &[message_id]).await?.pop(),
         None => None,
     };
-    let unread_count: i64 = sqlx::query_scalar(UNREAD_MESSAGES)
-        .bind(id)
-        .bind(read_up_to)
-        .bind(viewer)
-        .fetch_one(&mut *conn)
-        .await?;
-    ConversationParts {
-        id,
-        kind: head.value("kind")?,
-        title: head.value("title")?,
-        created_by: head.value("created_by")?,
-        last_activity_at: head.value("last_activity_at")?,
-        members,
-        last_message,
-        unread_count,
+    let unread_count: i64 = pool
+        .scalar(UNREAD_MESSAGES, &args![id, head.read_up_to, viewer])
+        .await?
+        .unwrap_or(0);
+    head.into_parts(id, members, last_message, unread_count)
+        .into_conversation()
+        .map(Some)
+}
+
+/// A conversation's own row and the viewer's read marker.
+struct ConversationHead {
+    read_up_to: i64,
+    last_message_id: Option<i64>,
+    kind: String,
+    title: Option<String>,
+    created_by: Option<i64>,
+    last_activity_at: i64,
+}
+
+impl ConversationHead {
+    fn into_parts(
+        self,
+        id: i64,
+        members: Vec<(User, i64, Option<i64>)>,
+        last_message: Option<Message>,
+        unread_count: i64,
+    ) -> ConversationParts {
+        ConversationParts {
+            id,
+            kind: self.kind,
+            title: self.title,
+            created_by: self.created_by,
+            last_activity_at: self.last_activity_at,
+            members,
+            last_message,
+            unread_count,
+        }
     }
-    .into_conversation()
-    .map(Some)
+}
+
+fn conversation_head(row: &Row<'_>) -> Result<ConversationHead, StoreError> {
+    Ok(ConversationHead {
+        read_up_to: row.value("read_up_to")?,
+        last_message_id: row.value("last_message_id")?,
+        kind: row.value("kind")?,
+        title: row.value("title")?,
+        created_by: row.value("created_by")?,
+        last_activity_at: row.value("last_activity_at")?,
+    })
 }
 
 /// [`conversation_in`], inside the writer's transaction.
 fn conversation_in_tx(
-    tx: &WriteTx,
+    tx: &mut WriteTx,
     id: i64,
     viewer: i64,
 ) -> Result<Option<Conversation>, StoreError> {
-    let head = tx
-        .prepare_cached(CONVERSATION_HEAD)?
-        .query_and_then(params![viewer, id], |row| {
-            Ok::<_, StoreError>((
-                row.value::<i64>("read_up_to")?,
-                row.value::<Option<i64>>("last_message_id")?,
-                row.value::<String>("kind")?,
-                row.value::<Option<String>>("title")?,
-                row.value::<Option<i64>>("created_by")?,
-                row.value::<i64>("last_activity_at")?,
-            ))
-        })?
-        .next()
-        .transpose()?;
-    let Some((read_up_to, last_message_id, kind, title, created_by, last_activity_at)) = head
-    else {
+    let Some(head) = tx.opt(CONVERSATION_HEAD, &args![viewer, id], conversation_head)? else {
         return Ok(None);
     };
-    let members = tx
-        .prepare_cached(CONVERSATION_MEMBERS)?
-        .query_and_then(params![id], |row| member_from(row))?
-        .collect::<Result<_, _>>()?;
-    let last_message = last_message_id
+    let members = tx.all(CONVERSATION_MEMBERS, &args![id], member_from)?;
+    let last_message = head
+        .last_message_id
         .map(|message_id| message_in_tx(tx, message_id))
         .transpose()?;
     let unread_count: i64 = tx
-        .prepare_cached(UNREAD_MESSAGES)?
-        .query_row(params![id, read_up_to, viewer], |row| row.get(0))?;
-    ConversationParts {
-        id,
-        kind,
-        title,
-        created_by,
-        last_activity_at,
-        members,
-        last_message,
-        unread_count,
-    }
-    .into_conversation()
-    .map(Some)
+        .scalar(UNREAD_MESSAGES, &args![id, head.read_up_to, viewer])?
+        .unwrap_or(0);
+    head.into_parts(id, members, last_message, unread_count)
+        .into_conversation()
+        .map(Some)
 }
 
-async fn member_ids_in(
-    conn: &mut SqliteConnection,
-    conversation_id: i64,
-) -> Result<Vec<i64>, StoreError> {
-    Ok(sqlx::query_scalar(MEMBER_IDS)
-        .bind(conversation_id)
-        .fetch_all(&mut *conn)
-        .await?)
-}
-
-fn member_ids_in_tx(tx: &WriteTx, conversation_id: i64) -> Result<Vec<i64>, StoreError> {
-    Ok(tx
-        .prepare_cached(MEMBER_IDS)?
-        .query_map(params![conversation_id], |row| row.get(0))?
-        .collect::<Result<_, _>>()?)
+fn member_ids_in_tx(tx: &mut WriteTx, conversation_id: i64) -> Result<Vec<i64>, StoreError> {
+    tx.all(MEMBER_IDS, &args![conversation_id], |row| row.at(0))
 }
 
 /// A conversation for a stored event: presence is live and per viewer
@@ -411,12 +396,12 @@ pub enum AddMember {
 impl Store {
     /// The direct conversation of these two users, if they have one.
     pub async fn find_direct(&self, a: i64, b: i64) -> Result<Option<i64>, StoreError> {
-        Ok(
-            sqlx::query_scalar("SELECT id FROM conversations WHERE direct_key = ?")
-                .bind(direct_key(a, b))
-                .fetch_optional(&self.pool)
-                .await?,
-        )
+        self.pool
+            .scalar(
+                "SELECT id FROM conversations WHERE direct_key = $1",
+                &args![&direct_key(a, b)],
+            )
+            .await
     }
 
     /// The conversation as `viewer` sees it; `None` unless they are a member.
@@ -425,8 +410,7 @@ impl Store {
         id: i64,
         viewer: i64,
     ) -> Result<Option<Conversation>, StoreError> {
-        let mut conn = self.pool.acquire().await?;
-        conversation_in(&mut conn, id, viewer).await
+        conversation_in(&self.pool, id, viewer).await
     }
 
     /// `viewer`'s conversations, most recent activity first (at most `limit`).
@@ -435,19 +419,18 @@ impl Store {
         viewer: i64,
         limit: u32,
     ) -> Result<Vec<Conversation>, StoreError> {
-        let mut conn = self.pool.acquire().await?;
-        let ids: Vec<i64> = sqlx::query_scalar(
-            "SELECT c.id FROM conversations c
-             JOIN conversation_members m ON m.conversation_id = c.id AND m.user_id = ?
-             ORDER BY c.last_activity_at DESC, c.id DESC LIMIT ?",
-        )
-        .bind(viewer)
-        .bind(limit)
-        .fetch_all(&mut *conn)
-        .await?;
+        let ids: Vec<i64> = self
+            .pool
+            .column(
+                "SELECT c.id FROM conversations c
+                 JOIN conversation_members m ON m.conversation_id = c.id AND m.user_id = $1
+                 ORDER BY c.last_activity_at DESC, c.id DESC LIMIT $2",
+                &args![viewer, limit],
+            )
+            .await?;
         let mut conversations = Vec::with_capacity(ids.len());
         for id in ids {
-            if let Some(conversation) = conversation_in(&mut conn, id, viewer).await? {
+            if let Some(conversation) = conversation_in(&self.pool, id, viewer).await? {
                 conversations.push(conversation);
             }
         }
@@ -460,28 +443,28 @@ impl Store {
         conversation_id: i64,
         user_id: i64,
     ) -> Result<Option<Membership>, StoreError> {
-        let row = sqlx::query(
-            "SELECT c.kind, c.created_by FROM conversations c
-             JOIN conversation_members m ON m.conversation_id = c.id AND m.user_id = ?
-             WHERE c.id = ?",
-        )
-        .bind(user_id)
-        .bind(conversation_id)
-        .fetch_optional(&self.pool)
-        .await?;
-        let Some(row) = row else { return Ok(None) };
-        let kind: String = row.try_get("kind")?;
-        Ok(Some(Membership {
-            kind: ConversationKind::parse(&kind)
-                .ok_or_else(|| StoreError::Corrupt(format!("conversation kind {kind}")))?,
-            created_by: row.try_get("created_by")?,
-        }))
+        self.pool
+            .opt(
+                "SELECT c.kind, c.created_by FROM conversations c
+                 JOIN conversation_members m ON m.conversation_id = c.id AND m.user_id = $1
+                 WHERE c.id = $2",
+                &args![user_id, conversation_id],
+                |row| {
+                    let kind: String = row.value("kind")?;
+                    Ok(Membership {
+                        kind: ConversationKind::parse(&kind).ok_or_else(|| {
+                            StoreError::Corrupt(format!("conversation kind {kind}"))
+                        })?,
+                        created_by: row.value("created_by")?,
+                    })
+                },
+            )
+            .await
     }
 
     /// Everyone in the conversation.
     pub async fn member_ids(&self, conversation_id: i64) -> Result<Vec<i64>, StoreError> {
-        let mut conn = self.pool.acquire().await?;
-        member_ids_in(&mut conn, conversation_id).await
+        self.pool.column(MEMBER_IDS, &args![conversation_id]).await
     }
 
     /// Who may see `user_id`'s presence: the members of conversations in
@@ -493,17 +476,16 @@ impl Store {
         user_id: i64,
         even_if_hidden: bool,
     ) -> Result<Vec<i64>, StoreError> {
-        Ok(sqlx::query_scalar(
-            "SELECT DISTINCT other.user_id FROM conversation_members other
-             WHERE other.user_id != ?1
-               AND other.conversation_id IN
-                   (SELECT DISTINCT conversation_id FROM messages WHERE sender_id = ?1)
-               AND (?2 OR NOT EXISTS (SELECT 1 FROM users WHERE id = ?1 AND hide_presence = 1))",
-        )
-        .bind(user_id)
-        .bind(even_if_hidden)
-        .fetch_all(&self.pool)
-        .await?)
+        self.pool
+            .column(
+                "SELECT DISTINCT other.user_id FROM conversation_members other
+                 WHERE other.user_id != $1
+                   AND other.conversation_id IN
+                       (SELECT DISTINCT conversation_id FROM messages WHERE sender_id = $1)
+                   AND ($2 OR NOT EXISTS (SELECT 1 FROM users WHERE id = $1 AND hide_presence))",
+                &args![user_id, even_if_hidden],
+            )
+            .await
     }
 
     /// Which of `candidates` `viewer` may see online: those who do not hide
@@ -513,20 +495,18 @@ impl Store {
         viewer: i64,
         candidates: &[i64],
     ) -> Result<Vec<i64>, StoreError> {
-        let list =
-            serde_json::to_string(candidates).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        Ok(sqlx::query_scalar(
-            "SELECT u.id FROM users u
-             WHERE u.id IN (SELECT value FROM json_each(?1)) AND u.hide_presence = 0
+        let list = id_list(candidates)?;
+        let sql = ids_in!(
+            self.backend(),
+            "SELECT u.id FROM users u WHERE u.id IN ",
+            1,
+            " AND NOT u.hide_presence
                AND EXISTS (SELECT 1 FROM messages m
                    JOIN conversation_members mine
-                     ON mine.conversation_id = m.conversation_id AND mine.user_id = ?2
-                   WHERE m.sender_id = u.id)",
-        )
-        .bind(list)
-        .bind(viewer)
-        .fetch_all(&self.pool)
-        .await?)
+                     ON mine.conversation_id = m.conversation_id AND mine.user_id = $2
+                   WHERE m.sender_id = u.id)"
+        );
+        self.pool.column(sql, &args![&list, viewer]).await
     }
 
     /// Records when `user_id` was last connected. Through the writer: when
@@ -534,8 +514,10 @@ impl Store {
     /// writes share its transactions instead of queueing for SQLite's lock.
     pub async fn set_last_seen(&self, user_id: i64, now: i64) -> Result<(), StoreError> {
         self.write(move |tx| {
-            tx.prepare_cached("UPDATE users SET last_seen_at = ? WHERE id = ?")?
-                .execute(rusqlite::params![now, user_id])?;
+            tx.exec(
+                "UPDATE users SET last_seen_at = $1 WHERE id = $2",
+                &args![now, user_id],
+            )?;
             Ok(())
         })
         .await
@@ -549,19 +531,17 @@ impl Store {
         before: Option<i64>,
         limit: u32,
     ) -> Result<(Vec<Message>, bool), StoreError> {
-        let mut conn = self.pool.acquire().await?;
-        let mut ids: Vec<i64> = sqlx::query_scalar(
-            "SELECT id FROM messages WHERE conversation_id = ? AND id < ? ORDER BY id DESC LIMIT ?",
-        )
-        .bind(conversation_id)
-        .bind(before.unwrap_or(i64::MAX))
-        .bind(limit + 1)
-        .fetch_all(&mut *conn)
-        .await?;
+        let mut ids: Vec<i64> = self
+            .pool
+            .column(
+                "SELECT id FROM messages WHERE conversation_id = $1 AND id < $2 ORDER BY id DESC LIMIT $3",
+                &args![conversation_id, before.unwrap_or(i64::MAX), i64::from(limit) + 1],
+            )
+            .await?;
         let has_more = ids.len() > limit as usize;
         ids.truncate(limit as usize);
         ids.reverse();
-        Ok((messages_by_ids(&mut conn, &ids).await?, has_more))
+        Ok((messages_by_ids(&self.pool, &ids).await?, has_more))
     }
 
     /// The message `sender` sent to `conversation_id` with `client_id`, if
@@ -572,29 +552,30 @@ impl Store {
         sender: i64,
         client_id: &str,
     ) -> Result<Option<Message>, StoreError> {
-        let mut conn = self.pool.acquire().await?;
-        let id: Option<i64> = sqlx::query_scalar(
-            "SELECT id FROM messages WHERE conversation_id = ? AND sender_id = ? AND client_id = ?",
-        )
-        .bind(conversation_id)
-        .bind(sender)
-        .bind(client_id)
-        .fetch_optional(&mut *conn)
-        .await?;
+        let id: Option<i64> = self
+            .pool
+            .scalar(
+                "SELECT id FROM messages WHERE conversation_id = $1 AND sender_id = $2 AND client_id = $3",
+                &args![conversation_id, sender, client_id],
+            )
+            .await?;
         match id {
-            Some(id) => Ok(messages_by_ids(&mut conn, &[id]).await?.pop()),
+            Some(id) => Ok(messages_by_ids(&self.pool, &[id]).await?.pop()),
             None => Ok(None),
         }
     }
 
     /// Bytes of `user_id`'s uploads not yet on any message.
     pub async fn unsent_upload_bytes(&self, user_id: i64) -> Result<i64, StoreError> {
-        Ok(sqlx::query_scalar(
-            "SELECT COALESCE(SUM(size), 0) FROM attachments WHERE uploader_id = ? AND message_id IS NULL",
-        )
-        .bind(user_id)
-        .fetch_one(&self.pool)
-        .await?)
+        Ok(self
+            .pool
+            .scalar(
+                "SELECT CAST(COALESCE(SUM(size), 0) AS BIGINT) FROM attachments
+                 WHERE uploader_id = $1 AND message_id IS NULL",
+                &args![user_id],
+            )
+            .await?
+            .unwrap_or(0))
     }
 
     /// Records an uploaded file (not yet on any message), unless the
@@ -606,23 +587,26 @@ impl Store {
         quota: u64,
         now: i64,
     ) -> Result<Option<Attachment>, StoreError> {
-        let id: Option<i64> = sqlx::query_scalar(
-            "INSERT INTO attachments (conversation_id, uploader_id, name, size, mime, stored_name, created_at)
-             SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7
-             WHERE (SELECT COALESCE(SUM(size), 0) FROM attachments
-                    WHERE uploader_id = ?2 AND message_id IS NULL) + ?4 <= ?8
-             RETURNING id",
-        )
-        .bind(new.conversation_id)
-        .bind(new.uploader)
-        .bind(new.name)
-        .bind(new.size)
-        .bind(new.mime)
-        .bind(new.stored_name)
-        .bind(now)
-        .bind(i64::try_from(quota).unwrap_or(i64::MAX))
-        .fetch_optional(&self.pool)
-        .await?;
+        let id: Option<i64> = self
+            .pool
+            .scalar(
+                "INSERT INTO attachments (conversation_id, uploader_id, name, size, mime, stored_name, created_at)
+                 SELECT $1, $2, $3, $4, $5, $6, $7
+                 WHERE (SELECT COALESCE(SUM(size), 0) FROM attachments
+                        WHERE uploader_id = $2 AND message_id IS NULL) + $4 <= $8
+                 RETURNING id",
+                &args![
+                    new.conversation_id,
+                    new.uploader,
+                    new.name,
+                    new.size,
+                    new.mime,
+                    new.stored_name,
+                    now,
+                    i64::try_from(quota).unwrap_or(i64::MAX)
+                ],
+            )
+            .await?;
         let Some(id) = id else { return Ok(None) };
         Ok(Some(Attachment {
             id,
@@ -640,22 +624,20 @@ impl Store {
         id: i64,
         viewer: i64,
     ) -> Result<Option<StoredAttachment>, StoreError> {
-        let row = sqlx::query(
-            "SELECT a.id, a.name, a.size, a.mime, a.stored_name FROM attachments a
-             JOIN conversation_members m ON m.conversation_id = a.conversation_id AND m.user_id = ?1
-             WHERE a.id = ?2 AND (a.message_id IS NOT NULL OR a.uploader_id = ?1)",
-        )
-        .bind(viewer)
-        .bind(id)
-        .fetch_optional(&self.pool)
-        .await?;
-        row.map(|row| {
-            Ok(StoredAttachment {
-                attachment: attachment_from(&row)?,
-                stored_name: row.try_get("stored_name")?,
-            })
-        })
-        .transpose()
+        self.pool
+            .opt(
+                "SELECT a.id, a.name, a.size, a.mime, a.stored_name FROM attachments a
+                 JOIN conversation_members m ON m.conversation_id = a.conversation_id AND m.user_id = $1
+                 WHERE a.id = $2 AND (a.message_id IS NOT NULL OR a.uploader_id = $1)",
+                &args![viewer, id],
+                |row| {
+                    Ok(StoredAttachment {
+                        attachment: attachment_from(row)?,
+                        stored_name: row.value("stored_name")?,
+                    })
+                },
+            )
+            .await
     }
 
     /// Forgets uploads never sent with a message and older than
@@ -664,12 +646,12 @@ impl Store {
         &self,
         older_than: i64,
     ) -> Result<Vec<String>, StoreError> {
-        Ok(sqlx::query_scalar(
-            "DELETE FROM attachments WHERE message_id IS NULL AND created_at < ? RETURNING stored_name",
-        )
-        .bind(older_than)
-        .fetch_all(&self.pool)
-        .await?)
+        self.pool
+            .column(
+                "DELETE FROM attachments WHERE message_id IS NULL AND created_at < $1 RETURNING stored_name",
+                &args![older_than],
+            )
+            .await
     }
 }
 
@@ -688,28 +670,25 @@ impl WriteTx {
             _ => None,
         };
         if let Some(key) = &key {
-            let existing: Option<i64> = self
-                .prepare_cached("SELECT id FROM conversations WHERE direct_key = ?")?
-                .query_row(params![key], |row| row.get(0))
-                .optional()?;
+            let existing: Option<i64> = self.scalar(
+                "SELECT id FROM conversations WHERE direct_key = $1",
+                &args![key],
+            )?;
             if let Some(id) = existing {
                 return Ok((id, false));
             }
         }
-        let id: i64 = self
-            .prepare_cached(
-                "INSERT INTO conversations (kind, title, created_by, direct_key, last_activity_at, created_at)
-                 VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
-            )?
-            .query_row(
-                params![new.kind.as_str(), &new.title, new.created_by, &key, now, now],
-                |row| row.get(0),
-            )?;
+        let id: i64 = self.one(
+            "INSERT INTO conversations (kind, title, created_by, direct_key, last_activity_at, created_at)
+             VALUES ($1, $2, $3, $4, $5, $5) RETURNING id",
+            &args![new.kind.as_str(), &new.title, new.created_by, &key, now],
+            |row| row.at(0),
+        )?;
         for &member in &new.members {
-            self.prepare_cached(
-                "INSERT INTO conversation_members (conversation_id, user_id, joined_at) VALUES (?, ?, ?)",
-            )?
-            .execute(params![id, member, now])?;
+            self.exec(
+                "INSERT INTO conversation_members (conversation_id, user_id, joined_at) VALUES ($1, $2, $3)",
+                &args![id, member, now],
+            )?;
         }
         // A new conversation looks the same to every member (nothing read,
         // nothing unread): serialized once, written to each.
@@ -738,65 +717,65 @@ impl WriteTx {
         now: i64,
     ) -> Result<Sent, StoreError> {
         if let Some(client_id) = &message.client_id {
-            let existing: Option<i64> = self
-                .prepare_cached(
-                    "SELECT id FROM messages WHERE conversation_id = ? AND sender_id = ? AND client_id = ?",
-                )?
-                .query_row(params![conversation_id, sender, client_id], |row| row.get(0))
-                .optional()?;
+            let existing: Option<i64> = self.scalar(
+                "SELECT id FROM messages WHERE conversation_id = $1 AND sender_id = $2 AND client_id = $3",
+                &args![conversation_id, sender, client_id],
+            )?;
             if let Some(id) = existing {
                 return message_in_tx(self, id).map(Sent::Repeat);
             }
         }
         let wrote_before = self
-            .prepare_cached(
-                "SELECT 1 FROM messages WHERE sender_id = ? AND conversation_id = ? LIMIT 1",
+            .opt(
+                "SELECT 1 FROM messages WHERE sender_id = $1 AND conversation_id = $2 LIMIT 1",
+                &args![sender, conversation_id],
+                |_| Ok(()),
             )?
-            .exists(params![sender, conversation_id])?;
+            .is_some();
         let attachment_list = id_list(&message.attachment_ids)?;
         if !message.attachment_ids.is_empty() {
+            let sql = ids_in!(
+                self.backend(),
+                "SELECT COUNT(*) FROM attachments WHERE id IN ",
+                1,
+                " AND conversation_id = $2 AND uploader_id = $3 AND message_id IS NULL"
+            );
             let usable: i64 = self
-                .prepare_cached(
-                    "SELECT COUNT(*) FROM attachments
-                     WHERE id IN (SELECT value FROM json_each(?)) AND conversation_id = ?
-                       AND uploader_id = ? AND message_id IS NULL",
-                )?
-                .query_row(params![&attachment_list, conversation_id, sender], |row| {
-                    row.get(0)
-                })?;
+                .scalar(sql, &args![&attachment_list, conversation_id, sender])?
+                .unwrap_or(0);
             if usable != message.attachment_ids.len() as i64 {
                 return Ok(Sent::BadAttachments);
             }
         }
-        let id: i64 = self
-            .prepare_cached(
-                "INSERT INTO messages (conversation_id, sender_id, body, client_id, created_at)
-                 VALUES (?, ?, ?, ?, ?) RETURNING id",
-            )?
-            .query_row(
-                params![
-                    conversation_id,
-                    sender,
-                    &message.body,
-                    &message.client_id,
-                    now
-                ],
-                |row| row.get(0),
-            )?;
+        let id: i64 = self.one(
+            "INSERT INTO messages (conversation_id, sender_id, body, client_id, created_at)
+             VALUES ($1, $2, $3, $4, $5) RETURNING id",
+            &args![
+                conversation_id,
+                sender,
+                &message.body,
+                &message.client_id,
+                now
+            ],
+            |row| row.at(0),
+        )?;
         if !message.attachment_ids.is_empty() {
-            self.prepare_cached(
-                "UPDATE attachments SET message_id = ? WHERE id IN (SELECT value FROM json_each(?))",
-            )?
-            .execute(params![id, &attachment_list])?;
+            let sql = ids_in!(
+                self.backend(),
+                "UPDATE attachments SET message_id = $2 WHERE id IN ",
+                1,
+                ""
+            );
+            self.exec(sql, &args![&attachment_list, id])?;
         }
-        self.prepare_cached(
-            "UPDATE conversations SET last_message_id = ?, last_activity_at = ? WHERE id = ?",
-        )?
-        .execute(params![id, now, conversation_id])?;
-        self.prepare_cached(
-            "UPDATE conversation_members SET read_up_to = ? WHERE conversation_id = ? AND user_id = ?",
-        )?
-        .execute(params![id, conversation_id, sender])?;
+        self.exec(
+            "UPDATE conversations SET last_message_id = $1, last_activity_at = $2 WHERE id = $3",
+            &args![id, now, conversation_id],
+        )?;
+        self.exec(
+            "UPDATE conversation_members SET read_up_to = $1 WHERE conversation_id = $2 AND user_id = $3",
+            &args![id, conversation_id, sender],
+        )?;
         let written = message_in_tx(self, id)?;
         let event = Event::Message {
             message: written.clone(),
@@ -808,12 +787,13 @@ impl WriteTx {
                 continue;
             }
             let unread: i64 = self
-                .prepare_cached(
+                .scalar(
                     "SELECT COUNT(*) FROM messages msg
-                     JOIN conversation_members m ON m.conversation_id = msg.conversation_id AND m.user_id = ?1
-                     WHERE msg.conversation_id = ?2 AND msg.id > m.read_up_to AND msg.sender_id != ?1",
+                     JOIN conversation_members m ON m.conversation_id = msg.conversation_id AND m.user_id = $1
+                     WHERE msg.conversation_id = $2 AND msg.id > m.read_up_to AND msg.sender_id != $1",
+                    &args![recipient, conversation_id],
                 )?
-                .query_row(params![recipient, conversation_id], |row| row.get(0))?;
+                .unwrap_or(0);
             write_notification(self, recipient, &notification(unread), now)?;
         }
         Ok(Sent::New {
@@ -833,16 +813,13 @@ impl WriteTx {
         up_to: i64,
         now: i64,
     ) -> Result<(), StoreError> {
-        let marker: Option<(i64, i64)> = self
-            .prepare_cached(
-                "SELECT m.read_up_to, COALESCE(c.last_message_id, 0)
-                 FROM conversation_members m JOIN conversations c ON c.id = m.conversation_id
-                 WHERE m.conversation_id = ? AND m.user_id = ?",
-            )?
-            .query_row(params![conversation_id, user_id], |row| {
-                Ok((row.get(0)?, row.get(1)?))
-            })
-            .optional()?;
+        let marker: Option<(i64, i64)> = self.opt(
+            "SELECT m.read_up_to, COALESCE(c.last_message_id, 0)
+             FROM conversation_members m JOIN conversations c ON c.id = m.conversation_id
+             WHERE m.conversation_id = $1 AND m.user_id = $2",
+            &args![conversation_id, user_id],
+            |row| Ok((row.at(0)?, row.at(1)?)),
+        )?;
         let Some((current, last_id)) = marker else {
             return Ok(());
         };
@@ -850,10 +827,10 @@ impl WriteTx {
         if target <= current {
             return Ok(());
         }
-        self.prepare_cached(
-            "UPDATE conversation_members SET read_up_to = ? WHERE conversation_id = ? AND user_id = ?",
-        )?
-        .execute(params![target, conversation_id, user_id])?;
+        self.exec(
+            "UPDATE conversation_members SET read_up_to = $1 WHERE conversation_id = $2 AND user_id = $3",
+            &args![target, conversation_id, user_id],
+        )?;
         let event = Event::ConversationRead {
             conversation_id,
             user_id,
@@ -883,13 +860,13 @@ impl WriteTx {
         if member_ids.len() >= max_members as usize {
             return Ok(AddMember::Full);
         }
-        let read_up_to: i64 = self
-            .prepare_cached(
-                "INSERT INTO conversation_members (conversation_id, user_id, read_up_to, joined_at)
-                 SELECT id, ?, COALESCE(last_message_id, 0), ? FROM conversations WHERE id = ?
-                 RETURNING read_up_to",
-            )?
-            .query_row(params![user_id, now, conversation_id], |row| row.get(0))?;
+        let read_up_to: i64 = self.one(
+            "INSERT INTO conversation_members (conversation_id, user_id, read_up_to, joined_at)
+             SELECT id, $1, COALESCE(last_message_id, 0), $2 FROM conversations WHERE id = $3
+             RETURNING read_up_to",
+            &args![user_id, now, conversation_id],
+            |row| row.at(0),
+        )?;
         // The newcomer gets the whole conversation; everyone else a small
         // delta, serialized once. Growing a group costs O(members), not
         // O(members²).
@@ -924,11 +901,10 @@ impl WriteTx {
         user_id: i64,
         now: i64,
     ) -> Result<bool, StoreError> {
-        let removed = self
-            .prepare_cached(
-                "DELETE FROM conversation_members WHERE conversation_id = ? AND user_id = ?",
-            )?
-            .execute(params![conversation_id, user_id])?;
+        let removed = self.exec(
+            "DELETE FROM conversation_members WHERE conversation_id = $1 AND user_id = $2",
+            &args![conversation_id, user_id],
+        )?;
         if removed == 0 {
             return Ok(false);
         }

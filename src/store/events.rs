@@ -6,9 +6,7 @@
 //! update until commit, so numbers are gap-free and commit-ordered per user
 //! on any backend (a global autoincrement would not be on PostgreSQL).
 
-use rusqlite::params;
-use sqlx::Row;
-
+use super::rows::{Columns, args};
 use super::writer::WriteTx;
 use super::{Store, StoreError};
 use crate::model::event::Event;
@@ -63,15 +61,15 @@ pub fn append_payload(
     payload: String,
     now: i64,
 ) -> Result<(), StoreError> {
-    let seq: i64 = tx
-        .prepare_cached(
-            "UPDATE user_counters SET event_seq = event_seq + 1 WHERE user_id = ? RETURNING event_seq",
-        )?
-        .query_row(params![user_id], |row| row.get(0))?;
-    tx.prepare_cached(
-        "INSERT INTO events (user_id, seq, kind, payload, created_at) VALUES (?, ?, ?, ?, ?)",
-    )?
-    .execute(params![user_id, seq, kind, &payload, now])?;
+    let seq: i64 = tx.one(
+        "UPDATE user_counters SET event_seq = event_seq + 1 WHERE user_id = $1 RETURNING event_seq",
+        &args![user_id],
+        |row| row.at(0),
+    )?;
+    tx.exec(
+        "INSERT INTO events (user_id, seq, kind, payload, created_at) VALUES ($1, $2, $3, $4, $5)",
+        &args![user_id, seq, kind, &payload, now],
+    )?;
     tx.appended(Appended {
         user_id,
         seq,
@@ -84,14 +82,18 @@ pub fn append_payload(
 impl Store {
     /// The user's latest sequence number and retention floor.
     pub async fn event_window(&self, user_id: i64) -> Result<Window, StoreError> {
-        let row = sqlx::query("SELECT event_seq, pruned_seq FROM user_counters WHERE user_id = ?")
-            .bind(user_id)
-            .fetch_one(&self.pool)
-            .await?;
-        Ok(Window {
-            cursor: row.try_get("event_seq")?,
-            pruned: row.try_get("pruned_seq")?,
-        })
+        self.pool
+            .one(
+                "SELECT event_seq, pruned_seq FROM user_counters WHERE user_id = $1",
+                &args![user_id],
+                |row| {
+                    Ok(Window {
+                        cursor: row.value("event_seq")?,
+                        pruned: row.value("pruned_seq")?,
+                    })
+                },
+            )
+            .await
     }
 
     /// Up to `limit` events of `user_id` after `after`, in order.
@@ -101,23 +103,19 @@ impl Store {
         after: i64,
         limit: u32,
     ) -> Result<Vec<StoredEvent>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT seq, kind, payload FROM events WHERE user_id = ? AND seq > ? ORDER BY seq LIMIT ?",
-        )
-        .bind(user_id)
-        .bind(after)
-        .bind(limit)
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter()
-            .map(|row| {
-                Ok(StoredEvent {
-                    seq: row.try_get("seq")?,
-                    kind: row.try_get("kind")?,
-                    payload: row.try_get("payload")?,
-                })
-            })
-            .collect()
+        self.pool
+            .all(
+                "SELECT seq, kind, payload FROM events WHERE user_id = $1 AND seq > $2 ORDER BY seq LIMIT $3",
+                &args![user_id, after, limit],
+                |row| {
+                    Ok(StoredEvent {
+                        seq: row.value("seq")?,
+                        kind: row.value("kind")?,
+                        payload: row.value("payload")?,
+                    })
+                },
+            )
+            .await
     }
 
     /// Retention: removes events created before `older_than` and all but the
@@ -129,24 +127,25 @@ impl Store {
         older_than: i64,
         keep_per_user: i64,
     ) -> Result<u64, StoreError> {
-        let mut tx = self.pool.begin().await?;
-        sqlx::query(
-            "UPDATE user_counters AS c SET pruned_seq = MAX(pruned_seq, (
-                 SELECT MAX(e.seq) FROM events e
-                 WHERE e.user_id = c.user_id AND (e.created_at < ?1 OR e.seq <= c.event_seq - ?2)))
-             WHERE EXISTS (SELECT 1 FROM events e
-                 WHERE e.user_id = c.user_id AND (e.created_at < ?1 OR e.seq <= c.event_seq - ?2))",
-        )
-        .bind(older_than)
-        .bind(keep_per_user)
-        .execute(&mut *tx)
-        .await?;
-        let done = sqlx::query(
-            "DELETE FROM events WHERE seq <= (SELECT pruned_seq FROM user_counters c WHERE c.user_id = events.user_id)",
-        )
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        Ok(done.rows_affected())
+        self.write(move |tx| {
+            let raise = tx.backend().pick(
+                "UPDATE user_counters AS c SET pruned_seq = MAX(pruned_seq, (
+                     SELECT MAX(e.seq) FROM events e
+                     WHERE e.user_id = c.user_id AND (e.created_at < $1 OR e.seq <= c.event_seq - $2)))
+                 WHERE EXISTS (SELECT 1 FROM events e
+                     WHERE e.user_id = c.user_id AND (e.created_at < $1 OR e.seq <= c.event_seq - $2))",
+                "UPDATE user_counters AS c SET pruned_seq = GREATEST(pruned_seq, (
+                     SELECT MAX(e.seq) FROM events e
+                     WHERE e.user_id = c.user_id AND (e.created_at < $1 OR e.seq <= c.event_seq - $2)))
+                 WHERE EXISTS (SELECT 1 FROM events e
+                     WHERE e.user_id = c.user_id AND (e.created_at < $1 OR e.seq <= c.event_seq - $2))",
+            );
+            tx.exec(raise, &args![older_than, keep_per_user])?;
+            tx.exec(
+                "DELETE FROM events WHERE seq <= (SELECT pruned_seq FROM user_counters c WHERE c.user_id = events.user_id)",
+                &[],
+            )
+        })
+        .await
     }
 }

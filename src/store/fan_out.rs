@@ -13,11 +13,10 @@
 use std::fmt::Write as _;
 use std::sync::LazyLock;
 
-use rusqlite::params;
-
 use super::StoreError;
 use super::events::Appended;
 use super::notifications::NewNotification;
+use super::rows::{Arg, Columns, args};
 use super::writer::WriteTx;
 use crate::model::event::Event;
 use crate::model::notification::Notification;
@@ -26,7 +25,7 @@ use crate::model::notification::Notification;
 /// vanish, small enough that the id list and the answers stay small.
 const CHUNK: usize = 1_000;
 /// Events per multi-row `INSERT` (5 parameters each, far below SQLite's
-/// limit of 32,766).
+/// limit of 32,766 and PostgreSQL's of 65,535).
 const EVENT_ROWS: usize = 100;
 
 /// Stand-ins serialized where the recipient's values go; unlikely in real
@@ -42,7 +41,16 @@ static INSERT_EVENT_ROWS: LazyLock<String> = LazyLock::new(|| {
         if row > 0 {
             sql.push(',');
         }
-        sql.push_str("(?,?,?,?,?)");
+        let at = row * 5;
+        let _ = write!(
+            sql,
+            "(${},${},${},${},${})",
+            at + 1,
+            at + 2,
+            at + 3,
+            at + 4,
+            at + 5
+        );
     }
     sql
 });
@@ -160,41 +168,47 @@ fn write_chunk(
 
     let data = new.data.as_ref().map(|d| d.to_string());
     let actor_id = new.actor.as_ref().map(|a| a.id);
+    // Recipients come sorted, so every transaction locks their counter
+    // rows (through the unread trigger, then the update) in the same
+    // order: two instances fanning out at once wait, never deadlock.
+    let insert = tx.backend().pick(
+        "INSERT INTO notifications
+             (user_id, category, priority, title, body, url, key, actor_id, data, created_at)
+         SELECT value, $2, $3, $4, $5, $6, NULL, $7, $8, $9 FROM json_each($1)
+         RETURNING user_id, id",
+        "INSERT INTO notifications
+             (user_id, category, priority, title, body, url, key, actor_id, data, created_at)
+         SELECT value::bigint, $2, $3, $4, $5, $6, NULL, $7, $8, $9
+         FROM jsonb_array_elements_text($1::jsonb)
+         RETURNING user_id, id",
+    );
     // (user, notification id)
-    let mut written: Vec<(i64, i64)> = tx
-        .prepare_cached(
-            "INSERT INTO notifications
-                 (user_id, category, priority, title, body, url, key, actor_id, data, created_at)
-             SELECT value, ?2, ?3, ?4, ?5, ?6, NULL, ?7, ?8, ?9 FROM json_each(?1)
-             RETURNING user_id, id",
-        )?
-        .query_map(
-            params![
-                &list,
-                new.category.as_str(),
-                new.priority.as_str(),
-                &new.title,
-                &new.body,
-                &new.url,
-                actor_id,
-                &data,
-                now
-            ],
-            |row| Ok((row.get(0)?, row.get(1)?)),
-        )?
-        .collect::<Result<_, _>>()?;
+    let mut written: Vec<(i64, i64)> = tx.all(
+        insert,
+        &args![
+            &list,
+            new.category.as_str(),
+            new.priority.as_str(),
+            &new.title,
+            &new.body,
+            &new.url,
+            actor_id,
+            &data,
+            now
+        ],
+        |row| Ok((row.at(0)?, row.at(1)?)),
+    )?;
     // (user, sequence number, unread count), after the triggers counted the
     // new rows.
-    let mut counters: Vec<(i64, i64, i64)> = tx
-        .prepare_cached(
-            "UPDATE user_counters SET event_seq = event_seq + 1
-             WHERE user_id IN (SELECT value FROM json_each(?1))
-             RETURNING user_id, event_seq, unread_count",
-        )?
-        .query_map(params![&list], |row| {
-            Ok((row.get(0)?, row.get(1)?, row.get(2)?))
-        })?
-        .collect::<Result<_, _>>()?;
+    let bump = super::rows::ids_in!(
+        tx.backend(),
+        "UPDATE user_counters SET event_seq = event_seq + 1 WHERE user_id IN ",
+        1,
+        " RETURNING user_id, event_seq, unread_count"
+    );
+    let mut counters: Vec<(i64, i64, i64)> = tx.all(bump, &args![&list], |row| {
+        Ok((row.at(0)?, row.at(1)?, row.at(2)?))
+    })?;
     if written.len() != recipients.len() || counters.len() != recipients.len() {
         // A recipient id with no user, or one listed twice: nothing of this
         // command is kept (the writer rolls it back).
@@ -239,23 +253,19 @@ fn write_chunk(
 /// Appends `rows` to the log, [`EVENT_ROWS`] per statement.
 fn insert_events(tx: &mut WriteTx, rows: &[Appended], now: i64) -> Result<(), StoreError> {
     let mut full = rows.chunks_exact(EVENT_ROWS);
+    let mut values: Vec<Arg<'_>> = Vec::with_capacity(EVENT_ROWS * 5);
     for group in full.by_ref() {
-        let mut statement = tx.prepare_cached(&INSERT_EVENT_ROWS)?;
-        for (i, row) in group.iter().enumerate() {
-            let at = i * 5;
-            statement.raw_bind_parameter(at + 1, row.user_id)?;
-            statement.raw_bind_parameter(at + 2, row.seq)?;
-            statement.raw_bind_parameter(at + 3, row.kind)?;
-            statement.raw_bind_parameter(at + 4, &row.payload)?;
-            statement.raw_bind_parameter(at + 5, now)?;
+        values.clear();
+        for row in group {
+            values.extend(args![row.user_id, row.seq, row.kind, &row.payload, now]);
         }
-        statement.raw_execute()?;
+        tx.exec(&INSERT_EVENT_ROWS, &values)?;
     }
-    let mut single = tx.prepare_cached(
-        "INSERT INTO events (user_id, seq, kind, payload, created_at) VALUES (?, ?, ?, ?, ?)",
-    )?;
     for row in full.remainder() {
-        single.execute(params![row.user_id, row.seq, row.kind, &row.payload, now])?;
+        tx.exec(
+            "INSERT INTO events (user_id, seq, kind, payload, created_at) VALUES ($1, $2, $3, $4, $5)",
+            &args![row.user_id, row.seq, row.kind, &row.payload, now],
+        )?;
     }
     Ok(())
 }

@@ -1,16 +1,22 @@
 //! The store: every SQL query of Herald lives below this module, so handlers
-//! never write SQL and a PostgreSQL implementation can follow behind the same
-//! functions. Server only.
+//! never write SQL. One implementation serves both backends: SQLite (the
+//! embedded default) and PostgreSQL (several instances on one database).
+//! Each statement is written once with `$1` placeholders and bound with
+//! backend-neutral arguments ([`rows`]); where the dialects differ, it
+//! names both. Server only.
 
 use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use sqlx::SqlitePool;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{PgPool, SqlitePool};
 
 use crate::server::config::{Config, Synchronous};
-use writer::{OnCommit, WriteTx, Writer, WriterHealth, WriterOptions};
+pub use rows::Backend;
+use rows::{Arg, Column, Columns, Row, bind_pg, bind_sqlite};
+use writer::{OnCommit, SqliteWriterOptions, WriteTx, Writer, WriterHealth, WriterOptions};
 
 pub mod accounts;
 pub mod chat;
@@ -55,8 +61,11 @@ impl StoreError {
     pub fn is_storage_full(&self) -> bool {
         match self {
             Self::StorageFull => true,
+            // SQLITE_FULL, or PostgreSQL's disk_full.
             Self::Database(sqlx::Error::Database(error)) => {
-                error.code().is_some_and(|code| code == "13")
+                error
+                    .code()
+                    .is_some_and(|code| code == "13" || code == "53100")
                     || error.message().contains("disk is full")
             }
             Self::Sqlite(rusqlite::Error::SqliteFailure(error, _)) => {
@@ -76,11 +85,109 @@ impl StoreError {
     }
 }
 
+/// The pool of connections for reads and single-statement writes.
+#[derive(Clone, Debug)]
+enum Pool {
+    Sqlite(SqlitePool),
+    Postgres(PgPool),
+}
+
+impl Pool {
+    fn backend(&self) -> Backend {
+        match self {
+            Self::Sqlite(_) => Backend::Sqlite,
+            Self::Postgres(_) => Backend::Postgres,
+        }
+    }
+
+    /// Runs a statement; returns the rows it changed.
+    async fn exec(&self, sql: &str, args: &[Arg<'_>]) -> Result<u64, StoreError> {
+        Ok(match self {
+            Self::Sqlite(pool) => bind_sqlite(sqlx::query(sql), args)
+                .execute(pool)
+                .await?
+                .rows_affected(),
+            Self::Postgres(pool) => bind_pg(sqlx::query(sql), args)
+                .execute(pool)
+                .await?
+                .rows_affected(),
+        })
+    }
+
+    /// Runs a query and maps every row.
+    async fn all<R>(
+        &self,
+        sql: &str,
+        args: &[Arg<'_>],
+        map: impl FnMut(&Row<'_>) -> Result<R, StoreError>,
+    ) -> Result<Vec<R>, StoreError> {
+        let mut map = map;
+        match self {
+            Self::Sqlite(pool) => {
+                let rows = bind_sqlite(sqlx::query(sql), args).fetch_all(pool).await?;
+                rows.iter().map(|row| map(&Row::Pooled(row))).collect()
+            }
+            Self::Postgres(pool) => {
+                let rows = bind_pg(sqlx::query(sql), args).fetch_all(pool).await?;
+                rows.iter().map(|row| map(&Row::Postgres(row))).collect()
+            }
+        }
+    }
+
+    /// Runs a query and maps its first row, if any.
+    async fn opt<R>(
+        &self,
+        sql: &str,
+        args: &[Arg<'_>],
+        map: impl FnOnce(&Row<'_>) -> Result<R, StoreError>,
+    ) -> Result<Option<R>, StoreError> {
+        match self {
+            Self::Sqlite(pool) => {
+                let row = bind_sqlite(sqlx::query(sql), args)
+                    .fetch_optional(pool)
+                    .await?;
+                row.as_ref().map(|row| map(&Row::Pooled(row))).transpose()
+            }
+            Self::Postgres(pool) => {
+                let row = bind_pg(sqlx::query(sql), args).fetch_optional(pool).await?;
+                row.as_ref().map(|row| map(&Row::Postgres(row))).transpose()
+            }
+        }
+    }
+
+    /// Runs a query that must return a row, and maps it.
+    async fn one<R>(
+        &self,
+        sql: &str,
+        args: &[Arg<'_>],
+        map: impl FnOnce(&Row<'_>) -> Result<R, StoreError>,
+    ) -> Result<R, StoreError> {
+        self.opt(sql, args, map)
+            .await?
+            .ok_or_else(|| StoreError::Corrupt(format!("no row for: {sql}")))
+    }
+
+    /// The first column of every row.
+    async fn column<T: Column>(&self, sql: &str, args: &[Arg<'_>]) -> Result<Vec<T>, StoreError> {
+        self.all(sql, args, |row| row.at(0)).await
+    }
+
+    /// The first column of the first row, if any.
+    async fn scalar<T: Column>(
+        &self,
+        sql: &str,
+        args: &[Arg<'_>],
+    ) -> Result<Option<T>, StoreError> {
+        self.opt(sql, args, |row| row.at(0)).await
+    }
+}
+
 /// A handle on the database; cheap to clone (a pool for reads and the
-/// writes that append no events, and the writer for those that do).
+/// writes of one statement, and the writer for those that append events
+/// or take several statements).
 #[derive(Clone, Debug)]
 pub struct Store {
-    pool: SqlitePool,
+    pool: Pool,
     writer: Writer,
     /// API tokens recently found valid.
     tokens: Arc<accounts::TokenCache>,
@@ -89,20 +196,52 @@ pub struct Store {
 impl Store {
     /// Opens (creating when missing) the configured database, brings its
     /// schema up to date, and starts the writer, which hands every committed
-    /// event to `bus`.
+    /// event to `bus`. A `postgres://` URL selects PostgreSQL; anything else
+    /// is a SQLite file.
     pub async fn open(config: &Config, bus: Arc<dyn OnCommit>) -> Result<Self, StoreError> {
         let url = config.database_url();
-        if url.starts_with("postgres") {
-            return Err(StoreError::Unsupported(
-                "PostgreSQL is not supported by this build yet; unset DATABASE_URL to use SQLite"
-                    .into(),
-            ));
+        if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+            return Self::open_postgres(config, &url, bus).await;
         }
+        Self::open_sqlite(config, &url, bus).await
+    }
+
+    async fn open_postgres(
+        config: &Config,
+        url: &str,
+        bus: Arc<dyn OnCommit>,
+    ) -> Result<Self, StoreError> {
+        let options = PgConnectOptions::from_str(url)?.application_name("herald");
+        let pool = PgPoolOptions::new()
+            .max_connections(config.db_max_connections.get())
+            .acquire_timeout(Duration::from_secs(10))
+            .connect_with(options.clone())
+            .await?;
+        sqlx::migrate!("migrations/postgres").run(&pool).await?;
+        let writer = Writer::start(
+            WriterOptions::Postgres(Box::new(options)),
+            &config.data_dir,
+            config.write_queue.get(),
+            bus,
+        )
+        .await?;
+        Ok(Self {
+            pool: Pool::Postgres(pool),
+            writer,
+            tokens: Arc::default(),
+        })
+    }
+
+    async fn open_sqlite(
+        config: &Config,
+        url: &str,
+        bus: Arc<dyn OnCommit>,
+    ) -> Result<Self, StoreError> {
         std::fs::create_dir_all(&config.data_dir).map_err(|source| StoreError::DataDir {
             path: config.data_dir.display().to_string(),
             source,
         })?;
-        let options = SqliteConnectOptions::from_str(&url)?
+        let options = SqliteConnectOptions::from_str(url)?
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
             // FULL syncs the log at every commit: nothing acknowledged is lost
@@ -123,7 +262,7 @@ impl Store {
             .await?;
         sqlx::migrate!("migrations/sqlite").run(&pool).await?;
         let writer = Writer::start(
-            WriterOptions {
+            WriterOptions::Sqlite(SqliteWriterOptions {
                 path: options.get_filename().to_path_buf(),
                 synchronous: match config.db_synchronous {
                     Synchronous::Full => "FULL",
@@ -131,13 +270,14 @@ impl Store {
                 },
                 max_page_count: config.max_database_pages(),
                 busy_timeout: Duration::from_millis(config.db_busy_timeout_ms.get()),
-            },
+            }),
             &config.data_dir,
             config.write_queue.get(),
             bus,
-        )?;
+        )
+        .await?;
         let store = Self {
-            pool,
+            pool: Pool::Sqlite(pool),
             writer,
             tokens: Arc::default(),
         };
@@ -148,6 +288,11 @@ impl Store {
             )));
         }
         Ok(store)
+    }
+
+    /// Which database this store runs on.
+    pub fn backend(&self) -> Backend {
+        self.pool.backend()
     }
 
     /// Runs a write that appends events through the writer: in the next
@@ -166,78 +311,127 @@ impl Store {
         self.writer.health()
     }
 
-    /// SQLite's journal mode as the database reports it.
+    /// The journal mode as SQLite reports it; PostgreSQL's write-ahead
+    /// log is always on ("wal").
     pub async fn journal_mode(&self) -> Result<String, StoreError> {
-        Ok(sqlx::query_scalar("PRAGMA journal_mode")
-            .fetch_one(&self.pool)
-            .await?)
+        match self.pool.backend() {
+            Backend::Sqlite => Ok(self
+                .pool
+                .scalar("PRAGMA journal_mode", &[])
+                .await?
+                .unwrap_or_default()),
+            Backend::Postgres => Ok("wal".into()),
+        }
     }
 
-    /// Whether foreign keys are enforced on a pooled connection.
+    /// Whether foreign keys are enforced on a pooled connection (always on
+    /// PostgreSQL).
     pub async fn foreign_keys_enabled(&self) -> Result<bool, StoreError> {
-        let on: i64 = sqlx::query_scalar("PRAGMA foreign_keys")
-            .fetch_one(&self.pool)
-            .await?;
-        Ok(on == 1)
+        match self.pool.backend() {
+            Backend::Sqlite => {
+                let on: Option<i64> = self.pool.scalar("PRAGMA foreign_keys", &[]).await?;
+                Ok(on == Some(1))
+            }
+            Backend::Postgres => Ok(true),
+        }
     }
 
-    /// Bytes the database occupies: its pages plus the write-ahead log.
+    /// Bytes the database occupies: SQLite's pages plus its write-ahead
+    /// log, or PostgreSQL's `pg_database_size`.
     pub async fn size_bytes(&self) -> Result<u64, StoreError> {
-        let pages: i64 = sqlx::query_scalar("PRAGMA page_count")
-            .fetch_one(&self.pool)
-            .await?;
-        let page_size: i64 = sqlx::query_scalar("PRAGMA page_size")
-            .fetch_one(&self.pool)
-            .await?;
-        let file: String =
-            sqlx::query_scalar("SELECT file FROM pragma_database_list WHERE name = 'main'")
-                .fetch_one(&self.pool)
-                .await?;
-        let wal = tokio::fs::metadata(format!("{file}-wal"))
-            .await
-            .map(|m| m.len())
-            .unwrap_or(0);
-        Ok(u64::try_from(pages.saturating_mul(page_size)).unwrap_or(0) + wal)
+        let bytes: i64 = match &self.pool {
+            Pool::Postgres(_) => self
+                .pool
+                .scalar("SELECT pg_database_size(current_database())", &[])
+                .await?
+                .unwrap_or(0),
+            Pool::Sqlite(_) => {
+                let pages: i64 = self
+                    .pool
+                    .scalar("PRAGMA page_count", &[])
+                    .await?
+                    .unwrap_or(0);
+                let page_size: i64 = self
+                    .pool
+                    .scalar("PRAGMA page_size", &[])
+                    .await?
+                    .unwrap_or(0);
+                let file: String = self
+                    .pool
+                    .scalar(
+                        "SELECT file FROM pragma_database_list WHERE name = 'main'",
+                        &[],
+                    )
+                    .await?
+                    .unwrap_or_default();
+                let wal = tokio::fs::metadata(format!("{file}-wal"))
+                    .await
+                    .map(|m| m.len())
+                    .unwrap_or(0);
+                pages
+                    .saturating_mul(page_size)
+                    .saturating_add(i64::try_from(wal).unwrap_or(i64::MAX))
+            }
+        };
+        Ok(u64::try_from(bytes).unwrap_or(0))
     }
 
     /// Open connections, idle ones, and the pool's limit.
     pub fn pool_use(&self) -> (u32, u32, u32) {
-        let idle = u32::try_from(self.pool.num_idle()).unwrap_or(u32::MAX);
-        (
-            self.pool.size(),
-            idle,
-            self.pool.options().get_max_connections(),
-        )
+        let (size, idle, max) = match &self.pool {
+            Pool::Sqlite(pool) => (
+                pool.size(),
+                pool.num_idle(),
+                pool.options().get_max_connections(),
+            ),
+            Pool::Postgres(pool) => (
+                pool.size(),
+                pool.num_idle(),
+                pool.options().get_max_connections(),
+            ),
+        };
+        (size, u32::try_from(idle).unwrap_or(u32::MAX), max)
     }
 
     /// Usernames of these users (absent ones left out).
     pub async fn usernames(&self, ids: &[i64]) -> Result<Vec<(i64, String)>, StoreError> {
-        let ids = serde_json::to_string(ids).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        Ok(sqlx::query_as(
-            "SELECT id, username FROM users WHERE id IN (SELECT value FROM json_each(?))",
-        )
-        .bind(ids)
-        .fetch_all(&self.pool)
-        .await?)
+        let ids = rows::id_list(ids)?;
+        let sql = rows::ids_in!(
+            self.backend(),
+            "SELECT id, username FROM users WHERE id IN ",
+            1,
+            ""
+        );
+        self.pool
+            .all(sql, &rows::args![&ids], |row| {
+                Ok((row.value("id")?, row.value("username")?))
+            })
+            .await
     }
 
     /// A round trip to the database, for `/healthz`.
     pub async fn ping(&self) -> Result<(), StoreError> {
-        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        self.pool.exec("SELECT 1", &[]).await?;
         Ok(())
     }
 
     /// Number of applied schema migrations.
     pub async fn schema_version(&self) -> Result<i64, StoreError> {
-        Ok(sqlx::query_scalar(
-            "SELECT COALESCE(MAX(version), 0) FROM _sqlx_migrations WHERE success",
-        )
-        .fetch_one(&self.pool)
-        .await?)
+        Ok(self
+            .pool
+            .scalar(
+                "SELECT CAST(COALESCE(MAX(version), 0) AS BIGINT) FROM _sqlx_migrations WHERE success",
+                &[],
+            )
+            .await?
+            .unwrap_or(0))
     }
 
     /// Closes the pool, waiting for connections in use (checkpoints the WAL).
     pub async fn close(&self) {
-        self.pool.close().await;
+        match &self.pool {
+            Pool::Sqlite(pool) => pool.close().await,
+            Pool::Postgres(pool) => pool.close().await,
+        }
     }
 }

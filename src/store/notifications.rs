@@ -1,10 +1,7 @@
 //! Notifications, preferences and publish idempotency. Every state change
 //! writes its event in the same transaction. Server only.
 
-use rusqlite::{OptionalExtension, params};
-use sqlx::Row;
-use sqlx::sqlite::SqliteRow;
-
+use super::rows::{Columns, Row, args};
 use super::writer::WriteTx;
 use super::{Store, StoreError};
 use super::{events, fan_out};
@@ -80,37 +77,37 @@ const SELECT_NOTIFICATION: &str = "SELECT n.id, n.category, n.priority, n.title,
         a.id AS actor_id, a.username AS actor_username, a.display_name AS actor_display_name, a.role AS actor_role
     FROM notifications n LEFT JOIN users a ON a.id = n.actor_id";
 
-fn notification_from(row: &SqliteRow) -> Result<Notification, StoreError> {
+fn notification_from(row: &Row<'_>) -> Result<Notification, StoreError> {
     let corrupt = |what: &str, value: &str| StoreError::Corrupt(format!("{what} {value}"));
-    let category: String = row.try_get("category")?;
-    let priority: String = row.try_get("priority")?;
-    let actor = match row.try_get::<Option<i64>, _>("actor_id")? {
+    let category: String = row.value("category")?;
+    let priority: String = row.value("priority")?;
+    let actor = match row.value::<Option<i64>>("actor_id")? {
         Some(id) => {
-            let role: String = row.try_get("actor_role")?;
+            let role: String = row.value("actor_role")?;
             Some(User {
                 id,
-                username: row.try_get("actor_username")?,
-                display_name: row.try_get("actor_display_name")?,
+                username: row.value("actor_username")?,
+                display_name: row.value("actor_display_name")?,
                 role: Role::parse(&role).ok_or_else(|| corrupt("role", &role))?,
             })
         }
         None => None,
     };
     let data = row
-        .try_get::<Option<String>, _>("data")?
+        .value::<Option<String>>("data")?
         .map(|text| serde_json::from_str(&text))
         .transpose()
         .map_err(|e| StoreError::Corrupt(e.to_string()))?;
     Ok(Notification {
-        id: row.try_get("id")?,
+        id: row.value("id")?,
         category: Category::parse(&category).ok_or_else(|| corrupt("category", &category))?,
         priority: Priority::parse(&priority).ok_or_else(|| corrupt("priority", &priority))?,
-        title: row.try_get("title")?,
-        body: row.try_get("body")?,
-        url: row.try_get("url")?,
-        key: row.try_get("key")?,
-        read: row.try_get::<Option<i64>, _>("read_at")?.is_some(),
-        created_at: chrono::DateTime::from_timestamp_millis(row.try_get("created_at")?)
+        title: row.value("title")?,
+        body: row.value("body")?,
+        url: row.value("url")?,
+        key: row.value("key")?,
+        read: row.value::<Option<i64>>("read_at")?.is_some(),
+        created_at: chrono::DateTime::from_timestamp_millis(row.value("created_at")?)
             .unwrap_or_default(),
         actor,
         data,
@@ -134,11 +131,13 @@ impl Store {
         let mut ids = Vec::with_capacity(names.len());
         let mut unknown = Vec::new();
         for name in names {
-            let id: Option<i64> =
-                sqlx::query_scalar("SELECT id FROM users WHERE username = ? AND NOT disabled")
-                    .bind(name)
-                    .fetch_optional(&self.pool)
-                    .await?;
+            let id: Option<i64> = self
+                .pool
+                .scalar(
+                    "SELECT id FROM users WHERE username = $1 AND NOT disabled",
+                    &args![name],
+                )
+                .await?;
             match id {
                 Some(id) => ids.push(id),
                 None => unknown.push(name.clone()),
@@ -157,62 +156,72 @@ impl Store {
         before: Option<i64>,
         limit: u32,
     ) -> Result<Vec<Notification>, StoreError> {
-        let rows = sqlx::query(&format!(
-            "{SELECT_NOTIFICATION}
-             WHERE n.user_id = ?1 AND n.id < ?2
-               AND (?3 = 0 OR n.read_at IS NULL)
-               AND (?4 IS NULL OR n.category = ?4)
-               AND (?5 IS NULL OR n.priority = ?5)
-             ORDER BY n.id DESC LIMIT ?6"
-        ))
-        .bind(user_id)
-        .bind(before.unwrap_or(i64::MAX))
-        .bind(filter.unread_only)
-        .bind(filter.category.map(Category::as_str))
-        .bind(filter.priority.map(Priority::as_str))
-        .bind(limit)
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter().map(notification_from).collect()
+        self.pool
+            .all(
+                &format!(
+                    "{SELECT_NOTIFICATION}
+                     WHERE n.user_id = $1 AND n.id < $2
+                       AND (NOT $3 OR n.read_at IS NULL)
+                       AND ($4 IS NULL OR n.category = $4)
+                       AND ($5 IS NULL OR n.priority = $5)
+                     ORDER BY n.id DESC LIMIT $6"
+                ),
+                &args![
+                    user_id,
+                    before.unwrap_or(i64::MAX),
+                    filter.unread_only,
+                    filter.category.map(Category::as_str),
+                    filter.priority.map(Priority::as_str),
+                    limit,
+                ],
+                notification_from,
+            )
+            .await
     }
 
     /// How many of `user_id`'s notifications are unread.
     pub async fn unread_count(&self, user_id: i64) -> Result<i64, StoreError> {
-        Ok(
-            sqlx::query_scalar("SELECT unread_count FROM user_counters WHERE user_id = ?")
-                .bind(user_id)
-                .fetch_optional(&self.pool)
-                .await?
-                .unwrap_or(0),
-        )
+        Ok(self
+            .pool
+            .scalar(
+                "SELECT unread_count FROM user_counters WHERE user_id = $1",
+                &args![user_id],
+            )
+            .await?
+            .unwrap_or(0))
     }
 
     /// A user's preferences (defaults when never saved).
     pub async fn preferences(&self, user_id: i64) -> Result<Preferences, StoreError> {
-        let hide_presence: bool =
-            sqlx::query_scalar("SELECT hide_presence FROM users WHERE id = ?")
-                .bind(user_id)
-                .fetch_optional(&self.pool)
-                .await?
-                .unwrap_or(false);
-        let row = sqlx::query("SELECT muted_categories, sound, browser_notifications FROM preferences WHERE user_id = ?")
-            .bind(user_id)
-            .fetch_optional(&self.pool)
+        let hide_presence: bool = self
+            .pool
+            .scalar(
+                "SELECT hide_presence FROM users WHERE id = $1",
+                &args![user_id],
+            )
+            .await?
+            .unwrap_or(false);
+        let saved = self
+            .pool
+            .opt(
+                "SELECT muted_categories, sound, browser_notifications FROM preferences WHERE user_id = $1",
+                &args![user_id],
+                |row| {
+                    let muted: String = row.value("muted_categories")?;
+                    Ok(Preferences {
+                        muted_categories: serde_json::from_str(&muted)
+                            .map_err(|e| StoreError::Corrupt(e.to_string()))?,
+                        sound: row.value("sound")?,
+                        browser_notifications: row.value("browser_notifications")?,
+                        hide_presence,
+                    })
+                },
+            )
             .await?;
-        let Some(row) = row else {
-            return Ok(Preferences {
-                hide_presence,
-                ..Preferences::default()
-            });
-        };
-        let muted: String = row.try_get("muted_categories")?;
-        Ok(Preferences {
-            muted_categories: serde_json::from_str(&muted)
-                .map_err(|e| StoreError::Corrupt(e.to_string()))?,
-            sound: row.try_get("sound")?,
-            browser_notifications: row.try_get("browser_notifications")?,
+        Ok(saved.unwrap_or(Preferences {
             hide_presence,
-        })
+            ..Preferences::default()
+        }))
     }
 
     /// Saves a user's preferences.
@@ -223,25 +232,27 @@ impl Store {
     ) -> Result<(), StoreError> {
         let muted = serde_json::to_string(&preferences.muted_categories)
             .map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        let mut tx = self.pool.begin().await?;
-        sqlx::query("UPDATE users SET hide_presence = ? WHERE id = ?")
-            .bind(preferences.hide_presence)
-            .bind(user_id)
-            .execute(&mut *tx)
-            .await?;
-        sqlx::query(
-            "INSERT INTO preferences (user_id, muted_categories, sound, browser_notifications) VALUES (?, ?, ?, ?)
-             ON CONFLICT (user_id) DO UPDATE SET muted_categories = excluded.muted_categories,
-                 sound = excluded.sound, browser_notifications = excluded.browser_notifications",
-        )
-        .bind(user_id)
-        .bind(muted)
-        .bind(preferences.sound)
-        .bind(preferences.browser_notifications)
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        Ok(())
+        let preferences = preferences.clone();
+        self.write(move |tx| {
+            tx.exec(
+                "UPDATE users SET hide_presence = $1 WHERE id = $2",
+                &args![preferences.hide_presence, user_id],
+            )?;
+            tx.exec(
+                "INSERT INTO preferences (user_id, muted_categories, sound, browser_notifications)
+                 VALUES ($1, $2, $3, $4)
+                 ON CONFLICT (user_id) DO UPDATE SET muted_categories = excluded.muted_categories,
+                     sound = excluded.sound, browser_notifications = excluded.browser_notifications",
+                &args![
+                    user_id,
+                    &muted,
+                    preferences.sound,
+                    preferences.browser_notifications
+                ],
+            )?;
+            Ok(())
+        })
+        .await
     }
 
     /// Reserves `key` for `publisher`, or reports what happened to it. A
@@ -254,39 +265,43 @@ impl Store {
         key: &str,
         now: i64,
     ) -> Result<Idempotency, StoreError> {
-        let inserted = sqlx::query(
-            "INSERT INTO idempotency_keys (publisher, key, status, response, created_at)
-             VALUES (?1, ?2, 0, '', ?3)
-             ON CONFLICT (publisher, key) DO UPDATE
-                 SET status = 0, response = '', created_at = excluded.created_at
-                 WHERE (idempotency_keys.status = 0 AND idempotency_keys.created_at < ?4)
-                    OR idempotency_keys.created_at < ?5",
-        )
-        .bind(publisher)
-        .bind(key)
-        .bind(now)
-        .bind(now - IDEMPOTENCY_ABANDONED_MS)
-        .bind(now - IDEMPOTENCY_TTL_MS)
-        .execute(&self.pool)
-        .await?;
-        if inserted.rows_affected() == 1 {
+        let inserted = self
+            .pool
+            .exec(
+                "INSERT INTO idempotency_keys (publisher, key, status, response, created_at)
+                 VALUES ($1, $2, 0, '', $3)
+                 ON CONFLICT (publisher, key) DO UPDATE
+                     SET status = 0, response = '', created_at = excluded.created_at
+                     WHERE (idempotency_keys.status = 0 AND idempotency_keys.created_at < $4)
+                        OR idempotency_keys.created_at < $5",
+                &args![
+                    publisher,
+                    key,
+                    now,
+                    now - IDEMPOTENCY_ABANDONED_MS,
+                    now - IDEMPOTENCY_TTL_MS
+                ],
+            )
+            .await?;
+        if inserted == 1 {
             return Ok(Idempotency::Reserved);
         }
-        let row = sqlx::query(
-            "SELECT status, response FROM idempotency_keys WHERE publisher = ? AND key = ?",
-        )
-        .bind(publisher)
-        .bind(key)
-        .fetch_one(&self.pool)
-        .await?;
-        let status: i64 = row.try_get("status")?;
-        Ok(match u16::try_from(status) {
-            Ok(status) if status > 0 => Idempotency::Done {
-                status,
-                response: row.try_get("response")?,
-            },
-            _ => Idempotency::InProgress,
-        })
+        self.pool
+            .one(
+                "SELECT status, response FROM idempotency_keys WHERE publisher = $1 AND key = $2",
+                &args![publisher, key],
+                |row| {
+                    let status: i64 = row.value("status")?;
+                    Ok(match u16::try_from(status) {
+                        Ok(status) if status > 0 => Idempotency::Done {
+                            status,
+                            response: row.value("response")?,
+                        },
+                        _ => Idempotency::InProgress,
+                    })
+                },
+            )
+            .await
     }
 
     /// Stores the answer for a reserved key.
@@ -297,25 +312,23 @@ impl Store {
         status: u16,
         response: &str,
     ) -> Result<(), StoreError> {
-        sqlx::query(
-            "UPDATE idempotency_keys SET status = ?, response = ? WHERE publisher = ? AND key = ?",
-        )
-        .bind(i64::from(status))
-        .bind(response)
-        .bind(publisher)
-        .bind(key)
-        .execute(&self.pool)
-        .await?;
+        self.pool
+            .exec(
+                "UPDATE idempotency_keys SET status = $1, response = $2 WHERE publisher = $3 AND key = $4",
+                &args![i64::from(status), response, publisher, key],
+            )
+            .await?;
         Ok(())
     }
 
     /// Forgets idempotency keys older than [`IDEMPOTENCY_TTL_MS`].
     pub async fn prune_idempotency_keys(&self, now: i64) -> Result<u64, StoreError> {
-        let done = sqlx::query("DELETE FROM idempotency_keys WHERE created_at < ?")
-            .bind(now - IDEMPOTENCY_TTL_MS)
-            .execute(&self.pool)
-            .await?;
-        Ok(done.rows_affected())
+        self.pool
+            .exec(
+                "DELETE FROM idempotency_keys WHERE created_at < $1",
+                &args![now - IDEMPOTENCY_TTL_MS],
+            )
+            .await
     }
 
     /// Frees a reserved key whose request failed, so a retry can run.
@@ -324,10 +337,11 @@ impl Store {
         publisher: &str,
         key: &str,
     ) -> Result<(), StoreError> {
-        sqlx::query("DELETE FROM idempotency_keys WHERE publisher = ? AND key = ? AND status = 0")
-            .bind(publisher)
-            .bind(key)
-            .execute(&self.pool)
+        self.pool
+            .exec(
+                "DELETE FROM idempotency_keys WHERE publisher = $1 AND key = $2 AND status = 0",
+                &args![publisher, key],
+            )
             .await?;
         Ok(())
     }
@@ -360,14 +374,14 @@ impl WriteTx {
     ) -> Result<Addressed, StoreError> {
         let mut ids = Vec::with_capacity(names.len());
         let mut unknown = Vec::new();
-        {
-            let mut find =
-                self.prepare_cached("SELECT id FROM users WHERE username = ? AND NOT disabled")?;
-            for name in names {
-                match find.query_row(params![name], |row| row.get(0)).optional()? {
-                    Some(id) => ids.push(id),
-                    None => unknown.push(name.clone()),
-                }
+        for name in names {
+            let found: Option<i64> = self.scalar(
+                "SELECT id FROM users WHERE username = $1 AND NOT disabled",
+                &args![name],
+            )?;
+            match found {
+                Some(id) => ids.push(id),
+                None => unknown.push(name.clone()),
             }
         }
         if !unknown.is_empty() {
@@ -416,12 +430,12 @@ impl WriteTx {
         new: &NewNotification,
         now: i64,
     ) -> Result<Option<(Vec<i64>, i64)>, StoreError> {
-        let recipients: Vec<i64> = self
-            .prepare_cached(
-                "SELECT id FROM users WHERE id > ? AND NOT disabled ORDER BY id LIMIT ?",
-            )?
-            .query_map(params![after, limit], |row| row.get(0))?
-            .collect::<Result<_, _>>()?;
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let recipients: Vec<i64> = self.all(
+            "SELECT id FROM users WHERE id > $1 AND NOT disabled ORDER BY id LIMIT $2",
+            &args![after, limit],
+            |row| row.at(0),
+        )?;
         let Some(&last) = recipients.last() else {
             return Ok(None);
         };
@@ -433,17 +447,19 @@ impl WriteTx {
 
     /// Marks one notification read.
     pub fn mark_read(&mut self, user_id: i64, id: i64, now: i64) -> Result<Change, StoreError> {
-        let exists: Option<Option<i64>> = self
-            .prepare_cached("SELECT read_at FROM notifications WHERE id = ? AND user_id = ?")?
-            .query_row(params![id, user_id], |row| row.get(0))
-            .optional()?;
+        let exists: Option<Option<i64>> = self.scalar(
+            "SELECT read_at FROM notifications WHERE id = $1 AND user_id = $2",
+            &args![id, user_id],
+        )?;
         match exists {
             None => return Ok(Change::NotFound),
             Some(Some(_)) => return Ok(Change::Unchanged),
             Some(None) => {}
         }
-        self.prepare_cached("UPDATE notifications SET read_at = ? WHERE id = ?")?
-            .execute(params![now, id])?;
+        self.exec(
+            "UPDATE notifications SET read_at = $1 WHERE id = $2",
+            &args![now, id],
+        )?;
         let event = Event::NotificationsRead {
             ids: vec![id],
             unread_count: Some(unread_in(self, user_id)?),
@@ -460,16 +476,13 @@ impl WriteTx {
         now: i64,
     ) -> Result<Change, StoreError> {
         let up_to: Option<i64> = self
-            .prepare_cached(
-                "UPDATE notifications SET read_at = ?1
-                 WHERE user_id = ?2 AND read_at IS NULL AND (?3 IS NULL OR category = ?3)
+            .all(
+                "UPDATE notifications SET read_at = $1
+                 WHERE user_id = $2 AND read_at IS NULL AND ($3 IS NULL OR category = $3)
                  RETURNING id",
+                &args![now, user_id, category.map(Category::as_str)],
+                |row| row.at::<i64>(0),
             )?
-            .query_map(
-                params![now, user_id, category.map(Category::as_str)],
-                |row| row.get::<_, i64>(0),
-            )?
-            .collect::<Result<Vec<_>, _>>()?
             .into_iter()
             .max();
         let Some(up_to_id) = up_to else {
@@ -491,9 +504,10 @@ impl WriteTx {
         id: i64,
         now: i64,
     ) -> Result<Change, StoreError> {
-        let deleted = self
-            .prepare_cached("DELETE FROM notifications WHERE id = ? AND user_id = ?")?
-            .execute(params![id, user_id])?;
+        let deleted = self.exec(
+            "DELETE FROM notifications WHERE id = $1 AND user_id = $2",
+            &args![id, user_id],
+        )?;
         if deleted == 0 {
             return Ok(Change::NotFound);
         }
@@ -518,53 +532,45 @@ pub(super) fn write_notification(
     let data = new.data.as_ref().map(|d| d.to_string());
     let actor_id = new.actor.as_ref().map(|a| a.id);
     let replaced: Option<i64> = match &new.key {
-        Some(key) => tx
-            .prepare_cached(
-                "UPDATE notifications SET category = ?, priority = ?, title = ?, body = ?, url = ?,
-                     actor_id = ?, data = ?, read_at = NULL, created_at = ?
-                 WHERE user_id = ? AND key = ? RETURNING id",
-            )?
-            .query_row(
-                params![
-                    new.category.as_str(),
-                    new.priority.as_str(),
-                    &new.title,
-                    &new.body,
-                    &new.url,
-                    actor_id,
-                    &data,
-                    now,
-                    user_id,
-                    key
-                ],
-                |row| row.get(0),
-            )
-            .optional()?,
+        Some(key) => tx.scalar(
+            "UPDATE notifications SET category = $1, priority = $2, title = $3, body = $4, url = $5,
+                 actor_id = $6, data = $7, read_at = NULL, created_at = $8
+             WHERE user_id = $9 AND key = $10 RETURNING id",
+            &args![
+                new.category.as_str(),
+                new.priority.as_str(),
+                &new.title,
+                &new.body,
+                &new.url,
+                actor_id,
+                &data,
+                now,
+                user_id,
+                key
+            ],
+        )?,
         None => None,
     };
     let id = match replaced {
         Some(id) => id,
-        None => tx
-            .prepare_cached(
-                "INSERT INTO notifications
-                     (user_id, category, priority, title, body, url, key, actor_id, data, created_at)
-                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
-            )?
-            .query_row(
-                params![
-                    user_id,
-                    new.category.as_str(),
-                    new.priority.as_str(),
-                    &new.title,
-                    &new.body,
-                    &new.url,
-                    &new.key,
-                    actor_id,
-                    &data,
-                    now
-                ],
-                |row| row.get(0),
-            )?,
+        None => tx.one(
+            "INSERT INTO notifications
+                 (user_id, category, priority, title, body, url, key, actor_id, data, created_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id",
+            &args![
+                user_id,
+                new.category.as_str(),
+                new.priority.as_str(),
+                &new.title,
+                &new.body,
+                &new.url,
+                &new.key,
+                actor_id,
+                &data,
+                now
+            ],
+            |row| row.at(0),
+        )?,
     };
     let notification = new.written(id, now);
     let unread_count = Some(unread_in(tx, user_id)?);
@@ -591,12 +597,10 @@ pub(super) fn read_keyed_notification(
     key: &str,
     now: i64,
 ) -> Result<(), StoreError> {
-    let id: Option<i64> = tx
-        .prepare_cached(
-            "UPDATE notifications SET read_at = ? WHERE user_id = ? AND key = ? AND read_at IS NULL RETURNING id",
-        )?
-        .query_row(params![now, user_id, key], |row| row.get(0))
-        .optional()?;
+    let id: Option<i64> = tx.scalar(
+        "UPDATE notifications SET read_at = $1 WHERE user_id = $2 AND key = $3 AND read_at IS NULL RETURNING id",
+        &args![now, user_id, key],
+    )?;
     let Some(id) = id else { return Ok(()) };
     let event = Event::NotificationsRead {
         ids: vec![id],
@@ -608,7 +612,9 @@ pub(super) fn read_keyed_notification(
 /// `user_id`'s unread count as `tx` sees it (after its own writes): the
 /// count the triggers on `notifications` keep (migration 0006).
 fn unread_in(tx: &mut WriteTx, user_id: i64) -> Result<i64, StoreError> {
-    Ok(tx
-        .prepare_cached("SELECT unread_count FROM user_counters WHERE user_id = ?")?
-        .query_row(params![user_id], |row| row.get(0))?)
+    tx.one(
+        "SELECT unread_count FROM user_counters WHERE user_id = $1",
+        &args![user_id],
+        |row| row.at(0),
+    )
 }

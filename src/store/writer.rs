@@ -14,7 +14,6 @@
 //! each one on sqlx's driver is a round trip to its worker thread. Here a
 //! batch runs start to finish on one thread, and only the fsync waits.
 
-use std::ops::{Deref, DerefMut};
 use std::panic::AssertUnwindSafe;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -25,8 +24,11 @@ use std::time::{Duration, Instant};
 use rusqlite::Connection;
 use tokio::sync::oneshot;
 
+use sqlx::Connection as _;
+
 use super::StoreError;
 use super::events::Appended;
+use super::rows::{Arg, Backend, Column, Columns, Row, bind_pg, numbered_for_sqlite};
 
 /// Commands run in one transaction at most.
 pub const MAX_BATCH: usize = 256;
@@ -69,7 +71,14 @@ pub trait OnCommit: Send + Sync + 'static {
 /// How the writer opens its connection: the same database and settings as
 /// the pool's.
 #[derive(Debug, Clone)]
-pub struct WriterOptions {
+pub enum WriterOptions {
+    Sqlite(SqliteWriterOptions),
+    Postgres(Box<sqlx::postgres::PgConnectOptions>),
+}
+
+/// The writer's SQLite connection.
+#[derive(Debug, Clone)]
+pub struct SqliteWriterOptions {
     /// The database file.
     pub path: PathBuf,
     /// `PRAGMA synchronous`: `"FULL"` or `"NORMAL"`.
@@ -80,7 +89,7 @@ pub struct WriterOptions {
     pub busy_timeout: Duration,
 }
 
-impl WriterOptions {
+impl SqliteWriterOptions {
     fn connect(&self) -> Result<Connection, StoreError> {
         let conn = Connection::open(&self.path)?;
         conn.busy_timeout(self.busy_timeout)?;
@@ -93,6 +102,39 @@ impl WriterOptions {
         ))?;
         Ok(conn)
     }
+}
+
+impl WriterOptions {
+    fn connect(&self) -> Result<Conn, StoreError> {
+        match self {
+            Self::Sqlite(options) => Ok(Conn::Sqlite(options.connect()?)),
+            Self::Postgres(options) => {
+                // The writer's thread drives its connection with a runtime
+                // of its own: each statement is awaited right there, with
+                // no hand-off to another thread.
+                let runtime = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .map_err(|e| {
+                        StoreError::Write(format!("cannot start the writer's runtime: {e}"))
+                    })?;
+                let conn = runtime.block_on(sqlx::PgConnection::connect_with(options))?;
+                Ok(Conn::Postgres(PgConn { runtime, conn }))
+            }
+        }
+    }
+}
+
+/// The writer's PostgreSQL connection and the runtime that drives it.
+pub(super) struct PgConn {
+    runtime: tokio::runtime::Runtime,
+    conn: sqlx::PgConnection,
+}
+
+/// The writer's connection.
+pub(super) enum Conn {
+    Sqlite(Connection),
+    Postgres(PgConn),
 }
 
 /// The writer's page cache: the pages every batch touches (the users'
@@ -115,7 +157,7 @@ const CHECKPOINT_EVERY: Duration = Duration::from_millis(100);
 /// never stops, and the log would grow without end. A PASSIVE checkpoint
 /// never blocks the writer. Commits `nudge` it; it ends when the writer
 /// does.
-fn start_checkpointer(options: &WriterOptions) -> Result<SyncSender<()>, StoreError> {
+fn start_checkpointer(options: &SqliteWriterOptions) -> Result<SyncSender<()>, StoreError> {
     let conn = options.connect()?;
     let (nudge, nudged) = std::sync::mpsc::sync_channel::<()>(1);
     std::thread::Builder::new()
@@ -138,12 +180,13 @@ fn start_checkpointer(options: &WriterOptions) -> Result<SyncSender<()>, StoreEr
 }
 
 /// The open transaction a command runs in: the writer's connection (the
-/// store's write functions run their SQL on it) and the events appended so
-/// far. A command that returns `Err` is rolled back to its savepoint; one
-/// that returns `Ok` keeps everything it wrote, so write functions decide
+/// store's write functions run their SQL on it through [`exec`](Self::exec),
+/// [`all`](Self::all) and their kin) and the events appended so far. A
+/// command that returns `Err` is rolled back to its savepoint; one that
+/// returns `Ok` keeps everything it wrote, so write functions decide
 /// before they write.
 pub struct WriteTx {
-    conn: Connection,
+    conn: Conn,
     appended: Vec<Appended>,
 }
 
@@ -152,18 +195,118 @@ impl WriteTx {
     pub(super) fn appended(&mut self, event: Appended) {
         self.appended.push(event);
     }
-}
 
-impl Deref for WriteTx {
-    type Target = Connection;
-    fn deref(&self) -> &Connection {
-        &self.conn
+    /// The dialect of the writer's connection.
+    pub(super) fn backend(&self) -> Backend {
+        match self.conn {
+            Conn::Sqlite(_) => Backend::Sqlite,
+            Conn::Postgres(_) => Backend::Postgres,
+        }
     }
-}
 
-impl DerefMut for WriteTx {
-    fn deref_mut(&mut self) -> &mut Connection {
-        &mut self.conn
+    /// The SQLite connection, for statements only SQLite has.
+    pub(super) fn sqlite(&mut self) -> Option<&mut Connection> {
+        match &mut self.conn {
+            Conn::Sqlite(conn) => Some(conn),
+            Conn::Postgres(_) => None,
+        }
+    }
+
+    /// Runs a statement; returns the rows it changed.
+    pub(super) fn exec(&mut self, sql: &str, args: &[Arg<'_>]) -> Result<u64, StoreError> {
+        match &mut self.conn {
+            Conn::Sqlite(conn) => {
+                let changed = conn
+                    .prepare_cached(&numbered_for_sqlite(sql))?
+                    .execute(rusqlite::params_from_iter(args))?;
+                Ok(changed as u64)
+            }
+            Conn::Postgres(PgConn { runtime, conn }) => {
+                let done = runtime.block_on(bind_pg(sqlx::query(sql), args).execute(&mut *conn))?;
+                Ok(done.rows_affected())
+            }
+        }
+    }
+
+    /// Runs a query and maps every row.
+    pub(super) fn all<R>(
+        &mut self,
+        sql: &str,
+        args: &[Arg<'_>],
+        mut map: impl FnMut(&Row<'_>) -> Result<R, StoreError>,
+    ) -> Result<Vec<R>, StoreError> {
+        match &mut self.conn {
+            Conn::Sqlite(conn) => {
+                let mut statement = conn.prepare_cached(&numbered_for_sqlite(sql))?;
+                let mut rows = statement.query(rusqlite::params_from_iter(args))?;
+                let mut mapped = Vec::new();
+                while let Some(row) = rows.next()? {
+                    mapped.push(map(&Row::Writer(row))?);
+                }
+                Ok(mapped)
+            }
+            Conn::Postgres(PgConn { runtime, conn }) => {
+                let rows =
+                    runtime.block_on(bind_pg(sqlx::query(sql), args).fetch_all(&mut *conn))?;
+                rows.iter().map(|row| map(&Row::Postgres(row))).collect()
+            }
+        }
+    }
+
+    /// Runs a query and maps its first row, if any.
+    pub(super) fn opt<R>(
+        &mut self,
+        sql: &str,
+        args: &[Arg<'_>],
+        map: impl FnOnce(&Row<'_>) -> Result<R, StoreError>,
+    ) -> Result<Option<R>, StoreError> {
+        match &mut self.conn {
+            Conn::Sqlite(conn) => {
+                let mut statement = conn.prepare_cached(&numbered_for_sqlite(sql))?;
+                let mut rows = statement.query(rusqlite::params_from_iter(args))?;
+                match rows.next()? {
+                    Some(row) => map(&Row::Writer(row)).map(Some),
+                    None => Ok(None),
+                }
+            }
+            Conn::Postgres(PgConn { runtime, conn }) => {
+                let row =
+                    runtime.block_on(bind_pg(sqlx::query(sql), args).fetch_optional(&mut *conn))?;
+                row.as_ref().map(|row| map(&Row::Postgres(row))).transpose()
+            }
+        }
+    }
+
+    /// Runs a query that must return a row, and maps it.
+    pub(super) fn one<R>(
+        &mut self,
+        sql: &str,
+        args: &[Arg<'_>],
+        map: impl FnOnce(&Row<'_>) -> Result<R, StoreError>,
+    ) -> Result<R, StoreError> {
+        self.opt(sql, args, map)?
+            .ok_or_else(|| StoreError::Corrupt(format!("no row for: {sql}")))
+    }
+
+    /// The first column of the first row, if any.
+    pub(super) fn scalar<T: Column>(
+        &mut self,
+        sql: &str,
+        args: &[Arg<'_>],
+    ) -> Result<Option<T>, StoreError> {
+        self.opt(sql, args, |row| row.at(0))
+    }
+
+    /// Runs a statement without arguments and outside the statement cache
+    /// (BEGIN, SAVEPOINT, COMMIT).
+    fn control(&mut self, statement: &str) -> Result<(), StoreError> {
+        match &mut self.conn {
+            Conn::Sqlite(conn) => conn.execute_batch(statement)?,
+            Conn::Postgres(PgConn { runtime, conn }) => {
+                runtime.block_on(sqlx::raw_sql(statement).execute(&mut *conn))?;
+            }
+        }
+        Ok(())
     }
 }
 
@@ -301,36 +444,54 @@ impl std::fmt::Debug for Writer {
 }
 
 impl Writer {
-    /// Opens the writer's own connection and starts its thread. `queue`
-    /// bounds the commands waiting; beyond it `run` answers
-    /// [`StoreError::Busy`].
-    pub fn start(
+    /// Starts the writer's thread and opens its own connection there (a
+    /// PostgreSQL connection belongs to the runtime that opened it, and the
+    /// writer's runtime lives on that thread). `queue` bounds the commands
+    /// waiting; beyond it `run` answers [`StoreError::Busy`].
+    pub async fn start(
         options: WriterOptions,
         data_dir: &Path,
         queue: usize,
         bus: Arc<dyn OnCommit>,
     ) -> Result<Self, StoreError> {
-        let conn = options.connect()?;
-        let checkpoint = start_checkpointer(&options)?;
+        let checkpoint = match &options {
+            WriterOptions::Sqlite(sqlite) => Some(start_checkpointer(sqlite)?),
+            WriterOptions::Postgres(_) => None,
+        };
         let (jobs, receiver) = std::sync::mpsc::sync_channel(queue.max(1));
         let health = Arc::new(WriterHealth::default());
         let waiting = Arc::new(AtomicUsize::new(0));
-        let task = WriterTask {
-            tx: WriteTx {
-                conn,
-                appended: Vec::new(),
-            },
-            options,
-            data_dir: data_dir.to_path_buf(),
-            bus,
-            health: health.clone(),
-            waiting: waiting.clone(),
-            checkpoint,
-        };
+        let (opened, open) = oneshot::channel();
+        let data_dir = data_dir.to_path_buf();
+        let (task_health, task_waiting) = (health.clone(), waiting.clone());
         std::thread::Builder::new()
             .name("herald-writer".into())
-            .spawn(move || task.run(receiver))
+            .spawn(move || {
+                let conn = match options.connect() {
+                    Ok(conn) => conn,
+                    Err(error) => {
+                        let _ = opened.send(Err(error));
+                        return;
+                    }
+                };
+                let _ = opened.send(Ok(()));
+                let task = WriterTask {
+                    tx: WriteTx {
+                        conn,
+                        appended: Vec::new(),
+                    },
+                    options,
+                    data_dir,
+                    bus,
+                    health: task_health,
+                    waiting: task_waiting,
+                    checkpoint,
+                };
+                task.run(receiver);
+            })
             .map_err(|e| StoreError::Write(format!("cannot start the writer thread: {e}")))?;
+        open.await
+            .map_err(|_| StoreError::Write("the writer thread ended at start".into()))??;
         Ok(Self {
             jobs,
             waiting,
@@ -385,8 +546,8 @@ struct WriterTask {
     bus: Arc<dyn OnCommit>,
     health: Arc<WriterHealth>,
     waiting: Arc<AtomicUsize>,
-    /// Tells the checkpointer that the log grew.
-    checkpoint: SyncSender<()>,
+    /// Tells the checkpointer that the log grew (SQLite).
+    checkpoint: Option<SyncSender<()>>,
 }
 
 impl WriterTask {
@@ -425,6 +586,12 @@ impl WriterTask {
     /// A trial write is no test: a small one can fit where a real one
     /// does not.
     fn probe(&mut self) {
+        if self.tx.backend() == Backend::Postgres {
+            // The database's disk is not ours to measure: the next write
+            // finds out.
+            self.health.storage_full.store(false, Ordering::Relaxed);
+            return;
+        }
         match self.available_bytes() {
             Ok(available) if available >= RECOVERED_BYTES => {
                 tracing::info!(available, "the storage has room again");
@@ -436,8 +603,11 @@ impl WriterTask {
     }
 
     fn available_bytes(&mut self) -> Result<u64, StoreError> {
+        let Some(conn) = self.tx.sqlite() else {
+            return Ok(u64::MAX);
+        };
         let pragma = |name: &str| -> Result<i64, StoreError> {
-            Ok(self.tx.conn.query_row(name, [], |row| row.get(0))?)
+            Ok(conn.query_row(name, [], |row| row.get(0))?)
         };
         let free = pragma("PRAGMA freelist_count")?;
         let count = pragma("PRAGMA page_count")?;
@@ -457,7 +627,8 @@ impl WriterTask {
             .largest_batch
             .fetch_max(count, Ordering::Relaxed);
         self.tx.appended.clear();
-        if let Err(error) = self.execute("BEGIN IMMEDIATE") {
+        let begin = self.tx.backend().pick("BEGIN IMMEDIATE", "BEGIN");
+        if let Err(error) = self.execute(begin) {
             let error = self.classify(error);
             tracing::warn!(%error, "the writer could not begin a transaction");
             for job in jobs {
@@ -531,7 +702,9 @@ impl WriterTask {
                 // even though the others committed.
                 self.health.storage_full.store(full, Ordering::Relaxed);
                 // Full: a checkpoint is already due.
-                let _ = self.checkpoint.try_send(());
+                if let Some(checkpoint) = &self.checkpoint {
+                    let _ = checkpoint.try_send(());
+                }
                 let events = std::mem::take(&mut self.tx.appended);
                 if !events.is_empty() {
                     self.bus.committed(events);
@@ -559,8 +732,7 @@ impl WriterTask {
     }
 
     fn execute(&mut self, statement: &'static str) -> Result<(), StoreError> {
-        self.tx.conn.execute_batch(statement)?;
-        Ok(())
+        self.tx.control(statement)
     }
 
     /// A full disk (or database size limit) is reported as such and
