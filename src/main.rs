@@ -102,6 +102,7 @@ async fn run(config: Config, config_path: PathBuf) -> Result<(), Failure> {
     let store = Store::open(&config, Arc::new(bus.clone()))
         .await
         .map_err(|e| format!("cannot open the store: {e}"))?;
+    tracing::info!(database = store.backend().name(), "store open");
     let listener =
         serve::bind(config.addr).map_err(|e| format!("cannot listen on {}: {e}", config.addr))?;
     let local_addr = listener.local_addr().map_err(|e| e.to_string())?;

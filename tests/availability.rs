@@ -592,6 +592,11 @@ async fn a_full_disk_answers_503_and_writes_recover_by_themselves() {
             .env("HERALD_EVENT_RETENTION_PER_USER", "1")
             .env("HERALD_EVENT_RETENTION_INTERVAL_SECS", "3"),
     );
+    if server.on_postgres() {
+        // The size limit is SQLite's (`max_page_count`); PostgreSQL's own
+        // disk_full answer is mapped the same way but cannot be provoked here.
+        return;
+    }
     let admin = admin_client(&server).await;
     server.client().register("fills").await;
     let request =

@@ -415,16 +415,9 @@ async fn bad_input_is_a_clear_error_never_a_reset() {
     for _ in 0..5 {
         server.client().login(&huge, "whatever password").await;
     }
-    let db = sqlx::SqlitePool::connect(&format!(
-        "sqlite://{}",
-        server.data_dir().join("herald.db").display()
-    ))
-    .await
-    .unwrap();
-    let longest: Option<i64> = sqlx::query_scalar("SELECT MAX(length(scope)) FROM login_failures")
-        .fetch_one(&db)
-        .await
-        .unwrap();
+    let longest = server
+        .sql("SELECT MAX(length(scope)) FROM login_failures")
+        .await;
     assert!(longest.unwrap_or(0) < 100, "{longest:?}");
 }
 
@@ -540,32 +533,24 @@ async fn idempotency_keys_expire_and_abandoned_ones_are_taken_over() {
         "a retry repeats the answer"
     );
 
-    let db = sqlx::SqlitePool::connect(&format!(
-        "sqlite://{}",
-        server.data_dir().join("herald.db").display()
-    ))
-    .await
-    .unwrap();
     let day_ago = chrono::Utc::now().timestamp_millis() - 25 * 3_600_000;
-    sqlx::query("UPDATE idempotency_keys SET created_at = ?")
-        .bind(day_ago)
-        .execute(&db)
-        .await
-        .unwrap();
+    server
+        .sql(&format!(
+            "UPDATE idempotency_keys SET created_at = {day_ago}"
+        ))
+        .await;
     let later = publish("daily-report").await;
     assert_eq!(later.status, StatusCode::ACCEPTED);
     assert_ne!(later.body, first.body, "an expired key publishes again");
 
     // A publish that died midway ten minutes ago does not block the key.
     let ten_minutes_ago = chrono::Utc::now().timestamp_millis() - 10 * 60_000;
-    sqlx::query(
-        "INSERT INTO idempotency_keys (publisher, key, status, response, created_at)
-         SELECT publisher, 'crashed', 0, '', ? FROM idempotency_keys LIMIT 1",
-    )
-    .bind(ten_minutes_ago)
-    .execute(&db)
-    .await
-    .unwrap();
+    server
+        .sql(&format!(
+            "INSERT INTO idempotency_keys (publisher, key, status, response, created_at)
+             SELECT publisher, 'crashed', 0, '', {ten_minutes_ago} FROM idempotency_keys LIMIT 1"
+        ))
+        .await;
     let retried = publish("crashed").await;
     assert_eq!(retried.status, StatusCode::ACCEPTED, "{}", retried.body);
 }

@@ -1,7 +1,10 @@
 //! Test harness: starts the real `herald` binary on a free port with a fresh
-//! data directory and gives tests a typed HTTP client.
+//! data directory (and, with `HERALD_TEST_DATABASE=postgres`, a fresh
+//! PostgreSQL database) and gives tests a typed HTTP client.
 
 #![allow(dead_code)] // each test file uses a different part of the harness
+
+pub mod postgres;
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -19,6 +22,8 @@ pub struct TestServer {
     pub base_url: String,
     pub port: u16,
     data_dir: tempfile::TempDir,
+    /// The PostgreSQL database, when the tests run on PostgreSQL.
+    database_url: Option<String>,
     logs: Arc<Mutex<Vec<String>>>,
     extra_env: Vec<(String, String)>,
 }
@@ -70,7 +75,12 @@ fn binary() -> &'static str {
     env!("CARGO_BIN_EXE_herald")
 }
 
-fn command(data_dir: &Path, port: u16, env: &[(String, String)]) -> Command {
+fn command(
+    data_dir: &Path,
+    database_url: Option<&str>,
+    port: u16,
+    env: &[(String, String)],
+) -> Command {
     let mut cmd = Command::new(binary());
     cmd.current_dir(env!("CARGO_MANIFEST_DIR"))
         .env_remove("DATABASE_URL")
@@ -88,6 +98,9 @@ fn command(data_dir: &Path, port: u16, env: &[(String, String)]) -> Command {
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::piped());
+    if let Some(url) = database_url {
+        cmd.env("DATABASE_URL", url);
+    }
     for (key, value) in env {
         cmd.env(key, value);
     }
@@ -103,11 +116,17 @@ impl TestServer {
     /// Starts a server with a fresh data directory and extra variables.
     pub fn start_with(options: ServerOptions) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
-        Self::spawn(dir, 0, options.env)
+        let database_url = postgres::selected().then(postgres::fresh_database);
+        Self::spawn(dir, database_url, 0, options.env)
     }
 
-    fn spawn(data_dir: tempfile::TempDir, port: u16, env: Vec<(String, String)>) -> Self {
-        let mut child = command(data_dir.path(), port, &env)
+    fn spawn(
+        data_dir: tempfile::TempDir,
+        database_url: Option<String>,
+        port: u16,
+        env: Vec<(String, String)>,
+    ) -> Self {
+        let mut child = command(data_dir.path(), database_url.as_deref(), port, &env)
             .spawn()
             .expect("start herald");
         let logs = Arc::new(Mutex::new(Vec::new()));
@@ -144,8 +163,38 @@ impl TestServer {
             base_url: format!("http://127.0.0.1:{port}"),
             port,
             data_dir,
+            database_url,
             logs,
             extra_env: env,
+        }
+    }
+
+    /// Whether this server runs on PostgreSQL (else on its SQLite file).
+    pub fn on_postgres(&self) -> bool {
+        self.database_url.is_some()
+    }
+
+    /// Runs `statement` on the server's database behind its back (to age
+    /// rows, or to look at what is stored); returns the first column of
+    /// the first row as an integer, if there is one.
+    pub async fn sql(&self, statement: &str) -> Option<i64> {
+        match &self.database_url {
+            Some(url) => postgres::psql(url, statement).lines().next()?.parse().ok(),
+            None => {
+                let url = format!(
+                    "sqlite://{}",
+                    self.data_dir.path().join("herald.db").display()
+                );
+                let db = sqlx::SqlitePool::connect(&url)
+                    .await
+                    .expect("open the database");
+                let row: Option<(Option<i64>,)> = sqlx::query_as(statement)
+                    .fetch_optional(&db)
+                    .await
+                    .expect("run the statement");
+                db.close().await;
+                row.and_then(|(value,)| value)
+            }
         }
     }
 
@@ -223,7 +272,8 @@ impl TestServer {
             }
             std::thread::sleep(Duration::from_millis(50));
         }
-        Self::spawn(data_dir, port, env)
+        let database_url = self.database_url.take();
+        Self::spawn(data_dir, database_url, port, env)
     }
 }
 
@@ -236,9 +286,14 @@ impl TestServer {
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
-        let output = command(self.data_dir.path(), self.port, &env)
-            .output()
-            .expect("run herald");
+        let output = command(
+            self.data_dir.path(),
+            self.database_url.as_deref(),
+            self.port,
+            &env,
+        )
+        .output()
+        .expect("run herald");
         Exited {
             status: output.status,
             stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
@@ -259,7 +314,9 @@ pub fn start_expecting_failure(env: &[(&str, &str)]) -> Exited {
         .iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect();
-    let output = command(dir.path(), 0, &env).output().expect("run herald");
+    let output = command(dir.path(), None, 0, &env)
+        .output()
+        .expect("run herald");
     Exited {
         status: output.status,
         stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
