@@ -183,6 +183,7 @@ async fn run(config: Config, config_path: PathBuf) -> Result<(), Failure> {
     }
     auth::service::spawn_maintenance(state.clone());
     herald::realtime::retention::spawn(state.clone());
+    herald::realtime::cluster::spawn(state.clone());
     herald::chat::service::spawn_presence(state.clone());
     herald::system::status::spawn_sampler(state.clone());
     let app = router::build(state);

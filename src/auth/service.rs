@@ -78,6 +78,7 @@ async fn end_sessions(state: &AppState, sessions: &[SessionHash]) -> Result<(), 
         state.store.delete_session(hash).await?;
     }
     state.live_sessions.end(sessions);
+    state.bus.sessions_ended(sessions);
     Ok(())
 }
 
@@ -389,6 +390,7 @@ pub async fn change_password(
         .set_password(current.user.id, &hash, None)
         .await?;
     state.live_sessions.end(&ended);
+    state.bus.sessions_ended(&ended);
     tracing::info!(user = %current.user.username, sessions = ended.len(), "password changed");
     start_session(state, &current.user).await
 }
@@ -467,11 +469,14 @@ pub async fn update_account(
     }
     if let Some(role) = change.role {
         state.store.set_role(id, role).await?;
+        state.bus.tokens_changed();
     }
     if let Some(disabled) = change.disabled
         && let Some(ended) = state.store.set_disabled(id, disabled).await?
     {
         state.live_sessions.end(&ended);
+        state.bus.sessions_ended(&ended);
+        state.bus.tokens_changed();
     }
     state.store.account(id).await?.ok_or(AppError::NotFound)
 }
@@ -510,6 +515,7 @@ pub async fn create_token(
 /// Revokes token `id` at once: its next request is refused.
 pub async fn revoke_token(state: &AppState, admin: &CurrentUser, id: i64) -> Result<(), AppError> {
     if state.store.revoke_token(id, now_ms()).await? {
+        state.bus.tokens_changed();
         tracing::info!(token = id, by = %admin.user.username, "API token revoked");
         Ok(())
     } else {

@@ -231,7 +231,7 @@ impl Hub {
     /// under the lock (a broadcast to 10,000 users takes it once). A full
     /// queue drops that connection (never waits): other users are never
     /// slowed down.
-    fn announce_frames(&self, frames: Vec<SharedFrame>) {
+    pub(in crate::realtime) fn announce_frames(&self, frames: Vec<SharedFrame>) {
         let counters = &self.inner.counters;
         counters
             .frames_announced
@@ -270,6 +270,23 @@ impl Hub {
                 .fetch_add(count as u64, Ordering::Relaxed);
             tracing::info!(user_id, dropped = count, "slow consumer dropped");
         }
+    }
+
+    /// Those of `users` with a connection here.
+    pub(in crate::realtime) fn connected_among(
+        &self,
+        users: impl IntoIterator<Item = i64>,
+    ) -> Vec<i64> {
+        let connected = self.lock();
+        users
+            .into_iter()
+            .filter(|user| connected.contains_key(user))
+            .collect()
+    }
+
+    /// Every user with a connection here.
+    pub(in crate::realtime) fn connected_users(&self) -> Vec<i64> {
+        self.lock().keys().copied().collect()
     }
 
     /// Announces everything a committed transaction wrote. Only the bus

@@ -17,6 +17,8 @@ mod tabs;
 #[cfg(feature = "ssr")]
 pub mod bus;
 #[cfg(feature = "ssr")]
+pub mod cluster;
+#[cfg(feature = "ssr")]
 pub mod frames;
 #[cfg(feature = "ssr")]
 pub mod hub;

@@ -79,6 +79,12 @@ const TOKEN_COLUMNS: &str = "SELECT t.id, t.name, u.username AS created_by_name,
     FROM api_tokens t JOIN users u ON u.id = t.created_by";
 
 impl Store {
+    /// Forgets every API token found valid (another instance revoked one,
+    /// or demoted or disabled an admin).
+    pub fn forget_tokens(&self) {
+        self.tokens.forget_all();
+    }
+
     /// Creates a user; reports a taken username instead of failing.
     pub async fn create_user(
         &self,

@@ -16,7 +16,9 @@ use sqlx::{PgPool, SqlitePool};
 use crate::server::config::{Config, Synchronous};
 pub use rows::Backend;
 use rows::{Arg, Column, Columns, Row, bind_pg, bind_sqlite};
-use writer::{OnCommit, SqliteWriterOptions, WriteTx, Writer, WriterHealth, WriterOptions};
+use writer::{
+    OnCommit, PgWriterOptions, SqliteWriterOptions, WriteTx, Writer, WriterHealth, WriterOptions,
+};
 
 pub mod accounts;
 pub mod chat;
@@ -83,6 +85,22 @@ impl StoreError {
             other => Self::Write(other.to_string()),
         }
     }
+}
+
+/// A random name for this instance (16 hex digits).
+fn new_node_id() -> String {
+    crate::server::random::hex::<8>()
+}
+
+fn stored_event_of_user(row: &Row<'_>) -> Result<(i64, events::StoredEvent), StoreError> {
+    Ok((
+        row.value("user_id")?,
+        events::StoredEvent {
+            seq: row.value("seq")?,
+            kind: row.value("kind")?,
+            payload: row.value("payload")?,
+        },
+    ))
 }
 
 /// The pool of connections for reads and single-statement writes.
@@ -191,6 +209,8 @@ pub struct Store {
     writer: Writer,
     /// API tokens recently found valid.
     tokens: Arc<accounts::TokenCache>,
+    /// This instance's name among those sharing a PostgreSQL database.
+    node: Arc<str>,
 }
 
 impl Store {
@@ -212,6 +232,7 @@ impl Store {
         bus: Arc<dyn OnCommit>,
     ) -> Result<Self, StoreError> {
         let options = PgConnectOptions::from_str(url)?.application_name("herald");
+        let node = new_node_id();
         let pool = PgPoolOptions::new()
             .max_connections(config.db_max_connections.get())
             .acquire_timeout(Duration::from_secs(10))
@@ -219,7 +240,10 @@ impl Store {
             .await?;
         sqlx::migrate!("migrations/postgres").run(&pool).await?;
         let writer = Writer::start(
-            WriterOptions::Postgres(Box::new(options)),
+            WriterOptions::Postgres(Box::new(PgWriterOptions {
+                connect: options,
+                node: node.clone(),
+            })),
             &config.data_dir,
             config.write_queue.get(),
             bus,
@@ -229,6 +253,7 @@ impl Store {
             pool: Pool::Postgres(pool),
             writer,
             tokens: Arc::default(),
+            node: node.into(),
         })
     }
 
@@ -280,6 +305,7 @@ impl Store {
             pool: Pool::Sqlite(pool),
             writer,
             tokens: Arc::default(),
+            node: new_node_id().into(),
         };
         let mode = store.journal_mode().await?;
         if !mode.eq_ignore_ascii_case("wal") {
@@ -293,6 +319,81 @@ impl Store {
     /// Which database this store runs on.
     pub fn backend(&self) -> Backend {
         self.pool.backend()
+    }
+
+    /// This instance's name in the notifications it sends to the others.
+    pub fn node_id(&self) -> &str {
+        &self.node
+    }
+
+    /// A listener on PostgreSQL's notification `channels`, on a connection
+    /// of its own. `None` on SQLite, where one instance is all there is.
+    pub async fn listen(
+        &self,
+        channels: &[&str],
+    ) -> Result<Option<sqlx::postgres::PgListener>, StoreError> {
+        let Pool::Postgres(pool) = &self.pool else {
+            return Ok(None);
+        };
+        let mut listener = sqlx::postgres::PgListener::connect_with(pool).await?;
+        listener.listen_all(channels.iter().copied()).await?;
+        Ok(Some(listener))
+    }
+
+    /// Sends `payload` on PostgreSQL's notification `channel` (nothing on
+    /// SQLite).
+    pub async fn notify(&self, channel: &str, payload: &str) -> Result<(), StoreError> {
+        if let Pool::Postgres(_) = &self.pool {
+            self.pool
+                .exec("SELECT pg_notify($1, $2)", &rows::args![channel, payload])
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// The events with these `(user, seq)` numbers, by user and number.
+    pub async fn events_at(
+        &self,
+        numbers: &[(i64, i64)],
+    ) -> Result<Vec<(i64, events::StoredEvent)>, StoreError> {
+        if numbers.is_empty() {
+            return Ok(Vec::new());
+        }
+        let list =
+            serde_json::to_string(numbers).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let sql = self.backend().pick(
+            "SELECT e.user_id, e.seq, e.kind, e.payload FROM json_each($1) AS n
+             JOIN events e ON e.user_id = json_extract(n.value, '$[0]') AND e.seq = json_extract(n.value, '$[1]')
+             ORDER BY e.user_id, e.seq",
+            "SELECT e.user_id, e.seq, e.kind, e.payload FROM jsonb_array_elements($1::jsonb) AS n
+             JOIN events e ON e.user_id = (n.value->>0)::bigint AND e.seq = (n.value->>1)::bigint
+             ORDER BY e.user_id, e.seq",
+        );
+        self.pool
+            .all(sql, &rows::args![&list], stored_event_of_user)
+            .await
+    }
+
+    /// The latest stored event of each of `users` that has one.
+    pub async fn latest_events(
+        &self,
+        users: &[i64],
+    ) -> Result<Vec<(i64, events::StoredEvent)>, StoreError> {
+        if users.is_empty() {
+            return Ok(Vec::new());
+        }
+        let list = rows::id_list(users)?;
+        let sql = rows::ids_in!(
+            self.backend(),
+            "SELECT e.user_id, e.seq, e.kind, e.payload FROM user_counters c
+             JOIN events e ON e.user_id = c.user_id AND e.seq = c.event_seq
+             WHERE c.user_id IN ",
+            1,
+            ""
+        );
+        self.pool
+            .all(sql, &rows::args![&list], stored_event_of_user)
+            .await
     }
 
     /// Runs a write that appends events through the writer: in the next

@@ -73,7 +73,15 @@ pub trait OnCommit: Send + Sync + 'static {
 #[derive(Debug, Clone)]
 pub enum WriterOptions {
     Sqlite(SqliteWriterOptions),
-    Postgres(Box<sqlx::postgres::PgConnectOptions>),
+    Postgres(Box<PgWriterOptions>),
+}
+
+/// The writer's PostgreSQL connection, and the instance's name in the
+/// notifications its commits send.
+#[derive(Debug, Clone)]
+pub struct PgWriterOptions {
+    pub connect: sqlx::postgres::PgConnectOptions,
+    pub node: String,
 }
 
 /// The writer's SQLite connection.
@@ -118,7 +126,7 @@ impl WriterOptions {
                     .map_err(|e| {
                         StoreError::Write(format!("cannot start the writer's runtime: {e}"))
                     })?;
-                let conn = runtime.block_on(sqlx::PgConnection::connect_with(options))?;
+                let conn = runtime.block_on(sqlx::PgConnection::connect_with(&options.connect))?;
                 Ok(Conn::Postgres(PgConn { runtime, conn }))
             }
         }
@@ -538,6 +546,49 @@ impl Writer {
     }
 }
 
+/// The PostgreSQL channel of committed events' announcements.
+pub const EVENTS_CHANNEL: &str = "herald_events";
+
+/// Longest announcement payload: PostgreSQL refuses 8000 bytes and more.
+const ANNOUNCEMENT_BYTES: usize = 7_800;
+
+/// `node|user:seq,user:seq,…` payloads covering `events`.
+fn event_announcements(node: &str, events: &[Appended]) -> Vec<String> {
+    use std::fmt::Write as _;
+    let mut payloads = Vec::new();
+    let mut current = String::new();
+    for event in events {
+        if current.len() + 42 > ANNOUNCEMENT_BYTES {
+            payloads.push(std::mem::take(&mut current));
+        }
+        if current.is_empty() {
+            current.push_str(node);
+            current.push('|');
+        } else {
+            current.push(',');
+        }
+        let _ = write!(current, "{}:{}", event.user_id, event.seq);
+    }
+    if !current.is_empty() {
+        payloads.push(current);
+    }
+    payloads
+}
+
+/// The `(user, seq)` pairs of an announcement and the instance that sent
+/// it; `None` for anything else.
+pub fn parse_event_announcement(payload: &str) -> Option<(&str, Vec<(i64, i64)>)> {
+    let (node, pairs) = payload.split_once('|')?;
+    let pairs = pairs
+        .split(',')
+        .map(|pair| {
+            let (user, seq) = pair.split_once(':')?;
+            Some((user.parse().ok()?, seq.parse().ok()?))
+        })
+        .collect::<Option<Vec<_>>>()?;
+    Some((node, pairs))
+}
+
 struct WriterTask {
     tx: WriteTx,
     options: WriterOptions,
@@ -694,7 +745,10 @@ impl WriterTask {
                 let _ = self.execute("ROLLBACK");
                 Ok(())
             }
-            None => self.execute("COMMIT").map_err(|e| self.classify(e)),
+            None => self
+                .announce_to_cluster()
+                .and_then(|()| self.execute("COMMIT"))
+                .map_err(|e| self.classify(e)),
         };
         match outcome {
             Ok(()) => {
@@ -731,8 +785,31 @@ impl WriterTask {
         }
     }
 
-    fn execute(&mut self, statement: &'static str) -> Result<(), StoreError> {
+    fn execute(&mut self, statement: &str) -> Result<(), StoreError> {
         self.tx.control(statement)
+    }
+
+    /// On PostgreSQL, tells every instance which events this batch
+    /// appended: `NOTIFY` inside the transaction is delivered when, and
+    /// only if, it commits, so no instance hears of an event before it can
+    /// read it, and a crash right after the commit loses no announcement.
+    /// Each payload names this instance (which announced its own events
+    /// already) and `user:seq` pairs, within PostgreSQL's 8000-byte limit.
+    fn announce_to_cluster(&mut self) -> Result<(), StoreError> {
+        let WriterOptions::Postgres(options) = &self.options else {
+            return Ok(());
+        };
+        if self.tx.appended.is_empty() {
+            return Ok(());
+        }
+        let payloads = event_announcements(&options.node, &self.tx.appended);
+        for payload in &payloads {
+            self.tx.exec(
+                "SELECT pg_notify($1, $2)",
+                &super::rows::args![EVENTS_CHANNEL, payload.as_str()],
+            )?;
+        }
+        Ok(())
     }
 
     /// A full disk (or database size limit) is reported as such and
@@ -856,6 +933,30 @@ mod tests {
         while store.writer.waiting() < count {
             tokio::task::yield_now().await;
         }
+    }
+
+    #[test]
+    fn announcements_stay_under_postgres_limit_and_parse_back() {
+        let events: Vec<Appended> = (1..=5_000)
+            .map(|user_id| Appended {
+                user_id: 9_000_000_000 + user_id,
+                seq: 1_000_000 + user_id,
+                kind: "notification",
+                payload: String::new(),
+            })
+            .collect();
+        let payloads = event_announcements("node-a", &events);
+        assert!(payloads.len() > 1);
+        let mut pairs = Vec::new();
+        for payload in &payloads {
+            assert!(payload.len() < 8000, "{}", payload.len());
+            let (node, some) = parse_event_announcement(payload).unwrap();
+            assert_eq!(node, "node-a");
+            pairs.extend(some);
+        }
+        let expected: Vec<(i64, i64)> = events.iter().map(|e| (e.user_id, e.seq)).collect();
+        assert_eq!(pairs, expected);
+        assert!(parse_event_announcement("node|1:x").is_none());
     }
 
     #[tokio::test]

@@ -120,6 +120,18 @@ impl TestServer {
         Self::spawn(dir, database_url, 0, options.env)
     }
 
+    /// Starts another instance on `other`'s database (PostgreSQL), with a
+    /// data directory of its own: two nodes of one cluster.
+    pub fn start_beside(other: &TestServer, options: ServerOptions) -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let database_url = other.database_url.clone();
+        assert!(
+            database_url.is_some(),
+            "instances share a PostgreSQL database"
+        );
+        Self::spawn(dir, database_url, 0, options.env)
+    }
+
     fn spawn(
         data_dir: tempfile::TempDir,
         database_url: Option<String>,
@@ -167,6 +179,11 @@ impl TestServer {
             logs,
             extra_env: env,
         }
+    }
+
+    /// The server's PostgreSQL database, if it runs on one.
+    pub fn database_url(&self) -> Option<&str> {
+        self.database_url.as_deref()
     }
 
     /// Whether this server runs on PostgreSQL (else on its SQLite file).
@@ -428,6 +445,14 @@ impl Api {
     }
 
     /// The same client, authenticating with an API token instead.
+    /// The same client (cookies, token) talking to another server.
+    pub fn on(&self, server: &TestServer) -> Self {
+        Self {
+            base_url: server.base_url.clone(),
+            ..self.clone()
+        }
+    }
+
     pub fn with_bearer(mut self, token: &str) -> Self {
         self.bearer = Some(token.to_owned());
         self

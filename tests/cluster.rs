@@ -1,0 +1,309 @@
+//! Several instances on one PostgreSQL database, as behind a load balancer
+//! without sticky sessions: what is published through one instance reaches
+//! clients on the others, live and in order; clients that reconnect to
+//! another instance resume exactly; a lost listener connection loses
+//! nothing; a session ended on one instance ends its streams on all.
+//! These run with `HERALD_TEST_DATABASE=postgres` (scripts/test does).
+
+mod common;
+
+use std::time::Duration;
+
+use common::{Api, EventStream, TestServer, admin_client, admin_options, postgres};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+const WAIT: Duration = Duration::from_secs(20);
+
+/// Two instances of one cluster, or `None` when the tests run on SQLite.
+fn two_instances() -> Option<(TestServer, TestServer)> {
+    if !postgres::selected() {
+        eprintln!("skipped: several instances need HERALD_TEST_DATABASE=postgres");
+        return None;
+    }
+    let a = TestServer::start_with(admin_options());
+    let b = TestServer::start_beside(&a, admin_options());
+    Some((a, b))
+}
+
+/// The same signed-in user on another instance: the session lives in the
+/// shared database, so its cookie works everywhere.
+fn same_user_on(api: &Api, server: &TestServer) -> Api {
+    api.on(server)
+}
+
+async fn publish_batch(admin: &Api, to: &str, from: usize, count: usize) {
+    let notifications: Vec<Value> = (from..from + count)
+        .map(|n| json!({"to": [to], "category": "job", "title": format!("n{n}"), "body": "b"}))
+        .collect();
+    let answer = admin
+        .post(
+            "/api/notifications/batch",
+            &json!({"notifications": notifications}),
+        )
+        .await;
+    assert_eq!(answer.status, StatusCode::ACCEPTED, "{}", answer.body);
+}
+
+/// Stored events' (seq, title), skipping ephemeral ones, until `count`.
+async fn read_titles(stream: &mut EventStream, count: usize) -> Vec<(i64, String)> {
+    let out = read_up_to(stream, count).await;
+    assert_eq!(out.len(), count, "stream ended early");
+    out
+}
+
+/// Like [`read_titles`], but a stream that ends (the hub drops a client
+/// that reads slower than a burst arrives) ends the reading early.
+async fn read_up_to(stream: &mut EventStream, count: usize) -> Vec<(i64, String)> {
+    let mut out = Vec::with_capacity(count);
+    while out.len() < count {
+        let Some(frame) = stream.next_event(WAIT).await else {
+            break;
+        };
+        if let Some(id) = &frame.id {
+            let data = frame.json();
+            let title = data["notification"]["title"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned();
+            out.push((id.parse().expect("numeric id"), title));
+        }
+    }
+    out
+}
+
+#[tokio::test]
+async fn a_client_on_one_instance_receives_what_another_publishes_live_and_in_order() {
+    let Some((a, b)) = two_instances() else {
+        return;
+    };
+    let alice = a.client();
+    alice.register("alice").await;
+    let mut stream = EventStream::open(&alice, "/api/events", &[]).await;
+    assert_eq!(
+        stream.next_event(WAIT).await.unwrap().json()["type"],
+        "ready"
+    );
+
+    let admin_b = admin_client(&b).await;
+    for n in 1..=5 {
+        let answer = admin_b
+            .post(
+                "/api/notifications",
+                &json!({"to": ["alice"], "category": "job", "title": format!("n{n}"), "body": "b"}),
+            )
+            .await;
+        assert_eq!(answer.status, StatusCode::ACCEPTED, "{}", answer.body);
+    }
+    publish_batch(&admin_b, "alice", 6, 45).await;
+    let got = read_titles(&mut stream, 50).await;
+    let expected: Vec<(i64, String)> = (1..=50).map(|n| (n, format!("n{n}"))).collect();
+    assert_eq!(got, expected);
+}
+
+#[tokio::test]
+async fn reconnects_alternating_between_instances_lose_and_repeat_nothing() {
+    let Some((a, b)) = two_instances() else {
+        return;
+    };
+    let admin_a = admin_client(&a).await;
+    let admin_b = admin_client(&b).await;
+    let on_a = a.client();
+    on_a.register("alice").await;
+    let on_b = same_user_on(&on_a, &b);
+
+    const TOTAL: usize = 10_000;
+    // Publishes go through both instances, 500 at a time.
+    let publisher = tokio::spawn(async move {
+        let mut n = 1;
+        while n <= TOTAL {
+            let admin = if (n / 500) % 2 == 0 {
+                &admin_a
+            } else {
+                &admin_b
+            };
+            publish_batch(admin, "alice", n, 500).await;
+            n += 500;
+        }
+    });
+
+    let mut received: Vec<i64> = Vec::new();
+    let mut round = 0;
+    while received.len() < TOTAL {
+        round += 1;
+        assert!(round < 200, "no progress");
+        let client = if round % 2 == 0 { &on_a } else { &on_b };
+        let last = received.last().map_or("0".to_owned(), i64::to_string);
+        let mut stream =
+            EventStream::open(client, "/api/events", &[("last-event-id", last.as_str())]).await;
+        assert_eq!(stream.status, StatusCode::OK);
+        let remaining = TOTAL - received.len();
+        // At least 20 reconnects mid-flight, then read to the end.
+        let take = if round > 20 {
+            remaining
+        } else {
+            (remaining / 4).clamp(1, 700)
+        };
+        for (seq, title) in read_up_to(&mut stream, take).await {
+            assert_eq!(title, format!("n{seq}"), "the event numbered {seq}");
+            received.push(seq);
+        }
+    }
+    assert!(round > 20, "{round} connections");
+    publisher.await.unwrap();
+    assert_eq!(
+        received,
+        (1..=TOTAL as i64).collect::<Vec<_>>(),
+        "gap, duplicate or disorder across instances"
+    );
+}
+
+#[tokio::test]
+async fn a_killed_listener_connection_loses_nothing() {
+    let Some((a, b)) = two_instances() else {
+        return;
+    };
+    let alice = a.client();
+    alice.register("alice").await;
+    let mut stream = EventStream::open(&alice, "/api/events", &[]).await;
+    stream.next_event(WAIT).await.expect("ready");
+    let admin_b = admin_client(&b).await;
+    publish_batch(&admin_b, "alice", 1, 10).await;
+    assert_eq!(read_titles(&mut stream, 10).await.len(), 10);
+
+    // Every instance's listener loses its connection; publishing goes on.
+    let killed = postgres::psql(
+        a.database_url().unwrap(),
+        "SELECT COUNT(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE query LIKE 'LISTEN%'",
+    );
+    assert!(
+        killed.parse::<u32>().unwrap() >= 2,
+        "listeners killed: {killed}"
+    );
+    publish_batch(&admin_b, "alice", 11, 40).await;
+    let got = read_titles(&mut stream, 40).await;
+    let expected: Vec<(i64, String)> = (11..=50).map(|n| (n, format!("n{n}"))).collect();
+    assert_eq!(got, expected, "nothing lost while the listener reconnected");
+    assert!(
+        a.logs().contains("listener lost its connection") || a.logs().contains("listener failed"),
+        "the instance noticed"
+    );
+}
+
+#[tokio::test]
+async fn acknowledged_publishes_survive_an_instance_killed_mid_burst() {
+    let Some((mut a, b)) = two_instances() else {
+        return;
+    };
+    let admin_a = admin_client(&a).await;
+    let on_a = a.client();
+    on_a.register("alice").await;
+    let on_b = same_user_on(&on_a, &b);
+    let mut stream = EventStream::open(&on_a, "/api/events", &[]).await;
+    stream.next_event(WAIT).await.expect("ready");
+
+    // Publishes through A, one at a time, each acknowledged or not.
+    let burst = tokio::spawn(async move {
+        let mut acknowledged = Vec::new();
+        for n in 1..=2_000 {
+            let sent = admin_a
+                .http
+                .post(format!("{}/api/notifications", admin_a.base_url))
+                .json(&json!({"to": ["alice"], "category": "job", "title": format!("n{n}"), "body": "b"}))
+                .send()
+                .await;
+            match sent {
+                Ok(answer) if answer.status() == StatusCode::ACCEPTED => acknowledged.push(n),
+                _ => break,
+            }
+        }
+        acknowledged
+    });
+    let before = read_titles(&mut stream, 50).await;
+    a.kill();
+    let acknowledged = burst.await.unwrap();
+    assert!(
+        acknowledged.len() >= 49 && acknowledged.len() < 2_000,
+        "{}",
+        acknowledged.len()
+    );
+
+    // The client reconnects to B from what it had.
+    let last = before.last().unwrap().0.to_string();
+    let mut stream =
+        EventStream::open(&on_b, "/api/events", &[("last-event-id", last.as_str())]).await;
+    let ready = stream.next_event(WAIT).await.unwrap().json();
+    assert_eq!(ready["type"], "ready");
+    let cursor = ready["cursor"].as_i64().unwrap();
+    assert!(
+        cursor >= acknowledged.len() as i64,
+        "{cursor} < {}",
+        acknowledged.len()
+    );
+    let rest = read_titles(&mut stream, (cursor - 50) as usize).await;
+    let all: Vec<(i64, String)> = before.into_iter().chain(rest).collect();
+    let expected: Vec<(i64, String)> = (1..=cursor).map(|n| (n, format!("n{n}"))).collect();
+    assert_eq!(
+        all, expected,
+        "every acknowledged publish, exactly once, in order"
+    );
+}
+
+#[tokio::test]
+async fn signing_out_on_one_instance_ends_the_streams_on_another() {
+    let Some((a, b)) = two_instances() else {
+        return;
+    };
+    let on_a = a.client();
+    on_a.register("alice").await;
+    let on_b = same_user_on(&on_a, &b);
+    let mut stream = EventStream::open(&on_a, "/api/events", &[]).await;
+    stream.next_event(WAIT).await.expect("ready");
+
+    assert_eq!(
+        on_b.post("/api/auth/logout", &json!({})).await.status,
+        StatusCode::NO_CONTENT
+    );
+    assert!(
+        stream.ends_within(Duration::from_secs(1)).await,
+        "the stream on A outlived its session ended on B"
+    );
+}
+
+#[tokio::test]
+async fn typing_crosses_instances() {
+    let Some((a, b)) = two_instances() else {
+        return;
+    };
+    let alice = a.client();
+    alice.register("alice").await;
+    let bob_on_b = b.client();
+    bob_on_b.register("bob").await;
+    let created = alice
+        .post(
+            "/api/conversations",
+            &json!({"kind": "direct", "with": "bob"}),
+        )
+        .await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
+    let id = created.json::<Value>()["conversation"]["id"]
+        .as_i64()
+        .unwrap();
+
+    let mut bobs = EventStream::open(&bob_on_b, "/api/events", &[]).await;
+    bobs.next_event(WAIT).await.expect("ready");
+    let typing = alice
+        .post(
+            &format!("/api/conversations/{id}/typing"),
+            &json!({"is_typing": true}),
+        )
+        .await;
+    assert_eq!(typing.status, StatusCode::NO_CONTENT, "{}", typing.body);
+    loop {
+        let frame = bobs.next_event(WAIT).await.expect("an event");
+        if frame.event.as_deref() == Some("typing") {
+            assert_eq!(frame.json()["conversation_id"], id);
+            break;
+        }
+    }
+}
