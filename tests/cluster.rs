@@ -307,3 +307,83 @@ async fn typing_crosses_instances() {
         }
     }
 }
+
+/// The next event named `name`, skipping others.
+async fn next_named(stream: &mut EventStream, name: &str) -> Value {
+    loop {
+        let frame = stream.next_event(WAIT).await.expect("an event");
+        if frame.event.as_deref() == Some(name) {
+            return frame.json();
+        }
+    }
+}
+
+#[tokio::test]
+async fn presence_is_cluster_wide_offline_only_when_the_last_instance_lets_go() {
+    let Some((a, b)) = two_instances() else {
+        return;
+    };
+    let bob_on_a = a.client();
+    bob_on_a.register("bob").await;
+    let bob_on_b = bob_on_a.on(&b);
+    let alice = a.client();
+    alice.register("alice").await;
+    let created = bob_on_a
+        .post(
+            "/api/conversations",
+            &json!({"kind": "direct", "with": "alice"}),
+        )
+        .await;
+    let id = created.json::<Value>()["conversation"]["id"]
+        .as_i64()
+        .unwrap();
+    // Presence shows where the person has written.
+    let sent = bob_on_a
+        .post(
+            &format!("/api/conversations/{id}/messages"),
+            &json!({"body": "hi"}),
+        )
+        .await;
+    assert_eq!(sent.status, StatusCode::CREATED, "{}", sent.body);
+    let bob_id = created.json::<Value>()["conversation"]["created_by"].clone();
+
+    let mut watcher = EventStream::open(&alice, "/api/events", &[]).await;
+    watcher.next_event(WAIT).await.expect("ready");
+    let mut on_a = EventStream::open(&bob_on_a, "/api/events", &[]).await;
+    let mut on_b = EventStream::open(&bob_on_b, "/api/events", &[]).await;
+    on_a.next_event(WAIT).await.expect("ready");
+    on_b.next_event(WAIT).await.expect("ready");
+    assert_eq!(
+        next_named(&mut watcher, "presence").await,
+        json!({"type": "presence", "user_id": bob_id, "online": true})
+    );
+    // Alice's list, read through B, says Bob is online (his streams are
+    // on both; it would say so with only A's).
+    let listed: Value = alice.on(&b).get("/api/conversations").await.json();
+    let bob_presence = listed["conversations"][0]["presence"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["user_id"] == bob_id)
+        .cloned()
+        .unwrap();
+    assert_eq!(bob_presence["online"], true);
+
+    // Bob's stream on A ends: he is still online through B. Past the grace
+    // period, Alice has not heard that he left (each instance may have
+    // said he arrived).
+    drop(on_a);
+    let quiet_until = tokio::time::Instant::now() + Duration::from_secs(6);
+    while let Ok(frame) = tokio::time::timeout_at(quiet_until, watcher.next_event(WAIT)).await {
+        let frame = frame.expect("the watcher's stream stays open");
+        if frame.event.as_deref() == Some("presence") {
+            assert_eq!(frame.json()["online"], true, "{frame:?}");
+        }
+    }
+    // His last stream, on B, ends: now he is offline, once.
+    drop(on_b);
+    assert_eq!(
+        next_named(&mut watcher, "presence").await,
+        json!({"type": "presence", "user_id": bob_id, "online": false})
+    );
+}

@@ -28,6 +28,13 @@ const MAX_LISTED: u32 = 500;
 /// A user counts as gone this long after their last connection closed
 /// (a page reload is not worth an "offline").
 const OFFLINE_GRACE: Duration = Duration::from_secs(3);
+
+/// How often an instance renews its presence rows (several instances).
+const PRESENCE_HEARTBEAT: Duration = Duration::from_secs(5);
+
+/// How long a presence row lives without renewal: an instance that died
+/// has its users announced offline this long after its last heartbeat.
+const PRESENCE_TTL_MS: i64 = 15_000;
 /// Uploads never sent with a message are forgotten after a day.
 const UNSENT_UPLOAD_TTL_MS: i64 = 86_400_000;
 
@@ -57,10 +64,12 @@ async fn with_presence(
     candidates.sort_unstable();
     candidates.dedup();
     let visible = state.store.presence_visible_to(viewer, &candidates).await?;
+    let elsewhere = state.store.online_elsewhere(&visible, now_ms()).await?;
     for conversation in &mut conversations {
         for presence in &mut conversation.presence {
             if presence.user_id == viewer || visible.contains(&presence.user_id) {
-                presence.online = state.hub.is_online(presence.user_id);
+                presence.online =
+                    state.hub.is_online(presence.user_id) || elsewhere.contains(&presence.user_id);
             } else {
                 presence.online = false;
                 presence.last_seen_at = None;
@@ -361,7 +370,7 @@ pub async fn send(
         } => {
             // A first message makes the sender's presence visible to this
             // conversation's members: they are told at once.
-            if first_from_sender && state.hub.is_online(user.id) {
+            if first_from_sender && is_online(state, user.id).await {
                 announce_presence(state, user.id, true).await;
             }
             Ok(message)
@@ -738,32 +747,96 @@ pub fn spawn_presence(state: AppState) {
         return;
     };
     tokio::spawn(async move {
+        let mut heartbeat = tokio::time::interval(PRESENCE_HEARTBEAT);
+        heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             let change = tokio::select! {
                 () = state.shutdown.cancelled() => break,
+                _ = heartbeat.tick() => {
+                    presence_heartbeat(&state).await;
+                    continue;
+                }
                 change = changes.recv() => match change {
                     Some(change) => change,
                     None => break,
                 },
             };
             if change.online {
+                let until = now_ms() + PRESENCE_TTL_MS;
+                if let Err(error) = state.store.presence_here(change.user_id, until).await {
+                    tracing::warn!(%error, "could not record presence");
+                }
                 announce_presence(&state, change.user_id, true).await;
             } else {
                 let state = state.clone();
                 tokio::spawn(async move {
                     tokio::time::sleep(OFFLINE_GRACE).await;
-                    if !state.hub.is_online(change.user_id) {
-                        if let Err(error) =
-                            state.store.set_last_seen(change.user_id, now_ms()).await
-                        {
-                            tracing::warn!(%error, "could not record last seen");
-                        }
-                        announce_presence(&state, change.user_id, false).await;
+                    if state.hub.is_online(change.user_id) {
+                        return;
+                    }
+                    // Another instance may still hold a stream of theirs:
+                    // then that one announces them offline, later.
+                    match state
+                        .store
+                        .presence_gone_here(change.user_id, now_ms())
+                        .await
+                    {
+                        Ok(true) => went_offline(&state, change.user_id).await,
+                        Ok(false) => {}
+                        Err(error) => tracing::warn!(%error, "could not record presence"),
                     }
                 });
             }
         }
     });
+}
+
+/// With several instances: renews this instance's presence rows, and
+/// announces offline the users whose only instance stopped without saying
+/// so (its rows expired). Nothing on SQLite.
+async fn presence_heartbeat(state: &AppState) {
+    let now = now_ms();
+    let here = state.hub.connected_users();
+    if let Err(error) = state
+        .store
+        .presence_heartbeat(&here, now + PRESENCE_TTL_MS)
+        .await
+    {
+        tracing::warn!(%error, "could not renew presence");
+    }
+    match state.store.presence_expired(now).await {
+        Ok(users) => {
+            for user_id in users {
+                if !state.hub.is_online(user_id) {
+                    went_offline(state, user_id).await;
+                }
+            }
+        }
+        Err(error) => tracing::warn!(%error, "could not expire presence"),
+    }
+}
+
+/// Records "last seen" and tells `user_id`'s contacts they left.
+async fn went_offline(state: &AppState, user_id: i64) {
+    if let Err(error) = state.store.set_last_seen(user_id, now_ms()).await {
+        tracing::warn!(%error, "could not record last seen");
+    }
+    announce_presence(state, user_id, false).await;
+}
+
+/// Whether `user_id` has a stream on this instance or, with several
+/// instances, on another one.
+pub async fn is_online(state: &AppState, user_id: i64) -> bool {
+    if state.hub.is_online(user_id) {
+        return true;
+    }
+    match state.store.online_elsewhere(&[user_id], now_ms()).await {
+        Ok(elsewhere) => !elsewhere.is_empty(),
+        Err(error) => {
+            tracing::warn!(%error, "presence: other instances unavailable");
+            false
+        }
+    }
 }
 
 /// Tells the people who could see `user_id` online that they just hid

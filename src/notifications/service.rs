@@ -459,7 +459,9 @@ pub async fn save_preferences(
     preferences.muted_categories.dedup();
     let before = state.store.preferences(user_id).await?;
     state.store.save_preferences(user_id, &preferences).await?;
-    if before.hide_presence != preferences.hide_presence && state.hub.is_online(user_id) {
+    if before.hide_presence != preferences.hide_presence
+        && crate::chat::service::is_online(state, user_id).await
+    {
         // Hiding looks like leaving; showing again like arriving.
         crate::chat::service::announce_visibility(state, user_id, preferences.hide_presence).await;
     }

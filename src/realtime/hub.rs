@@ -285,7 +285,7 @@ impl Hub {
     }
 
     /// Every user with a connection here.
-    pub(in crate::realtime) fn connected_users(&self) -> Vec<i64> {
+    pub fn connected_users(&self) -> Vec<i64> {
         self.lock().keys().copied().collect()
     }
 

@@ -927,3 +927,99 @@ impl WriteTx {
 fn direct_key(a: i64, b: i64) -> String {
     format!("{}:{}", a.min(b), a.max(b))
 }
+
+/// Presence across instances (PostgreSQL): one row per user and instance
+/// holding a stream of theirs, renewed by that instance's heartbeat. On
+/// SQLite there is one instance, and its hub alone knows who is online:
+/// these answer as if no other instance existed.
+impl Store {
+    /// Records that `user_id` has a stream on this instance, until
+    /// `expires_at` unless renewed.
+    pub async fn presence_here(&self, user_id: i64, expires_at: i64) -> Result<(), StoreError> {
+        if self.backend() == Backend::Sqlite {
+            return Ok(());
+        }
+        self.pool
+            .exec(
+                "INSERT INTO presence (user_id, node, expires_at) VALUES ($1, $2, $3)
+                 ON CONFLICT (user_id, node) DO UPDATE SET expires_at = excluded.expires_at",
+                &args![user_id, self.node_id(), expires_at],
+            )
+            .await?;
+        Ok(())
+    }
+
+    /// Records that `user_id`'s last stream on this instance ended; answers
+    /// whether they are now offline everywhere.
+    pub async fn presence_gone_here(&self, user_id: i64, now: i64) -> Result<bool, StoreError> {
+        if self.backend() == Backend::Sqlite {
+            return Ok(true);
+        }
+        self.pool
+            .exec(
+                "DELETE FROM presence WHERE user_id = $1 AND node = $2",
+                &args![user_id, self.node_id()],
+            )
+            .await?;
+        Ok(self.online_elsewhere(&[user_id], now).await?.is_empty())
+    }
+
+    /// Renews this instance's presence rows: `users` are those with a
+    /// stream here now, each kept until `expires_at`.
+    pub async fn presence_heartbeat(
+        &self,
+        users: &[i64],
+        expires_at: i64,
+    ) -> Result<(), StoreError> {
+        if self.backend() == Backend::Sqlite || users.is_empty() {
+            return Ok(());
+        }
+        let list = id_list(users)?;
+        self.pool
+            .exec(
+                "INSERT INTO presence (user_id, node, expires_at)
+                 SELECT value::bigint, $2, $3 FROM jsonb_array_elements_text($1::jsonb)
+                 ON CONFLICT (user_id, node) DO UPDATE SET expires_at = excluded.expires_at",
+                &args![&list, self.node_id(), expires_at],
+            )
+            .await?;
+        Ok(())
+    }
+
+    /// Deletes the rows of instances that stopped renewing them, and
+    /// answers the users who are offline everywhere as a result. Each
+    /// expired row is deleted by one instance only, so each such user is
+    /// announced once.
+    pub async fn presence_expired(&self, now: i64) -> Result<Vec<i64>, StoreError> {
+        if self.backend() == Backend::Sqlite {
+            return Ok(Vec::new());
+        }
+        // The outer query sees the table as it was before the DELETE: the
+        // rows still alive are those that have not expired.
+        self.pool
+            .column(
+                "WITH gone AS (DELETE FROM presence WHERE expires_at < $1 RETURNING user_id)
+                 SELECT DISTINCT g.user_id FROM gone g
+                 WHERE NOT EXISTS (SELECT 1 FROM presence p
+                                   WHERE p.user_id = g.user_id AND p.expires_at >= $1)",
+                &args![now],
+            )
+            .await
+    }
+
+    /// Those of `users` with a stream on another instance.
+    pub async fn online_elsewhere(&self, users: &[i64], now: i64) -> Result<Vec<i64>, StoreError> {
+        if self.backend() == Backend::Sqlite || users.is_empty() {
+            return Ok(Vec::new());
+        }
+        let list = id_list(users)?;
+        self.pool
+            .column(
+                "SELECT DISTINCT user_id FROM presence
+                 WHERE user_id IN (SELECT value::bigint FROM jsonb_array_elements_text($1::jsonb))
+                   AND node <> $2 AND expires_at >= $3",
+                &args![&list, self.node_id(), now],
+            )
+            .await
+    }
+}
