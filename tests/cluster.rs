@@ -387,3 +387,62 @@ async fn presence_is_cluster_wide_offline_only_when_the_last_instance_lets_go() 
         json!({"type": "presence", "user_id": bob_id, "online": false})
     );
 }
+
+#[tokio::test]
+async fn looking_at_a_conversation_through_one_instance_silences_messages_sent_through_another() {
+    let Some((a, b)) = two_instances() else {
+        return;
+    };
+    let bob = a.client();
+    bob.register("bob").await;
+    let alice_on_b = b.client();
+    alice_on_b.register("alice").await;
+    let created = alice_on_b
+        .post(
+            "/api/conversations",
+            &json!({"kind": "direct", "with": "bob"}),
+        )
+        .await;
+    let id = created.json::<Value>()["conversation"]["id"]
+        .as_i64()
+        .unwrap();
+    let mut bobs = EventStream::open(&bob, "/api/events", &[]).await;
+    bobs.next_event(WAIT).await.expect("ready");
+
+    // Bob looks at the conversation through A; Alice writes through B.
+    let viewing = format!("/api/conversations/{id}/viewing");
+    assert_eq!(
+        bob.post(&viewing, &json!({"viewing": true})).await.status,
+        StatusCode::NO_CONTENT
+    );
+    // The registry crosses instances by notification: give it a moment.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let messages = format!("/api/conversations/{id}/messages");
+    let sent = alice_on_b
+        .post(&messages, &json!({"body": "you are here"}))
+        .await;
+    assert_eq!(sent.status, StatusCode::CREATED, "{}", sent.body);
+    assert_eq!(
+        next_named(&mut bobs, "message").await["message"]["body"],
+        "you are here"
+    );
+
+    // He looks away: the next message notifies him.
+    bob.post(&viewing, &json!({"viewing": false})).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    alice_on_b
+        .post(&messages, &json!({"body": "where did you go"}))
+        .await;
+    loop {
+        let frame = bobs.next_event(WAIT).await.expect("an event");
+        if let Some(name @ ("notification" | "notification_updated")) = frame.event.as_deref() {
+            let body = frame.json();
+            // A new notification, not an update of one the first message
+            // raised: that one raised none.
+            assert_eq!(name, "notification", "{body}");
+            assert_eq!(body["notification"]["body"], "where did you go", "{body}");
+            assert_eq!(body["unread_count"], 1, "{body}");
+            break;
+        }
+    }
+}

@@ -427,6 +427,7 @@ pub async fn viewing(
 ) -> Result<(), AppError> {
     member_of(state, user, id).await?;
     state.viewers.set(user.id, id, viewing);
+    state.bus.viewing(user.id, id, viewing);
     Ok(())
 }
 
@@ -524,6 +525,7 @@ pub async fn remove_member(
         return Err(AppError::NotFound);
     }
     state.viewers.set(member, id, false);
+    state.bus.viewing(member, id, false);
     Ok(())
 }
 

@@ -28,6 +28,13 @@ pub enum Signal {
     /// A token was revoked or an admin demoted or disabled: every
     /// instance forgets the tokens it found valid.
     TokensChanged,
+    /// A user is (or stopped) looking at a conversation: no instance
+    /// notifies them of its messages meanwhile.
+    Viewing {
+        user_id: i64,
+        conversation_id: i64,
+        viewing: bool,
+    },
 }
 
 /// Signals waiting for the cluster task; beyond, the newest are dropped
@@ -81,6 +88,16 @@ impl Bus {
         if !sessions.is_empty() {
             self.to_cluster(Signal::SessionsEnded(sessions.to_vec()));
         }
+    }
+
+    /// Tells the other instances that a user is (or stopped) looking at a
+    /// conversation (this instance's registry has it already).
+    pub fn viewing(&self, user_id: i64, conversation_id: i64, viewing: bool) {
+        self.to_cluster(Signal::Viewing {
+            user_id,
+            conversation_id,
+            viewing,
+        });
     }
 
     /// Tells the other instances to forget the API tokens they found valid

@@ -89,7 +89,8 @@ async fn send(state: AppState, mut outgoing: mpsc::Receiver<Signal>) {
 }
 
 /// Payloads for a signal: `node|e|user,user|<SSE bytes>`,
-/// `node|s|<hash hex>,…` or `node|t`, each within [`PAYLOAD_BYTES`].
+/// `node|s|<hash hex>,…`, `node|t` or `node|v|user|conversation:0|1`,
+/// each within [`PAYLOAD_BYTES`].
 fn encode(node: &str, signal: Signal) -> Vec<String> {
     match signal {
         Signal::Ephemeral { user_ids, bytes } => {
@@ -110,6 +111,14 @@ fn encode(node: &str, signal: Signal) -> Vec<String> {
             })
         }
         Signal::TokensChanged => vec![format!("{node}|t")],
+        Signal::Viewing {
+            user_id,
+            conversation_id,
+            viewing,
+        } => vec![format!(
+            "{node}|v|{user_id}|{conversation_id}:{}",
+            u8::from(viewing)
+        )],
     }
 }
 
@@ -275,6 +284,18 @@ async fn handle(
             state.live_sessions.end(&sessions);
         }
         "t" => state.store.forget_tokens(),
+        "v" => {
+            let (Some(user), Some(rest)) = (parts.next(), parts.next()) else {
+                return Ok(false);
+            };
+            let (Ok(user_id), Some((conversation, viewing))) = (user.parse(), rest.split_once(':'))
+            else {
+                return Ok(false);
+            };
+            if let Ok(conversation_id) = conversation.parse() {
+                state.viewers.set(user_id, conversation_id, viewing == "1");
+            }
+        }
         _ => {}
     }
     Ok(false)
