@@ -446,3 +446,32 @@ async fn looking_at_a_conversation_through_one_instance_silences_messages_sent_t
         }
     }
 }
+
+#[tokio::test]
+async fn the_status_report_lists_every_live_instance() {
+    let Some((a, b)) = two_instances() else {
+        return;
+    };
+    let admin_a = admin_client(&a).await;
+    let admin_b = admin_client(&b).await;
+    let id_a = admin_a.get("/api/status").await.json::<Value>()["instance_id"].clone();
+    let id_b = admin_b.get("/api/status").await.json::<Value>()["instance_id"].clone();
+    assert_ne!(id_a, id_b);
+    // Instances renew their rows every 2 s.
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let status: Value = admin_a.get("/api/status").await.json();
+        assert_eq!(status["database"]["kind"], "PostgreSQL");
+        let listed: Vec<Value> = status["instances"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| i["instance_id"].clone())
+            .collect();
+        if listed.contains(&id_a) && listed.contains(&id_b) {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{listed:?}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}

@@ -84,7 +84,8 @@ pub struct UserConnections {
 /// `events_delivered_total`, `delivery_latency_ms`) are part of the API.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StatusReport {
-    /// Random per process: tells instances behind one load balancer apart.
+    /// Random per process: tells instances behind one load balancer apart
+    /// (the name it goes by among the instances of a cluster).
     pub instance_id: String,
     pub version: String,
     pub uptime_s: u64,
@@ -115,7 +116,25 @@ pub struct StatusReport {
     pub process: ProcessStatus,
     /// The users with the most live connections, most first.
     pub top_users: Vec<UserConnections>,
+    /// The live instances sharing the database (this one included), oldest
+    /// first; just this one on SQLite.
+    #[serde(default)]
+    pub instances: Vec<InstanceStatus>,
     pub generated_at: chrono::DateTime<chrono::Utc>,
+}
+
+/// One instance of those sharing a PostgreSQL database, as it last
+/// reported itself.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InstanceStatus {
+    pub instance_id: String,
+    /// Live event streams on that instance.
+    pub connections: u64,
+    /// Users with a live stream on that instance.
+    pub online_users: u64,
+    pub started_at: chrono::DateTime<chrono::Utc>,
+    /// Its latest heartbeat (every few seconds while it runs).
+    pub heartbeat_at: chrono::DateTime<chrono::Utc>,
 }
 
 /// How the server and its database are doing, as the dashboard shows it.

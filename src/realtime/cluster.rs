@@ -33,7 +33,8 @@ use crate::store::{Backend, StoreError};
 /// The PostgreSQL channel of signals that are not stored.
 pub const SIGNALS_CHANNEL: &str = "herald_signals";
 
-/// How often each instance pings itself through PostgreSQL.
+/// How often each instance pings itself through PostgreSQL (and renews
+/// its row in the cluster view).
 const PING_EVERY: Duration = Duration::from_secs(2);
 
 /// A listener that has not heard its own ping for this long is taken for
@@ -69,6 +70,7 @@ pub fn spawn(state: AppState) {
 /// Sends the bus's signals, and a ping every [`PING_EVERY`].
 async fn send(state: AppState, mut outgoing: mpsc::Receiver<Signal>) {
     let node = state.store.node_id().to_owned();
+    let started_at = now_ms();
     let mut ping = tokio::time::interval(PING_EVERY);
     ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -78,7 +80,19 @@ async fn send(state: AppState, mut outgoing: mpsc::Receiver<Signal>) {
                 Some(signal) => encode(&node, signal),
                 None => return,
             },
-            _ = ping.tick() => vec![format!("{node}|p")],
+            _ = ping.tick() => {
+                // The cluster view's row rides on the ping.
+                let beat = state.store.instance_heartbeat(
+                    started_at,
+                    state.hub.connections() as u64,
+                    state.hub.online_users() as u64,
+                    now_ms(),
+                );
+                if let Err(error) = beat.await {
+                    tracing::warn!(%error, "could not renew this instance's row");
+                }
+                vec![format!("{node}|p")]
+            }
         };
         for payload in payloads {
             if let Err(error) = state.store.notify(SIGNALS_CHANNEL, &payload).await {

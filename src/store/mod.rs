@@ -374,6 +374,70 @@ impl Store {
             .await
     }
 
+    /// Renews this instance's row in the cluster view (PostgreSQL; nothing
+    /// on SQLite), and deletes the rows of instances gone for an hour.
+    pub async fn instance_heartbeat(
+        &self,
+        started_at: i64,
+        connections: u64,
+        online_users: u64,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        if self.backend() == Backend::Sqlite {
+            return Ok(());
+        }
+        let count = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
+        self.pool
+            .exec(
+                "INSERT INTO instances (node, started_at, heartbeat_at, connections, online_users)
+                 VALUES ($1, $2, $3, $4, $5)
+                 ON CONFLICT (node) DO UPDATE SET heartbeat_at = excluded.heartbeat_at,
+                     connections = excluded.connections, online_users = excluded.online_users",
+                &rows::args![
+                    self.node_id(),
+                    started_at,
+                    now,
+                    count(connections),
+                    count(online_users)
+                ],
+            )
+            .await?;
+        self.pool
+            .exec(
+                "DELETE FROM instances WHERE heartbeat_at < $1",
+                &rows::args![now - 3_600_000],
+            )
+            .await?;
+        Ok(())
+    }
+
+    /// The instances heard from since `since` (PostgreSQL), oldest first:
+    /// `(id, started_at, heartbeat_at, connections, online_users)`.
+    pub async fn live_instances(
+        &self,
+        since: i64,
+    ) -> Result<Vec<(String, i64, i64, i64, i64)>, StoreError> {
+        if self.backend() == Backend::Sqlite {
+            return Ok(Vec::new());
+        }
+        self.pool
+            .all(
+                "SELECT node, started_at, heartbeat_at, connections, online_users FROM instances
+                 WHERE heartbeat_at >= $1 ORDER BY started_at, node",
+                &rows::args![since],
+                |row| {
+                    Ok((
+                        row.value("node")?,
+                        row.value("started_at")?,
+                        row.value("heartbeat_at")?,
+                        row.value("connections")?,
+                        row.value("online_users")?,
+                    ))
+                },
+            )
+            .await
+    }
+
     /// The latest stored event of each of `users` that has one.
     pub async fn latest_events(
         &self,

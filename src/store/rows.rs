@@ -31,6 +31,14 @@ impl Backend {
         }
     }
 
+    /// The database's name as people write it (status page).
+    pub fn title(self) -> &'static str {
+        match self {
+            Self::Sqlite => "SQLite",
+            Self::Postgres => "PostgreSQL",
+        }
+    }
+
     /// The name operators see (status page, logs).
     pub fn name(self) -> &'static str {
         match self {

@@ -188,7 +188,6 @@ struct PrometheusHandles {
 }
 
 struct Inner {
-    instance_id: String,
     started_at: Instant,
     events_delivered: AtomicU64,
     replays_served: AtomicU64,
@@ -227,7 +226,6 @@ impl Metrics {
             recorder.register_histogram(&Key::from_static_name(LATENCY_METRIC), &metadata());
         Self {
             inner: Arc::new(Inner {
-                instance_id: crate::server::random::hex::<6>(),
                 started_at: Instant::now(),
                 events_delivered: AtomicU64::new(0),
                 replays_served: AtomicU64::new(0),
@@ -242,11 +240,6 @@ impl Metrics {
                 },
             }),
         }
-    }
-
-    /// This process's id.
-    pub fn instance_id(&self) -> &str {
-        &self.inner.instance_id
     }
 
     /// Seconds since these metrics (the process) started.

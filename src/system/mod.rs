@@ -37,7 +37,7 @@ pub async fn system_info() -> Result<SystemReport, ApiError> {
     Ok(SystemReport {
         version: env!("CARGO_PKG_VERSION").to_owned(),
         uptime_s: state.started_at.elapsed().as_secs(),
-        database: "SQLite".to_owned(),
+        database: state.store.backend().title().to_owned(),
         schema_version,
         db_latency_ms,
         checked_at: chrono::Utc::now(),

@@ -5,7 +5,9 @@ use std::time::{Duration, Instant};
 
 use tokio::time::MissedTickBehavior;
 
-use crate::model::status::{DatabaseStatus, ProcessStatus, StatusReport, UserConnections};
+use crate::model::status::{
+    DatabaseStatus, InstanceStatus, ProcessStatus, StatusReport, UserConnections,
+};
 use crate::server::error::AppError;
 use crate::server::state::AppState;
 use crate::system::metrics::{PrometheusValues, Totals, process_figures};
@@ -82,8 +84,9 @@ pub async fn report(state: &AppState) -> Result<StatusReport, AppError> {
     let (query_latency_ms, query_latency_max_ms) = metrics.query_latency_ms();
     let (resident_memory_bytes, open_fds, fd_limit) = process_figures();
     let (delivery_latency_ms, latency_histogram) = metrics.latency();
+    let instances = instances(state).await?;
     Ok(StatusReport {
-        instance_id: metrics.instance_id().to_owned(),
+        instance_id: state.store.node_id().to_owned(),
         version: env!("CARGO_PKG_VERSION").to_owned(),
         uptime_s: metrics.uptime().as_secs(),
         connections: state.hub.connections() as u64,
@@ -100,7 +103,7 @@ pub async fn report(state: &AppState) -> Result<StatusReport, AppError> {
         rate_limited_total: metrics.rate_limited_total(),
         history: metrics.history(),
         database: DatabaseStatus {
-            kind: "SQLite".to_owned(),
+            kind: state.store.backend().title().to_owned(),
             size_bytes: state.store.size_bytes().await?,
             pool_size,
             pool_idle,
@@ -118,8 +121,51 @@ pub async fn report(state: &AppState) -> Result<StatusReport, AppError> {
             fd_limit,
         },
         top_users,
+        instances,
         generated_at: chrono::Utc::now(),
     })
+}
+
+/// An instance not heard from for this long is left out of the cluster
+/// view (they renew their row every 2 s).
+const INSTANCE_SILENT_MS: i64 = 10_000;
+
+/// The live instances sharing the database; on SQLite just this one.
+async fn instances(state: &AppState) -> Result<Vec<InstanceStatus>, AppError> {
+    let time = |ms: i64| chrono::DateTime::from_timestamp_millis(ms).unwrap_or_default();
+    let now = crate::server::clock::now_ms();
+    let mut instances: Vec<InstanceStatus> = state
+        .store
+        .live_instances(now - INSTANCE_SILENT_MS)
+        .await?
+        .into_iter()
+        .map(
+            |(instance_id, started_at, heartbeat_at, connections, online_users)| InstanceStatus {
+                instance_id,
+                connections: u64::try_from(connections).unwrap_or(0),
+                online_users: u64::try_from(online_users).unwrap_or(0),
+                started_at: time(started_at),
+                heartbeat_at: time(heartbeat_at),
+            },
+        )
+        .collect();
+    // This instance's own figures are live, not a heartbeat old.
+    let uptime_ms = i64::try_from(state.started_at.elapsed().as_millis()).unwrap_or(0);
+    let own = InstanceStatus {
+        instance_id: state.store.node_id().to_owned(),
+        connections: state.hub.connections() as u64,
+        online_users: state.hub.online_users() as u64,
+        started_at: time(now - uptime_ms),
+        heartbeat_at: time(now),
+    };
+    match instances
+        .iter_mut()
+        .find(|i| i.instance_id == own.instance_id)
+    {
+        Some(listed) => *listed = own,
+        None => instances.push(own),
+    }
+    Ok(instances)
 }
 
 /// The Prometheus text of `GET /metrics`.

@@ -220,6 +220,7 @@ fn last(values: &[u32]) -> u32 {
 fn StatusView(report: StatusReport) -> impl IntoView {
     let (verdict_text, verdict_class) = verdict(&report);
     let history = report.history;
+    let own_id = report.instance_id.clone();
     let fds = match (report.process.open_fds, report.process.fd_limit) {
         (Some(open), Some(limit)) => format!("{} of {}", count_text(open), count_text(limit)),
         (Some(open), None) => count_text(open),
@@ -325,6 +326,39 @@ fn StatusView(report: StatusReport) -> impl IntoView {
                 <FactsPanel title="Process" rows=process_rows />
             </div>
         </div>
+        <section class="mt-4 rounded-xl border border-slate-200 bg-white p-4 shadow-sm dark:border-slate-800 dark:bg-slate-900">
+            <h2 class="font-semibold">"Instances"</h2>
+            <p class="mt-1 text-sm text-slate-500 dark:text-slate-400">
+                "Every instance sharing this database, as it last reported itself (every 2 s). The figures above are this instance's."
+            </p>
+            <table class="mt-2 w-full text-sm" data-testid="instances">
+                <thead>
+                    <tr class="text-left text-xs text-slate-500 dark:text-slate-400">
+                        <th scope="col" class="py-1 font-medium">"Instance"</th>
+                        <th scope="col" class="py-1 text-right font-medium">"Connections"</th>
+                        <th scope="col" class="py-1 text-right font-medium">"Online users"</th>
+                        <th scope="col" class="py-1 text-right font-medium">"Up"</th>
+                    </tr>
+                </thead>
+                <tbody class="divide-y divide-slate-100 dark:divide-slate-800">
+                    {report.instances.into_iter().map(|i| {
+                        let this = i.instance_id == own_id;
+                        let up = (report.generated_at - i.started_at).num_seconds().max(0) as u64;
+                        view! {
+                            <tr>
+                                <td class="py-1.5 font-mono">
+                                    {i.instance_id}
+                                    {this.then(|| view! { <span class="ml-2 font-sans text-xs text-slate-500 dark:text-slate-400">"(this one)"</span> })}
+                                </td>
+                                <td class="py-1.5 text-right tabular-nums">{count_text(i.connections)}</td>
+                                <td class="py-1.5 text-right tabular-nums">{count_text(i.online_users)}</td>
+                                <td class="py-1.5 text-right tabular-nums">{format_duration(up)}</td>
+                            </tr>
+                        }
+                    }).collect_view()}
+                </tbody>
+            </table>
+        </section>
         <section class="mt-4 rounded-xl border border-slate-200 bg-white p-4 shadow-sm dark:border-slate-800 dark:bg-slate-900">
             <h2 class="font-semibold">"Most connections"</h2>
             {if report.top_users.is_empty() {
