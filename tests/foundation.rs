@@ -119,7 +119,12 @@ async fn system_info_server_function_reports_the_database() {
         .await;
     assert_eq!(answer.status, StatusCode::OK, "{}", answer.body);
     let info: herald::system::SystemReport = answer.json();
-    assert_eq!(info.database, "SQLite");
+    let expected = if server.on_postgres() {
+        "PostgreSQL"
+    } else {
+        "SQLite"
+    };
+    assert_eq!(info.database, expected);
     assert!(info.schema_version >= 1);
     assert_eq!(info.version, env!("CARGO_PKG_VERSION"));
 }
