@@ -87,9 +87,10 @@ impl StoreError {
     }
 }
 
-/// A random name for this instance (16 hex digits).
+/// A random name for this instance (12 hex digits: 48 bits, for a few
+/// instances at a time).
 fn new_node_id() -> String {
-    crate::server::random::hex::<8>()
+    crate::server::random::hex::<6>()
 }
 
 fn stored_event_of_user(row: &Row<'_>) -> Result<(i64, events::StoredEvent), StoreError> {

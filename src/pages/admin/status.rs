@@ -331,6 +331,7 @@ fn StatusView(report: StatusReport) -> impl IntoView {
             <p class="mt-1 text-sm text-slate-500 dark:text-slate-400">
                 "Every instance sharing this database, as it last reported itself (every 2 s). The figures above are this instance's."
             </p>
+            <div class="overflow-x-auto">
             <table class="mt-2 w-full text-sm" data-testid="instances">
                 <thead>
                     <tr class="text-left text-xs text-slate-500 dark:text-slate-400">
@@ -358,6 +359,7 @@ fn StatusView(report: StatusReport) -> impl IntoView {
                     }).collect_view()}
                 </tbody>
             </table>
+            </div>
         </section>
         <section class="mt-4 rounded-xl border border-slate-200 bg-white p-4 shadow-sm dark:border-slate-800 dark:bg-slate-900">
             <h2 class="font-semibold">"Most connections"</h2>
