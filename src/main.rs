@@ -149,17 +149,22 @@ async fn run(config: Config, config_path: PathBuf) -> Result<(), Failure> {
         live_sessions: LiveSessions::default(),
         hub,
         bus,
-        publish_limiter: RateLimiter::new(config.publish_rate_per_minute.get()),
-        send_limiter: WindowLimiter::new(config.send_rate_per_minute.get()),
+        publish_limiter: RateLimiter::new(config.publish_rate_per_minute.get())
+            .across_instances(&store, "publish"),
+        send_limiter: WindowLimiter::new(config.send_rate_per_minute.get())
+            .across_instances(&store, "send"),
         viewers: Viewers::default(),
         metrics: Metrics::new(),
         connections: connections.clone(),
         registration_limiter: WindowLimiter::with_window(
             config.registrations_per_ip_per_hour.get(),
             Duration::from_secs(3600),
-        ),
-        conversation_limiter: RateLimiter::new(config.conversations_per_minute.get()),
-        membership_limiter: RateLimiter::new(config.membership_changes_per_minute.get()),
+        )
+        .across_instances(&store, "register"),
+        conversation_limiter: RateLimiter::new(config.conversations_per_minute.get())
+            .across_instances(&store, "conversation"),
+        membership_limiter: RateLimiter::new(config.membership_changes_per_minute.get())
+            .across_instances(&store, "membership"),
         typing: TypingGate::default(),
         device_key,
         uploads: Arc::new(Semaphore::new(config.max_concurrent_uploads.get())),

@@ -9,7 +9,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{Api, EventStream, TestServer, admin_client, admin_options, postgres};
+use common::{Api, EventStream, ServerOptions, TestServer, admin_client, admin_options, postgres};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
@@ -17,12 +17,17 @@ const WAIT: Duration = Duration::from_secs(20);
 
 /// Two instances of one cluster, or `None` when the tests run on SQLite.
 fn two_instances() -> Option<(TestServer, TestServer)> {
+    two_instances_with(admin_options)
+}
+
+/// Two instances with the same settings, or `None` on SQLite.
+fn two_instances_with(options: fn() -> ServerOptions) -> Option<(TestServer, TestServer)> {
     if !postgres::selected() {
         eprintln!("skipped: several instances need HERALD_TEST_DATABASE=postgres");
         return None;
     }
-    let a = TestServer::start_with(admin_options());
-    let b = TestServer::start_beside(&a, admin_options());
+    let a = TestServer::start_with(options());
+    let b = TestServer::start_beside(&a, options());
     Some((a, b))
 }
 
@@ -474,4 +479,211 @@ async fn the_status_report_lists_every_live_instance() {
         assert!(tokio::time::Instant::now() < deadline, "{listed:?}");
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+}
+
+#[tokio::test]
+async fn rate_limits_count_what_every_instance_allowed() {
+    let Some((a, b)) = two_instances_with(|| {
+        admin_options()
+            .env("HERALD_SEND_RATE_PER_MINUTE", "3")
+            .env("HERALD_SESSION_PUBLISH_RATE_PER_MINUTE", "4")
+    }) else {
+        return;
+    };
+    let alice_a = a.client();
+    alice_a.register("alice").await;
+    let bob = b.client();
+    bob.register("bob").await;
+    let alice_b = same_user_on(&alice_a, &b);
+    let conversation: Value = alice_a
+        .post(
+            "/api/conversations",
+            &json!({"kind": "direct", "with": "bob"}),
+        )
+        .await
+        .json();
+    let messages = format!(
+        "/api/conversations/{}/messages",
+        conversation["conversation"]["id"]
+    );
+    let mut statuses = Vec::new();
+    for (n, api) in [&alice_a, &alice_b, &alice_a, &alice_b, &alice_a]
+        .into_iter()
+        .enumerate()
+    {
+        let answer = api.post(&messages, &json!({"body": format!("m{n}")})).await;
+        statuses.push(answer.status);
+        if answer.status == StatusCode::TOO_MANY_REQUESTS {
+            let retry: u64 = answer.headers["retry-after"]
+                .to_str()
+                .unwrap()
+                .parse()
+                .unwrap();
+            assert!((1..=60).contains(&retry), "{retry}");
+        }
+    }
+    let created = [StatusCode::CREATED; 3];
+    assert_eq!(statuses[..3], created, "three a minute, wherever sent");
+    assert_eq!(statuses[3..], [StatusCode::TOO_MANY_REQUESTS; 2]);
+
+    // An admin's publishes are one allowance across instances too.
+    let admin_a = admin_client(&a).await;
+    let admin_b = same_user_on(&admin_a, &b);
+    let mut accepted = 0;
+    for n in 0..8 {
+        let admin = if n % 2 == 0 { &admin_a } else { &admin_b };
+        let answer = admin
+            .post(
+                "/api/notifications",
+                &json!({"to": ["bob"], "category": "job", "title": format!("n{n}"), "body": "b"}),
+            )
+            .await;
+        if answer.status == StatusCode::ACCEPTED {
+            accepted += 1;
+        } else {
+            assert_eq!(
+                answer.status,
+                StatusCode::TOO_MANY_REQUESTS,
+                "{}",
+                answer.body
+            );
+        }
+    }
+    assert_eq!(accepted, 4, "four a minute, wherever published");
+}
+
+#[tokio::test]
+async fn the_per_user_stream_cap_counts_streams_on_every_instance() {
+    let Some((a, b)) =
+        two_instances_with(|| admin_options().env("HERALD_MAX_CONNECTIONS_PER_USER", "2"))
+    else {
+        return;
+    };
+    let on_a = a.client();
+    on_a.register("alice").await;
+    let on_b = same_user_on(&on_a, &b);
+    let first = EventStream::open(&on_a, "/api/events", &[]).await;
+    let second = EventStream::open(&on_a, "/api/events", &[]).await;
+    assert_eq!(
+        (first.status, second.status),
+        (StatusCode::OK, StatusCode::OK)
+    );
+    // A's count reaches the database with its heartbeat (every 5 s).
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let third = EventStream::open(&on_b, "/api/events", &[]).await;
+        if third.status == StatusCode::TOO_MANY_REQUESTS {
+            break;
+        }
+        assert_eq!(third.status, StatusCode::OK);
+        drop(third);
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "B never counted A's streams"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    // A stream ended on A frees a slot on B.
+    drop(first);
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let third = EventStream::open(&on_b, "/api/events", &[]).await;
+        if third.status == StatusCode::OK {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the slot never freed"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+#[tokio::test]
+async fn writes_that_cross_between_instances_all_land_even_when_they_deadlock() {
+    let Some((a, b)) = two_instances() else {
+        return;
+    };
+    let admin_a = admin_client(&a).await;
+    let admin_b = admin_client(&b).await;
+    let users: Vec<(&str, Api)> = ["alice", "bob"]
+        .into_iter()
+        .map(|name| (name, a.client()))
+        .collect();
+    for (name, user) in &users {
+        user.register(name).await;
+    }
+    // Each batch writes to both users in one transaction, A in one order
+    // and B in the other: PostgreSQL breaks the deadlocks this makes by
+    // failing one side, which must run again rather than fail the publish.
+    const ROUNDS: usize = 40;
+    let mut tasks = Vec::new();
+    for (admin, order) in [
+        (admin_a.clone(), ["alice", "bob"]),
+        (admin_b.clone(), ["bob", "alice"]),
+    ] {
+        for task in 0..2 {
+            let admin = admin.clone();
+            tasks.push(tokio::spawn(async move {
+                for round in 0..ROUNDS {
+                    let notifications: Vec<Value> = order
+                        .iter()
+                        .map(|to| {
+                            json!({"to": [to], "category": "job",
+                                   "title": format!("{task}-{round}"), "body": "b"})
+                        })
+                        .collect();
+                    let answer = admin
+                        .post(
+                            "/api/notifications/batch",
+                            &json!({"notifications": notifications}),
+                        )
+                        .await;
+                    assert_eq!(answer.status, StatusCode::ACCEPTED, "{}", answer.body);
+                }
+            }));
+        }
+    }
+    // Single publishes, alternating between the two users in opposite
+    // phases: each writer transaction holds several of them, so two
+    // transactions may lock the users in opposite orders across commands.
+    for (admin, phase) in [(admin_a.clone(), 0), (admin_b.clone(), 1)] {
+        for task in 0..6 {
+            let admin = admin.clone();
+            tasks.push(tokio::spawn(async move {
+                for round in 0..ROUNDS {
+                    let to = ["alice", "bob"][(round + phase + task) % 2];
+                    let answer = admin
+                        .post(
+                            "/api/notifications",
+                            &json!({"to": [to], "category": "job",
+                                    "title": format!("u{task}-{round}"), "body": "b"}),
+                        )
+                        .await;
+                    assert_eq!(answer.status, StatusCode::ACCEPTED, "{}", answer.body);
+                }
+            }));
+        }
+    }
+    for task in tasks {
+        task.await.expect("publisher");
+    }
+    // 2 instances x 2 tasks x ROUNDS batches to both, and 2 x 6 x ROUNDS
+    // single publishes split evenly between the two.
+    let expected = ROUNDS * 4 + ROUNDS * 6;
+    for (name, user) in &users {
+        let mut stream = EventStream::open(user, "/api/events", &[("last-event-id", "0")]).await;
+        let got = read_titles(&mut stream, expected).await;
+        let seqs: Vec<i64> = got.iter().map(|(seq, _)| *seq).collect();
+        let wanted: Vec<i64> = (1..=expected as i64).collect();
+        assert_eq!(seqs, wanted, "{name}: every publish once, gap-free");
+    }
+    let mut retried = 0;
+    for admin in [&admin_a, &admin_b] {
+        let status: Value = admin.get("/api/status").await.json();
+        retried += status["database"]["write_conflicts_retried"]
+            .as_u64()
+            .expect("write_conflicts_retried");
+    }
+    eprintln!("writes run again after a deadlock: {retried}");
 }

@@ -165,6 +165,7 @@ pub async fn register(
     state
         .registration_limiter
         .check(&format!("ip:{}", origin.ip))
+        .await
         .map_err(|retry| {
             too_many(
                 "rate_limited",

@@ -127,6 +127,7 @@ pub async fn create(
     state
         .conversation_limiter
         .check(&format!("user:{}", user.id))
+        .await
         .map_err(|retry| limited("starting conversations", retry))?;
     let (id, created) = match request {
         NewConversation::Direct { with } => {
@@ -319,6 +320,7 @@ pub async fn send(
     state
         .send_limiter
         .check(&format!("user:{}", user.id))
+        .await
         .map_err(|retry_after_secs| AppError::RateLimited {
             code: "rate_limited",
             message: format!(
@@ -461,6 +463,7 @@ pub async fn add_member(
     state
         .membership_limiter
         .check(&format!("user:{}", user.id))
+        .await
         .map_err(|retry| limited("changing members", retry))?;
     let ids = resolve(state, "username", &[username.to_owned()]).await?;
     let Some(&member) = ids.first() else {
@@ -507,6 +510,7 @@ pub async fn remove_member(
     state
         .membership_limiter
         .check(&format!("user:{}", user.id))
+        .await
         .map_err(|retry| limited("changing members", retry))?;
     let member = match state
         .store
@@ -798,7 +802,7 @@ pub fn spawn_presence(state: AppState) {
 /// so (its rows expired). Nothing on SQLite.
 async fn presence_heartbeat(state: &AppState) {
     let now = now_ms();
-    let here = state.hub.connected_users();
+    let here = state.hub.stream_counts();
     if let Err(error) = state
         .store
         .presence_heartbeat(&here, now + PRESENCE_TTL_MS)

@@ -59,6 +59,10 @@ pub struct DatabaseStatus {
     pub writes: u64,
     #[serde(default)]
     pub largest_write_batch: u64,
+    /// Writes run again after PostgreSQL chose them to break a deadlock
+    /// with another instance (always 0 on SQLite).
+    #[serde(default)]
+    pub write_conflicts_retried: u64,
 }
 
 /// The server process.

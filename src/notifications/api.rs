@@ -98,7 +98,7 @@ pub async fn send_notification(draft: NotificationDraft) -> Result<Outcome<usize
     let AdminUser(admin) = functions::extract(&state).await?;
     let publisher = Publisher::Admin(admin.user);
     let result = async {
-        service::check_publish_rate(&state, &publisher, 1)?;
+        service::check_publish_rate(&state, &publisher, 1).await?;
         let publish = PublishRequest::from(draft).parse(&publisher)?;
         service::publish(&state, &publish).await
     }

@@ -104,7 +104,7 @@ async fn publish(
     headers: HeaderMap,
     ApiJson(request): ApiJson<PublishRequest>,
 ) -> Result<Response, AppError> {
-    service::check_publish_rate(&state, &publisher, 1)?;
+    service::check_publish_rate(&state, &publisher, 1).await?;
     let publish = request.parse(&publisher)?;
     idempotent(
         &state,

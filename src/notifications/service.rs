@@ -327,7 +327,7 @@ pub async fn publish_batch(
         ));
     }
     let count = u32::try_from(items.len()).unwrap_or(u32::MAX);
-    check_publish_rate(state, publisher, count)?;
+    check_publish_rate(state, publisher, count).await?;
     let mut results: Vec<Option<BatchItem>> = vec![None; items.len()];
     let mut valid = Vec::with_capacity(items.len());
     let mut recipients = 0;
@@ -367,6 +367,13 @@ pub async fn publish_batch(
     let written = state
         .store
         .write(move |tx| {
+            let mut everyone: Vec<&str> = valid
+                .iter()
+                .flat_map(|(_, names, _)| names.iter().map(String::as_str))
+                .collect();
+            everyone.sort_unstable();
+            everyone.dedup();
+            tx.lock_counters_of(&everyone)?;
             valid
                 .into_iter()
                 .map(|(index, names, notification)| {
@@ -471,7 +478,7 @@ pub async fn save_preferences(
 /// Takes `count` publishes from `publisher`'s allowance: a token's own
 /// limit or the server's `publish_rate_per_minute`; an admin's session
 /// has `session_publish_rate_per_minute`.
-pub fn check_publish_rate(
+pub async fn check_publish_rate(
     state: &AppState,
     publisher: &Publisher,
     count: u32,
@@ -482,10 +489,10 @@ pub fn check_publish_rate(
             .unwrap_or(state.config.publish_rate_per_minute.get()),
         Publisher::Admin(_) => state.config.session_publish_rate_per_minute.get(),
     };
-    take_publishes(state, &publisher.key(), count, per_minute)
+    take_publishes(state, &publisher.key(), count, per_minute).await
 }
 
-fn take_publishes(
+async fn take_publishes(
     state: &AppState,
     key: &str,
     count: u32,
@@ -494,6 +501,7 @@ fn take_publishes(
     state
         .publish_limiter
         .take(key, count, per_minute)
+        .await
         .map_err(|retry_after_secs| AppError::RateLimited {
             code: "rate_limited",
             message: format!("Too many publishes; try again in {retry_after_secs} s."),
@@ -556,7 +564,8 @@ pub async fn send_test(state: &AppState, user: &User) -> Result<Published, AppEr
         &format!("test:{}", user.id),
         1,
         state.config.session_publish_rate_per_minute.get(),
-    )?;
+    )
+    .await?;
     let test = Publish {
         audience: Audience::Users(vec![user.username.clone()]),
         notification: NewNotification {

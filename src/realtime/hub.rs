@@ -284,6 +284,11 @@ impl Hub {
             .collect()
     }
 
+    /// Every user with a stream here, and how many they hold.
+    pub fn stream_counts(&self) -> Vec<(i64, u32)> {
+        self.open_streams().iter().map(|(&u, &n)| (u, n)).collect()
+    }
+
     /// Every user with a connection here.
     pub fn connected_users(&self) -> Vec<i64> {
         self.lock().keys().copied().collect()

@@ -35,4 +35,7 @@ pub async fn run_once(state: &AppState) {
     if let Err(error) = state.store.prune_idempotency_keys(now_ms()).await {
         tracing::warn!(%error, "pruning idempotency keys failed");
     }
+    if let Err(error) = state.store.prune_rate_limits().await {
+        tracing::warn!(%error, "pruning shared rate limits failed");
+    }
 }

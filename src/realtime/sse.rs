@@ -58,6 +58,25 @@ fn too_many_connections() -> AppError {
     }
 }
 
+/// Opens a stream of `user_id` on this instance's hub, within the per-user
+/// cap. With several instances the cap counts the user's streams on the
+/// others too, as their last heartbeat (a few seconds old at most) said.
+async fn subscribe(state: &AppState, user_id: i64) -> Result<Subscription, AppError> {
+    let max = state.config.max_connections_per_user.get();
+    let elsewhere = match state.store.streams_elsewhere(user_id, now_ms()).await {
+        Ok(streams) => streams,
+        Err(error) => {
+            // Better a cap per instance than no stream at all.
+            tracing::warn!(%error, "streams on other instances unknown");
+            0
+        }
+    };
+    state
+        .hub
+        .subscribe(user_id, max.saturating_sub(elsewhere))
+        .map_err(|_| too_many_connections())
+}
+
 /// Where a client resumes: the `Last-Event-ID` header, else the
 /// `last_event_id` parameter. `Some(None)` is a resume point that is not a
 /// number at all, answered like one outside the window (reset).
@@ -220,10 +239,7 @@ async fn events(
     let user_id = current.user.id;
     // Subscribe before reading the window: nothing committed from here on
     // can be missed, and what both paths carry is skipped by number.
-    let subscription = state
-        .hub
-        .subscribe(user_id, state.config.max_connections_per_user.get())
-        .map_err(|_| too_many_connections())?;
+    let subscription = subscribe(&state, user_id).await?;
     let window = state.store.event_window(user_id).await?;
 
     let mut opening = BytesMut::from(&frames::retry(state.config.sse_retry_ms.get())[..]);
@@ -318,12 +334,7 @@ async fn poll(
     };
     let user_id = current.user.id;
     let mut subscription = if wait > 0 {
-        Some(
-            state
-                .hub
-                .subscribe(user_id, state.config.max_connections_per_user.get())
-                .map_err(|_| too_many_connections())?,
-        )
+        Some(subscribe(&state, user_id).await?)
     } else {
         None
     };

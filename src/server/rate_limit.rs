@@ -1,18 +1,45 @@
 //! Rate limiters keyed by caller (user, token): a token bucket for
 //! publishing, and a sliding window for chat, where "100 a minute" must
-//! mean at most 100 in any minute. In memory, per instance. Server only.
+//! mean at most 100 in any minute. In memory on one instance; in the
+//! database when several instances share PostgreSQL, so that a client
+//! gets the same limit whichever instance it reaches. Server only.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use std::time::Instant;
 
+use crate::store::{Backend, Store};
+
+/// Where a limiter keeps its counts when instances share them.
+#[derive(Clone)]
+struct Shared {
+    store: Store,
+    /// Tells this limiter's keys from other limiters' in the shared tables.
+    name: &'static str,
+}
+
+impl Shared {
+    /// The shared limiter for `store`, if its instances share limits.
+    fn of(store: &Store, name: &'static str) -> Option<Self> {
+        (store.backend() == Backend::Postgres).then(|| Self {
+            store: store.clone(),
+            name,
+        })
+    }
+
+    fn key(&self, key: &str) -> String {
+        format!("{}:{key}", self.name)
+    }
+}
+
 /// Allows `per_minute` actions per key per minute, in bursts of up to the
 /// same number.
 #[derive(Clone)]
 pub struct RateLimiter {
-    per_minute: f64,
+    per_minute: u32,
     buckets: Arc<Mutex<HashMap<String, Bucket>>>,
+    shared: Option<Shared>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -25,25 +52,48 @@ impl RateLimiter {
     /// A limiter allowing `per_minute` actions per key per minute.
     pub fn new(per_minute: u32) -> Self {
         Self {
-            per_minute: f64::from(per_minute.max(1)),
+            per_minute: per_minute.max(1),
             buckets: Arc::new(Mutex::new(HashMap::new())),
+            shared: None,
         }
     }
 
-    /// Takes one action for `key`, or says in how many seconds one is allowed.
-    pub fn check(&self, key: &str) -> Result<(), u64> {
-        self.check_at(key, Instant::now())
+    /// The same limiter, kept in `store`'s database when several instances
+    /// share it (PostgreSQL) under `name`.
+    pub fn across_instances(mut self, store: &Store, name: &'static str) -> Self {
+        self.shared = Shared::of(store, name);
+        self
     }
 
+    /// Takes one action for `key`, or says in how many seconds one is allowed.
+    pub async fn check(&self, key: &str) -> Result<(), u64> {
+        self.take(key, 1, self.per_minute).await
+    }
+
+    #[cfg(test)]
     fn check_at(&self, key: &str, now: Instant) -> Result<(), u64> {
-        self.take_at(key, 1, self.per_minute, now)
+        self.take_at(key, 1, f64::from(self.per_minute), now)
     }
 
     /// Takes `count` actions at once for `key`, whose own limit is
     /// `per_minute` (a key keeps the limit it is always checked with), or
     /// says in how many seconds they are allowed. More than a minute's
     /// worth is never allowed: the answer is a minute.
-    pub fn take(&self, key: &str, count: u32, per_minute: u32) -> Result<(), u64> {
+    pub async fn take(&self, key: &str, count: u32, per_minute: u32) -> Result<(), u64> {
+        if let Some(shared) = &self.shared {
+            if count > per_minute.max(1) {
+                return Err(60);
+            }
+            match shared
+                .store
+                .take_bucket(&shared.key(key), count, per_minute)
+                .await
+            {
+                Ok(verdict) => return verdict,
+                // Limits kept here for a while beat no limits at all.
+                Err(error) => tracing::warn!(%error, "shared rate limit unavailable"),
+            }
+        }
         self.take_at(key, count, f64::from(per_minute.max(1)), Instant::now())
     }
 
@@ -83,6 +133,7 @@ pub struct WindowLimiter {
     limit: usize,
     window: Duration,
     recent: Arc<Mutex<HashMap<String, VecDeque<Instant>>>>,
+    shared: Option<Shared>,
 }
 
 impl WindowLimiter {
@@ -97,11 +148,31 @@ impl WindowLimiter {
             limit: limit.max(1) as usize,
             window,
             recent: Arc::new(Mutex::new(HashMap::new())),
+            shared: None,
         }
     }
 
+    /// The same limiter, kept in `store`'s database when several instances
+    /// share it (PostgreSQL) under `name`.
+    pub fn across_instances(mut self, store: &Store, name: &'static str) -> Self {
+        self.shared = Shared::of(store, name);
+        self
+    }
+
     /// Takes one action for `key`, or says in how many seconds one is allowed.
-    pub fn check(&self, key: &str) -> Result<(), u64> {
+    pub async fn check(&self, key: &str) -> Result<(), u64> {
+        if let Some(shared) = &self.shared {
+            let limit = u32::try_from(self.limit).unwrap_or(u32::MAX);
+            let window_ms = u64::try_from(self.window.as_millis()).unwrap_or(u64::MAX);
+            match shared
+                .store
+                .take_window(&shared.key(key), limit, window_ms)
+                .await
+            {
+                Ok(verdict) => return verdict,
+                Err(error) => tracing::warn!(%error, "shared rate limit unavailable"),
+            }
+        }
         self.check_at(key, Instant::now())
     }
 

@@ -39,7 +39,7 @@ pub enum Sent {
 }
 
 /// A new conversation.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct NewConversation {
     pub kind: ConversationKind,
     pub title: Option<String>,
@@ -941,7 +941,7 @@ impl Store {
         }
         self.pool
             .exec(
-                "INSERT INTO presence (user_id, node, expires_at) VALUES ($1, $2, $3)
+                "INSERT INTO presence (user_id, node, expires_at, streams) VALUES ($1, $2, $3, 1)
                  ON CONFLICT (user_id, node) DO UPDATE SET expires_at = excluded.expires_at",
                 &args![user_id, self.node_id(), expires_at],
             )
@@ -964,23 +964,27 @@ impl Store {
         Ok(self.online_elsewhere(&[user_id], now).await?.is_empty())
     }
 
-    /// Renews this instance's presence rows: `users` are those with a
-    /// stream here now, each kept until `expires_at`.
+    /// Renews this instance's presence rows: `streams` names each user with
+    /// a stream here now and how many they hold, each row kept until
+    /// `expires_at`.
     pub async fn presence_heartbeat(
         &self,
-        users: &[i64],
+        streams: &[(i64, u32)],
         expires_at: i64,
     ) -> Result<(), StoreError> {
-        if self.backend() == Backend::Sqlite || users.is_empty() {
+        if self.backend() == Backend::Sqlite || streams.is_empty() {
             return Ok(());
         }
-        let list = id_list(users)?;
+        let counts: std::collections::BTreeMap<i64, u32> = streams.iter().copied().collect();
+        let counts =
+            serde_json::to_string(&counts).map_err(|e| StoreError::Corrupt(e.to_string()))?;
         self.pool
             .exec(
-                "INSERT INTO presence (user_id, node, expires_at)
-                 SELECT value::bigint, $2, $3 FROM jsonb_array_elements_text($1::jsonb)
-                 ON CONFLICT (user_id, node) DO UPDATE SET expires_at = excluded.expires_at",
-                &args![&list, self.node_id(), expires_at],
+                "INSERT INTO presence (user_id, node, expires_at, streams)
+                 SELECT key::bigint, $2, $3, value::integer FROM jsonb_each_text($1::jsonb)
+                 ON CONFLICT (user_id, node) DO UPDATE
+                 SET expires_at = excluded.expires_at, streams = excluded.streams",
+                &args![&counts, self.node_id(), expires_at],
             )
             .await?;
         Ok(())

@@ -24,6 +24,7 @@ pub mod accounts;
 pub mod chat;
 pub mod events;
 mod fan_out;
+pub mod limits;
 pub mod notifications;
 mod rows;
 pub mod writer;
@@ -73,6 +74,18 @@ impl StoreError {
             Self::Sqlite(rusqlite::Error::SqliteFailure(error, _)) => {
                 error.code == rusqlite::ErrorCode::DiskFull
             }
+            _ => false,
+        }
+    }
+
+    /// PostgreSQL broke a deadlock by failing this statement
+    /// (`deadlock_detected`), or could not serialize it
+    /// (`serialization_failure`): running it again may succeed.
+    pub fn is_conflict(&self) -> bool {
+        match self {
+            Self::Database(sqlx::Error::Database(error)) => error
+                .code()
+                .is_some_and(|code| code == "40P01" || code == "40001"),
             _ => false,
         }
     }
@@ -467,7 +480,7 @@ impl Store {
     pub async fn write<T, F>(&self, command: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
-        F: FnOnce(&mut WriteTx) -> Result<T, StoreError> + Send + 'static,
+        F: FnOnce(&mut WriteTx) -> Result<T, StoreError> + Clone + Send + 'static,
     {
         self.writer.run(command).await
     }

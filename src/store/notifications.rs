@@ -1,7 +1,7 @@
 //! Notifications, preferences and publish idempotency. Every state change
 //! writes its event in the same transaction. Server only.
 
-use super::rows::{Columns, Row, args};
+use super::rows::{Backend, Columns, Row, args};
 use super::writer::WriteTx;
 use super::{Store, StoreError};
 use super::{events, fan_out};
@@ -395,6 +395,28 @@ impl WriteTx {
         Ok(Addressed::Written(
             self.publish_notifications(&ids, new, now)?,
         ))
+    }
+
+    /// On PostgreSQL, locks the sequence counters of the users named in
+    /// `names`, in ascending id order, before a command that writes to
+    /// several of them in another order (a batch: alice then bob). Two
+    /// instances then always lock in the same order and cannot deadlock
+    /// over these rows. Nothing to do on SQLite, whose one writer holds the
+    /// only write lock.
+    pub fn lock_counters_of(&mut self, names: &[&str]) -> Result<(), StoreError> {
+        if self.backend() == Backend::Sqlite || names.len() < 2 {
+            return Ok(());
+        }
+        let names = serde_json::to_string(names).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        self.all(
+            "SELECT c.user_id FROM user_counters c
+             WHERE c.user_id IN (SELECT u.id FROM users u
+                                 WHERE u.username IN (SELECT jsonb_array_elements_text($1::jsonb)))
+             ORDER BY c.user_id FOR UPDATE OF c",
+            &args![&names],
+            |row| row.at::<i64>(0),
+        )?;
+        Ok(())
     }
 
     /// Writes `new` for every recipient (distinct user ids), with its

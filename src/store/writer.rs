@@ -321,7 +321,8 @@ impl WriteTx {
 /// A command with its answer channel, its type erased.
 trait Command: Send {
     /// Runs the command in the open transaction.
-    fn run(&mut self, tx: &mut WriteTx) -> Ran;
+    /// Runs the command; `last_try` when it will not be run again.
+    fn run(&mut self, tx: &mut WriteTx, last_try: bool) -> Ran;
     /// Answers once the batch's fate is known: `committed` is the commit's
     /// outcome. A command that failed answers its own error; one that never
     /// ran answers the batch's.
@@ -335,6 +336,9 @@ enum Ran {
     Failed,
     /// Failed because the storage is full.
     StorageFull,
+    /// Chosen by PostgreSQL to break a deadlock (or a serialization
+    /// failure) with another instance's transaction: worth running again.
+    Conflict,
 }
 
 struct Typed<T, F> {
@@ -346,10 +350,17 @@ struct Typed<T, F> {
 impl<T, F> Command for Typed<T, F>
 where
     T: Send + 'static,
-    F: FnOnce(&mut WriteTx) -> Result<T, StoreError> + Send + 'static,
+    F: FnOnce(&mut WriteTx) -> Result<T, StoreError> + Clone + Send + 'static,
 {
-    fn run(&mut self, tx: &mut WriteTx) -> Ran {
-        let Some(command) = self.command.take() else {
+    fn run(&mut self, tx: &mut WriteTx, last_try: bool) -> Ran {
+        // On PostgreSQL a command may have to run again (a deadlock with
+        // another instance): it keeps a copy until its last try.
+        let command = if last_try {
+            self.command.take()
+        } else {
+            self.command.clone()
+        };
+        let Some(command) = command else {
             return Ran::Failed;
         };
         // A panic in one command must not take the writer down with it.
@@ -358,6 +369,7 @@ where
         let ran = match &outcome {
             Ok(_) => Ran::Ok,
             Err(error) if error.is_storage_full() => Ran::StorageFull,
+            Err(error) if error.is_conflict() => Ran::Conflict,
             Err(_) => Ran::Failed,
         };
         self.outcome = Some(match ran {
@@ -413,6 +425,7 @@ pub struct WriterHealth {
     batches: AtomicU64,
     commands: AtomicU64,
     largest_batch: AtomicU64,
+    conflicts_retried: AtomicU64,
 }
 
 impl WriterHealth {
@@ -430,6 +443,11 @@ impl WriterHealth {
             self.commands.load(Ordering::Relaxed),
             self.largest_batch.load(Ordering::Relaxed),
         )
+    }
+
+    /// Commands run again after losing a deadlock to another instance.
+    pub fn conflicts_retried(&self) -> u64 {
+        self.conflicts_retried.load(Ordering::Relaxed)
     }
 }
 
@@ -524,7 +542,7 @@ impl Writer {
     pub async fn run<T, F>(&self, command: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
-        F: FnOnce(&mut WriteTx) -> Result<T, StoreError> + Send + 'static,
+        F: FnOnce(&mut WriteTx) -> Result<T, StoreError> + Clone + Send + 'static,
     {
         let (answer, answered) = oneshot::channel();
         let job: Job = Box::new(Typed {
@@ -545,6 +563,10 @@ impl Writer {
             .map_err(|_| StoreError::Write("the writer dropped a command".into()))?
     }
 }
+
+/// How many times a command that loses deadlocks runs before its error is
+/// its answer.
+const CONFLICT_TRIES: u32 = 4;
 
 /// The PostgreSQL channel of committed events' announcements.
 pub const EVENTS_CHANNEL: &str = "herald_events";
@@ -670,6 +692,17 @@ impl WriterTask {
     }
 
     fn run_batch(&mut self, jobs: Vec<Job>) {
+        let mut jobs: Vec<(Job, u32)> = jobs.into_iter().map(|job| (job, 1)).collect();
+        // Commands that lost a deadlock run again in a transaction of their
+        // own, once this one has committed and released its locks.
+        while !jobs.is_empty() {
+            jobs = self.run_transaction(jobs);
+        }
+    }
+
+    /// Runs `jobs` (each with its try number) in one transaction and
+    /// answers them; returns those to run again.
+    fn run_transaction(&mut self, jobs: Vec<(Job, u32)>) -> Vec<(Job, u32)> {
         let started = Instant::now();
         let count = jobs.len() as u64;
         self.health.batches.fetch_add(1, Ordering::Relaxed);
@@ -682,19 +715,23 @@ impl WriterTask {
         if let Err(error) = self.execute(begin) {
             let error = self.classify(error);
             tracing::warn!(%error, "the writer could not begin a transaction");
-            for job in jobs {
+            for (job, _) in jobs {
                 job.answer(Err(error.replay()));
             }
             self.reconnect_after(&error);
-            return;
+            return Vec::new();
         }
         // A batch of one needs no savepoint: the transaction is its own.
-        let alone = jobs.len() == 1;
+        // Except on PostgreSQL, where a command that loses a deadlock is
+        // rolled back to its savepoint and runs again after the commit.
+        let postgres = self.tx.backend() == Backend::Postgres;
+        let alone = jobs.len() == 1 && !postgres;
         let mut ran = Vec::with_capacity(jobs.len());
+        let mut again = Vec::new();
         let mut broken = None;
         let mut full = false;
         let mut failed_alone = false;
-        for mut job in jobs {
+        for (mut job, tries) in jobs {
             if broken.is_some() {
                 ran.push(job);
                 continue;
@@ -705,7 +742,26 @@ impl WriterTask {
                 ran.push(job);
                 continue;
             }
-            let outcome = job.run(&mut self.tx);
+            let last_try = !postgres || tries >= CONFLICT_TRIES;
+            let outcome = job.run(&mut self.tx, last_try);
+            if outcome == Ran::Conflict && !last_try {
+                // Retrying here could meet the same cycle: the locks this
+                // transaction's earlier commands hold are part of it.
+                self.health
+                    .conflicts_retried
+                    .fetch_add(1, Ordering::Relaxed);
+                self.tx.appended.truncate(mark);
+                if let Err(error) = self
+                    .execute("ROLLBACK TO command")
+                    .and_then(|()| self.execute("RELEASE command"))
+                {
+                    broken = Some(self.classify(error));
+                    ran.push(job);
+                } else {
+                    again.push((job, tries + 1));
+                }
+                continue;
+            }
             if outcome == Ran::StorageFull {
                 full = true;
                 self.health.storage_full.store(true, Ordering::Relaxed);
@@ -777,12 +833,13 @@ impl WriterTask {
                 let _ = self.execute("ROLLBACK");
                 self.tx.appended.clear();
                 tracing::warn!(%error, commands = count, "a write batch failed");
-                for job in ran {
+                for job in ran.into_iter().chain(again.drain(..).map(|(job, _)| job)) {
                     job.answer(Err(error.replay()));
                 }
                 self.reconnect_after(&error);
             }
         }
+        again
     }
 
     fn execute(&mut self, statement: &str) -> Result<(), StoreError> {
@@ -916,10 +973,17 @@ mod tests {
         let blocker = tokio::spawn({
             let store = store.clone();
             async move {
+                // Commands must be Clone; the channels' ends are taken once.
+                let running = Arc::new(std::sync::Mutex::new(Some(running)));
+                let held = Arc::new(std::sync::Mutex::new(Some(held)));
                 store
                     .write(move |_tx| {
-                        let _ = running.send(());
-                        let _ = held.blocking_recv();
+                        if let Some(running) = running.lock().unwrap().take() {
+                            let _ = running.send(());
+                        }
+                        if let Some(held) = held.lock().unwrap().take() {
+                            let _ = held.blocking_recv();
+                        }
                         Ok(())
                     })
                     .await

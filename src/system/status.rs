@@ -114,6 +114,7 @@ pub async fn report(state: &AppState) -> Result<StatusReport, AppError> {
             write_batches,
             writes,
             largest_write_batch,
+            write_conflicts_retried: writer.conflicts_retried(),
         },
         process: ProcessStatus {
             resident_memory_bytes,

@@ -143,7 +143,8 @@ impl Cluster {
         // is): no fsync keeps the suite fast.
         let options = format!(
             "-p {port} -k {} -c listen_addresses=127.0.0.1 -c max_connections=400 \
-             -c fsync=off -c synchronous_commit=off -c full_page_writes=off",
+             -c fsync=off -c synchronous_commit=off -c full_page_writes=off \
+             -c deadlock_timeout=100ms",
             dir.display()
         );
         let mut pg_ctl = as_cluster_owner(&bin.join("pg_ctl"));

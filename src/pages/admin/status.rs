@@ -266,15 +266,21 @@ fn StatusView(report: StatusReport) -> impl IntoView {
                 Some(other) => format!("failing: {other}"),
             },
         ),
-        (
-            "Write transactions",
-            format!(
+        ("Write transactions", {
+            let mut text = format!(
                 "{} for {} writes (largest {})",
                 count_text(database.write_batches),
                 count_text(database.writes),
                 count_text(database.largest_write_batch)
-            ),
-        ),
+            );
+            if database.write_conflicts_retried > 0 {
+                text.push_str(&format!(
+                    "; {} run again after a deadlock",
+                    count_text(database.write_conflicts_retried)
+                ));
+            }
+            text
+        }),
     ];
     let process_rows = vec![
         (
