@@ -188,6 +188,12 @@ async fn run(config: Config, config_path: PathBuf) -> Result<(), Failure> {
     }
     auth::service::spawn_maintenance(state.clone());
     herald::realtime::retention::spawn(state.clone());
+    // The other instances count this one's presence rows only while its
+    // row in `instances` is fresh: write it before any stream can open.
+    let now = herald::server::clock::now_ms();
+    if let Err(error) = state.store.instance_heartbeat(now, 0, 0, now).await {
+        tracing::warn!(%error, "could not record this instance");
+    }
     herald::realtime::cluster::spawn(state.clone());
     herald::chat::service::spawn_presence(state.clone());
     herald::system::status::spawn_sampler(state.clone());

@@ -4,9 +4,14 @@
 -- are UNLOGGED: no WAL, no fsync, on a path taken by every publish.
 
 ALTER TABLE presence SET UNLOGGED;
--- How many of the user's streams the instance holds, renewed with the
--- heartbeat: the per-user connection cap counts the other instances' too.
+-- How many of the user's streams the instance holds, written when it
+-- changes: the per-user connection cap counts the other instances' too.
 ALTER TABLE presence ADD COLUMN streams INTEGER NOT NULL DEFAULT 1;
+-- A row no longer expires by itself: it lives as long as its instance's
+-- row in `instances` is renewed. Renewing every user's row every few
+-- seconds cost a write per online user per heartbeat (200,000 rows a
+-- second at a million users); now an instance writes only what changed.
+ALTER TABLE presence DROP COLUMN expires_at;
 
 -- Token buckets (publishing, conversations, membership changes) kept as a
 -- "theoretical arrival time" (GCRA): the bucket is full when tat <= now.

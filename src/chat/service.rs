@@ -4,6 +4,7 @@
 //! conversation, and the collapsed "message" notification for members who
 //! are not looking. Server only.
 
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -29,12 +30,15 @@ const MAX_LISTED: u32 = 500;
 /// (a page reload is not worth an "offline").
 const OFFLINE_GRACE: Duration = Duration::from_secs(3);
 
-/// How often an instance renews its presence rows (several instances).
+/// How often an instance writes the stream counts that changed
+/// (several instances).
 const PRESENCE_HEARTBEAT: Duration = Duration::from_secs(5);
 
-/// How long a presence row lives without renewal: an instance that died
-/// has its users announced offline this long after its last heartbeat.
-const PRESENCE_TTL_MS: i64 = 15_000;
+/// Every this many heartbeats an instance writes all its presence rows,
+/// not only those that changed: rows lost anyway (an UNLOGGED table after
+/// a database crash, or swept while this instance could not renew its
+/// `instances` row) come back within a minute.
+const PRESENCE_FULL_EVERY: u32 = 12;
 /// Uploads never sent with a message are forgotten after a day.
 const UNSENT_UPLOAD_TTL_MS: i64 = 86_400_000;
 
@@ -755,11 +759,12 @@ pub fn spawn_presence(state: AppState) {
     tokio::spawn(async move {
         let mut heartbeat = tokio::time::interval(PRESENCE_HEARTBEAT);
         heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut reported = Reported::default();
         loop {
             let change = tokio::select! {
                 () = state.shutdown.cancelled() => break,
                 _ = heartbeat.tick() => {
-                    presence_heartbeat(&state).await;
+                    presence_heartbeat(&state, &mut reported).await;
                     continue;
                 }
                 change = changes.recv() => match change {
@@ -768,12 +773,15 @@ pub fn spawn_presence(state: AppState) {
                 },
             };
             if change.online {
-                let until = now_ms() + PRESENCE_TTL_MS;
-                if let Err(error) = state.store.presence_here(change.user_id, until).await {
-                    tracing::warn!(%error, "could not record presence");
+                match state.store.presence_here(change.user_id).await {
+                    Ok(()) => {
+                        reported.streams.insert(change.user_id, 1);
+                    }
+                    Err(error) => tracing::warn!(%error, "could not record presence"),
                 }
                 announce_presence(&state, change.user_id, true).await;
             } else {
+                reported.streams.remove(&change.user_id);
                 let state = state.clone();
                 tokio::spawn(async move {
                     tokio::time::sleep(OFFLINE_GRACE).await;
@@ -787,6 +795,15 @@ pub fn spawn_presence(state: AppState) {
                         .presence_gone_here(change.user_id, now_ms())
                         .await
                     {
+                        Ok(_) if state.hub.is_online(change.user_id) => {
+                            // Back between the check and the delete: the
+                            // row they need again.
+                            let streams = state.hub.streams_of(change.user_id);
+                            let row = [(change.user_id, streams.max(1))];
+                            if let Err(error) = state.store.presence_counts(&row).await {
+                                tracing::warn!(%error, "could not record presence");
+                            }
+                        }
                         Ok(true) => went_offline(&state, change.user_id).await,
                         Ok(false) => {}
                         Err(error) => tracing::warn!(%error, "could not record presence"),
@@ -797,20 +814,38 @@ pub fn spawn_presence(state: AppState) {
     });
 }
 
-/// With several instances: renews this instance's presence rows, and
-/// announces offline the users whose only instance stopped without saying
-/// so (its rows expired). Nothing on SQLite.
-async fn presence_heartbeat(state: &AppState) {
+/// What this instance last wrote of its presence rows.
+#[derive(Default)]
+struct Reported {
+    streams: HashMap<i64, u32>,
+    beats: u32,
+}
+
+/// With several instances: writes the stream counts that changed since the
+/// last heartbeat (all of them now and then), and announces offline the
+/// users whose only instance stopped without saying so (it stopped
+/// renewing its `instances` row). Nothing on SQLite.
+async fn presence_heartbeat(state: &AppState, reported: &mut Reported) {
     let now = now_ms();
-    let here = state.hub.stream_counts();
-    if let Err(error) = state
-        .store
-        .presence_heartbeat(&here, now + PRESENCE_TTL_MS)
-        .await
-    {
-        tracing::warn!(%error, "could not renew presence");
+    let here: HashMap<i64, u32> = state.hub.stream_counts().into_iter().collect();
+    let everything = reported.beats.is_multiple_of(PRESENCE_FULL_EVERY);
+    let changed: Vec<(i64, u32)> = here
+        .iter()
+        .filter(|&(user, streams)| everything || reported.streams.get(user) != Some(streams))
+        .map(|(&user, &streams)| (user, streams))
+        .collect();
+    match state.store.presence_counts(&changed).await {
+        Ok(()) => {
+            reported.streams = here;
+            reported.beats = reported.beats.wrapping_add(1);
+        }
+        Err(error) => {
+            tracing::warn!(%error, "could not record presence");
+            // Write everything once the database answers again.
+            reported.beats = 0;
+        }
     }
-    match state.store.presence_expired(now).await {
+    match state.store.presence_orphaned(now).await {
         Ok(users) => {
             for user_id in users {
                 if !state.hub.is_online(user_id) {

@@ -284,6 +284,11 @@ impl Hub {
             .collect()
     }
 
+    /// How many streams `user_id` holds here.
+    pub fn streams_of(&self, user_id: i64) -> u32 {
+        self.open_streams().get(&user_id).copied().unwrap_or(0)
+    }
+
     /// Every user with a stream here, and how many they hold.
     pub fn stream_counts(&self) -> Vec<(i64, u32)> {
         self.open_streams().iter().map(|(&u, &n)| (u, n)).collect()

@@ -9,7 +9,7 @@ use super::events;
 use super::notifications::{NewNotification, read_keyed_notification, write_notification};
 use super::rows::{Backend, Columns, Row, args, id_list, ids_in};
 use super::writer::WriteTx;
-use super::{Pool, Store, StoreError};
+use super::{INSTANCE_SILENT_MS, Pool, Store, StoreError};
 use crate::model::chat::{
     Attachment, Conversation, ConversationKind, MemberPresence, Message, ReadMarker, ValidMessage,
 };
@@ -929,24 +929,13 @@ fn direct_key(a: i64, b: i64) -> String {
 }
 
 /// Presence across instances (PostgreSQL): one row per user and instance
-/// holding a stream of theirs, renewed by that instance's heartbeat. On
-/// SQLite there is one instance, and its hub alone knows who is online:
-/// these answer as if no other instance existed.
+/// holding a stream of theirs, alive as long as that instance's row in
+/// `instances` is renewed. On SQLite there is one instance, and its hub
+/// alone knows who is online: these answer as if no other instance existed.
 impl Store {
-    /// Records that `user_id` has a stream on this instance, until
-    /// `expires_at` unless renewed.
-    pub async fn presence_here(&self, user_id: i64, expires_at: i64) -> Result<(), StoreError> {
-        if self.backend() == Backend::Sqlite {
-            return Ok(());
-        }
-        self.pool
-            .exec(
-                "INSERT INTO presence (user_id, node, expires_at, streams) VALUES ($1, $2, $3, 1)
-                 ON CONFLICT (user_id, node) DO UPDATE SET expires_at = excluded.expires_at",
-                &args![user_id, self.node_id(), expires_at],
-            )
-            .await?;
-        Ok(())
+    /// Records that `user_id`'s first stream on this instance opened.
+    pub async fn presence_here(&self, user_id: i64) -> Result<(), StoreError> {
+        self.presence_counts(&[(user_id, 1)]).await
     }
 
     /// Records that `user_id`'s last stream on this instance ended; answers
@@ -964,14 +953,9 @@ impl Store {
         Ok(self.online_elsewhere(&[user_id], now).await?.is_empty())
     }
 
-    /// Renews this instance's presence rows: `streams` names each user with
-    /// a stream here now and how many they hold, each row kept until
-    /// `expires_at`.
-    pub async fn presence_heartbeat(
-        &self,
-        streams: &[(i64, u32)],
-        expires_at: i64,
-    ) -> Result<(), StoreError> {
+    /// Records how many streams each of `streams`' users holds on this
+    /// instance (those whose count changed, or all of them now and then).
+    pub async fn presence_counts(&self, streams: &[(i64, u32)]) -> Result<(), StoreError> {
         if self.backend() == Backend::Sqlite || streams.is_empty() {
             return Ok(());
         }
@@ -980,38 +964,41 @@ impl Store {
             serde_json::to_string(&counts).map_err(|e| StoreError::Corrupt(e.to_string()))?;
         self.pool
             .exec(
-                "INSERT INTO presence (user_id, node, expires_at, streams)
-                 SELECT key::bigint, $2, $3, value::integer FROM jsonb_each_text($1::jsonb)
-                 ON CONFLICT (user_id, node) DO UPDATE
-                 SET expires_at = excluded.expires_at, streams = excluded.streams",
-                &args![&counts, self.node_id(), expires_at],
+                "INSERT INTO presence (user_id, node, streams)
+                 SELECT key::bigint, $2, value::integer FROM jsonb_each_text($1::jsonb)
+                 WHERE EXISTS (SELECT 1 FROM users WHERE id = key::bigint)
+                 ON CONFLICT (user_id, node) DO UPDATE SET streams = excluded.streams",
+                &args![&counts, self.node_id()],
             )
             .await?;
         Ok(())
     }
 
-    /// Deletes the rows of instances that stopped renewing them, and
-    /// answers the users who are offline everywhere as a result. Each
-    /// expired row is deleted by one instance only, so each such user is
-    /// announced once.
-    pub async fn presence_expired(&self, now: i64) -> Result<Vec<i64>, StoreError> {
+    /// Deletes the rows of instances not heard from for
+    /// [`INSTANCE_SILENT_MS`], and answers the users who are offline
+    /// everywhere as a result. Each such row is deleted by one instance
+    /// only, so each such user is announced once.
+    pub async fn presence_orphaned(&self, now: i64) -> Result<Vec<i64>, StoreError> {
         if self.backend() == Backend::Sqlite {
             return Ok(Vec::new());
         }
         // The outer query sees the table as it was before the DELETE: the
-        // rows still alive are those that have not expired.
+        // rows still alive are those of live instances.
         self.pool
             .column(
-                "WITH gone AS (DELETE FROM presence WHERE expires_at < $1 RETURNING user_id)
+                "WITH gone AS (
+                     DELETE FROM presence p WHERE NOT EXISTS
+                         (SELECT 1 FROM instances i WHERE i.node = p.node AND i.heartbeat_at >= $1)
+                     RETURNING user_id)
                  SELECT DISTINCT g.user_id FROM gone g
-                 WHERE NOT EXISTS (SELECT 1 FROM presence p
-                                   WHERE p.user_id = g.user_id AND p.expires_at >= $1)",
-                &args![now],
+                 WHERE NOT EXISTS (SELECT 1 FROM presence p JOIN instances i ON i.node = p.node
+                                   WHERE p.user_id = g.user_id AND i.heartbeat_at >= $1)",
+                &args![now - INSTANCE_SILENT_MS],
             )
             .await
     }
 
-    /// Those of `users` with a stream on another instance.
+    /// Those of `users` with a stream on another live instance.
     pub async fn online_elsewhere(&self, users: &[i64], now: i64) -> Result<Vec<i64>, StoreError> {
         if self.backend() == Backend::Sqlite || users.is_empty() {
             return Ok(Vec::new());
@@ -1019,10 +1006,10 @@ impl Store {
         let list = id_list(users)?;
         self.pool
             .column(
-                "SELECT DISTINCT user_id FROM presence
-                 WHERE user_id IN (SELECT value::bigint FROM jsonb_array_elements_text($1::jsonb))
-                   AND node <> $2 AND expires_at >= $3",
-                &args![&list, self.node_id(), now],
+                "SELECT DISTINCT p.user_id FROM presence p JOIN instances i ON i.node = p.node
+                 WHERE p.user_id IN (SELECT value::bigint FROM jsonb_array_elements_text($1::jsonb))
+                   AND p.node <> $2 AND i.heartbeat_at >= $3",
+                &args![&list, self.node_id(), now - INSTANCE_SILENT_MS],
             )
             .await
     }

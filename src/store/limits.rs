@@ -5,7 +5,7 @@
 
 use super::rows::Backend;
 use super::rows::args;
-use super::{Store, StoreError};
+use super::{INSTANCE_SILENT_MS, Store, StoreError};
 
 /// The answer of a shared limiter: allowed, or wait this many seconds.
 pub type Verdict = Result<(), u64>;
@@ -92,7 +92,8 @@ impl Store {
     }
 
     /// How many streams `user_id` holds on the other live instances, as
-    /// their last heartbeat said. Always 0 on SQLite.
+    /// they last reported (within a presence heartbeat). Always 0 on
+    /// SQLite.
     pub async fn streams_elsewhere(&self, user_id: i64, now: i64) -> Result<u32, StoreError> {
         if self.backend() == Backend::Sqlite {
             return Ok(0);
@@ -100,9 +101,10 @@ impl Store {
         let streams: i64 = self
             .pool
             .scalar(
-                "SELECT CAST(COALESCE(SUM(streams), 0) AS BIGINT) FROM presence
-                 WHERE user_id = $1 AND node <> $2 AND expires_at >= $3",
-                &args![user_id, self.node_id(), now],
+                "SELECT CAST(COALESCE(SUM(p.streams), 0) AS BIGINT)
+                 FROM presence p JOIN instances i ON i.node = p.node
+                 WHERE p.user_id = $1 AND p.node <> $2 AND i.heartbeat_at >= $3",
+                &args![user_id, self.node_id(), now - INSTANCE_SILENT_MS],
             )
             .await?
             .unwrap_or(0);

@@ -79,13 +79,15 @@ impl StoreError {
     }
 
     /// PostgreSQL broke a deadlock by failing this statement
-    /// (`deadlock_detected`), or could not serialize it
-    /// (`serialization_failure`): running it again may succeed.
+    /// (`deadlock_detected`), could not serialize it
+    /// (`serialization_failure`), or it waited for a lock longer than its
+    /// transaction allows (`lock_not_available`): running it again may
+    /// succeed.
     pub fn is_conflict(&self) -> bool {
         match self {
             Self::Database(sqlx::Error::Database(error)) => error
                 .code()
-                .is_some_and(|code| code == "40P01" || code == "40001"),
+                .is_some_and(|code| matches!(code.as_ref(), "40P01" | "40001" | "55P03")),
             _ => false,
         }
     }
@@ -213,6 +215,11 @@ impl Pool {
         self.opt(sql, args, |row| row.at(0)).await
     }
 }
+
+/// An instance not heard from for this long (its row in `instances` is
+/// renewed every 2 s) is gone: its presence rows no longer count, and
+/// whichever instance sweeps them first announces their users offline.
+pub const INSTANCE_SILENT_MS: i64 = 15_000;
 
 /// A handle on the database; cheap to clone (a pool for reads and the
 /// writes of one statement, and the writer for those that append events

@@ -320,8 +320,8 @@ impl WriteTx {
 
 /// A command with its answer channel, its type erased.
 trait Command: Send {
-    /// Runs the command in the open transaction.
-    /// Runs the command; `last_try` when it will not be run again.
+    /// Runs the command in the open transaction; `last_try` when it will
+    /// not be run again.
     fn run(&mut self, tx: &mut WriteTx, last_try: bool) -> Ran;
     /// Answers once the batch's fate is known: `committed` is the commit's
     /// outcome. A command that failed answers its own error; one that never
@@ -337,7 +337,8 @@ enum Ran {
     /// Failed because the storage is full.
     StorageFull,
     /// Chosen by PostgreSQL to break a deadlock (or a serialization
-    /// failure) with another instance's transaction: worth running again.
+    /// failure), or gave up waiting for a lock, with another instance's
+    /// transaction: worth running again in a transaction of its own.
     Conflict,
 }
 
@@ -568,6 +569,11 @@ impl Writer {
 /// its answer.
 const CONFLICT_TRIES: u32 = 4;
 
+/// How a PostgreSQL batch begins on its first try: a row lock awaited
+/// longer than this fails the statement (`lock_not_available`), and the
+/// command runs again after the commit.
+const LOCK_WAIT: &str = "BEGIN; SET LOCAL lock_timeout = '50ms'";
+
 /// The PostgreSQL channel of committed events' announcements.
 pub const EVENTS_CHANNEL: &str = "herald_events";
 
@@ -711,7 +717,18 @@ impl WriterTask {
             .largest_batch
             .fetch_max(count, Ordering::Relaxed);
         self.tx.appended.clear();
-        let begin = self.tx.backend().pick("BEGIN IMMEDIATE", "BEGIN");
+        // On PostgreSQL a first try waits at most LOCK_WAIT for a row
+        // another instance's transaction holds, then gives way (see
+        // `Ran::Conflict`): waiting longer is what a deadlock looks like,
+        // which PostgreSQL itself would only break after a second. Retries
+        // hold no other locks when they start, so they wait as long as it
+        // takes.
+        let retrying = jobs.iter().any(|(_, tries)| *tries > 1);
+        let begin = match self.tx.backend() {
+            Backend::Sqlite => "BEGIN IMMEDIATE",
+            Backend::Postgres if retrying => "BEGIN",
+            Backend::Postgres => LOCK_WAIT,
+        };
         if let Err(error) = self.execute(begin) {
             let error = self.classify(error);
             tracing::warn!(%error, "the writer could not begin a transaction");

@@ -127,17 +127,13 @@ pub async fn report(state: &AppState) -> Result<StatusReport, AppError> {
     })
 }
 
-/// An instance not heard from for this long is left out of the cluster
-/// view (they renew their row every 2 s).
-const INSTANCE_SILENT_MS: i64 = 10_000;
-
 /// The live instances sharing the database; on SQLite just this one.
 async fn instances(state: &AppState) -> Result<Vec<InstanceStatus>, AppError> {
     let time = |ms: i64| chrono::DateTime::from_timestamp_millis(ms).unwrap_or_default();
     let now = crate::server::clock::now_ms();
     let mut instances: Vec<InstanceStatus> = state
         .store
-        .live_instances(now - INSTANCE_SILENT_MS)
+        .live_instances(now - crate::store::INSTANCE_SILENT_MS)
         .await?
         .into_iter()
         .map(
