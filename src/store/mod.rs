@@ -386,8 +386,15 @@ impl Store {
             "SELECT e.user_id, e.seq, e.kind, e.payload FROM json_each($1) AS n
              JOIN events e ON e.user_id = json_extract(n.value, '$[0]') AND e.seq = json_extract(n.value, '$[1]')
              ORDER BY e.user_id, e.seq",
+            // One index lookup per pair, whatever the planner believes of
+            // the table: as a plain join it chose a sequential scan of the
+            // whole log (14 ms a call at 100,000 events, measured), since
+            // it cannot tell how few pairs the JSON holds.
             "SELECT e.user_id, e.seq, e.kind, e.payload FROM jsonb_array_elements($1::jsonb) AS n
-             JOIN events e ON e.user_id = (n.value->>0)::bigint AND e.seq = (n.value->>1)::bigint
+             CROSS JOIN LATERAL (
+                 SELECT user_id, seq, kind, payload FROM events
+                 WHERE user_id = (n.value->>0)::bigint AND seq = (n.value->>1)::bigint
+                 LIMIT 1) e
              ORDER BY e.user_id, e.seq",
         );
         self.pool
