@@ -29,8 +29,13 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
                 <meta charset="utf-8" />
                 <meta name="viewport" content="width=device-width, initial-scale=1" />
                 <meta name="color-scheme" content="light dark" />
-                <meta name="theme-color" content="#4f46e5" />
+                // The manifest holds one theme colour; these give the dark
+                // theme its own.
+                <meta name="theme-color" content="#4f46e5" media="(prefers-color-scheme: light)" />
+                <meta name="theme-color" content="#020617" media="(prefers-color-scheme: dark)" />
                 <link rel="icon" href="/favicon.svg" type="image/svg+xml" />
+                <link rel="apple-touch-icon" href="/icons/icon-192.png" />
+                <link rel="manifest" href="/manifest.webmanifest" />
                 <HydrationScripts options />
                 <MetaTags />
             </head>
