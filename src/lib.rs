@@ -17,6 +17,8 @@ pub mod system;
 
 #[cfg(feature = "ssr")]
 pub mod server;
+#[cfg(feature = "hydrate")]
+pub mod service_worker;
 #[cfg(feature = "ssr")]
 pub mod store;
 
@@ -27,4 +29,5 @@ pub mod store;
 pub fn hydrate() {
     console_error_panic_hook::set_once();
     leptos::mount::hydrate_body(app::App);
+    service_worker::register();
 }

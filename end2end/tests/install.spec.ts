@@ -1,7 +1,8 @@
-import { test, expect } from "./fixtures";
+import { test, expect, hydrated, signUp, connectionStatus } from "./fixtures";
 
-// The web app manifest and its icons: what the browser reads to install
-// Herald as an app.
+// The installable app: the web app manifest and its icons (what the
+// browser reads to install Herald), and the service worker with its
+// offline page.
 
 test("the shell links a manifest that Chromium parses without errors", async ({ page }) => {
   await page.goto("/login");
@@ -46,4 +47,40 @@ test("the manifest is served as a manifest and every icon is a PNG of its stated
     expect(bytes.readUInt32BE(16), icon.src).toBe(width);
     expect(bytes.readUInt32BE(20), icon.src).toBe(height);
   }
+});
+
+test("the service worker controls the page after a reload", async ({ page }) => {
+  await page.goto("/login");
+  await page.evaluate(() => navigator.serviceWorker.ready.then(() => undefined));
+  await page.reload();
+  const controller = await page.evaluate(() => navigator.serviceWorker.controller?.scriptURL ?? null);
+  expect(controller).toMatch(/\/sw\.js\?build=/);
+});
+
+test("offline, a page load shows the offline page; back online the page and its live stream return", async ({
+  page,
+  context,
+  consoleErrors,
+}) => {
+  await signUp(page);
+  await page.goto("/");
+  await hydrated(page);
+  await page.evaluate(() => navigator.serviceWorker.ready.then(() => undefined));
+  await page.reload();
+  await hydrated(page);
+  await expect(connectionStatus(page)).toHaveText("Live");
+
+  await context.setOffline(true);
+  await page.goto("/notifications");
+  await expect(page.getByRole("heading", { name: "You are offline" })).toBeVisible();
+  await expect(page.getByRole("link", { name: "Try again" })).toBeVisible();
+
+  // The offline page reloads itself when the connection is back.
+  await context.setOffline(false);
+  await expect(page).toHaveTitle("Notifications · Herald");
+  await hydrated(page);
+  await expect(connectionStatus(page)).toHaveText("Live");
+  // What the browser logged while the network was gone is expected.
+  const offline = (e: string) => e.includes("ERR_INTERNET_DISCONNECTED") || e.includes("Failed to fetch");
+  consoleErrors.splice(0, consoleErrors.length, ...consoleErrors.filter((e) => !offline(e)));
 });
