@@ -17,6 +17,15 @@ fn wait_secs(micros: i64) -> u64 {
         .div_ceil(1_000_000)
 }
 
+/// The verdict of a limiter function that answers the microseconds to wait
+/// (0: allowed).
+fn verdict(wait: Option<i64>) -> Verdict {
+    match wait.unwrap_or(0) {
+        0 => Ok(()),
+        micros => Err(wait_secs(micros)),
+    }
+}
+
 impl Store {
     /// Takes `count` actions from the token bucket `key`, which refills
     /// `per_minute` actions a minute and holds a minute's worth.
@@ -29,19 +38,14 @@ impl Store {
         let per_minute = i64::from(per_minute.max(1));
         let minute_us = 60_000_000_i64;
         let cost = i64::from(count) * minute_us / per_minute;
-        let wait: i64 = self
+        let wait = self
             .pool
             .scalar(
                 "SELECT herald_take_bucket($1, $2, $3)",
                 &args![key, cost, minute_us],
             )
-            .await?
-            .unwrap_or(0);
-        Ok(if wait == 0 {
-            Ok(())
-        } else {
-            Err(wait_secs(wait))
-        })
+            .await?;
+        Ok(verdict(wait))
     }
 
     /// Takes one action from the sliding window `key`, which allows
@@ -55,19 +59,14 @@ impl Store {
         let window_us = i64::try_from(window_ms)
             .unwrap_or(i64::MAX / 1_000)
             .saturating_mul(1_000);
-        let wait: i64 = self
+        let wait = self
             .pool
             .scalar(
                 "SELECT herald_take_window($1, $2, $3)",
                 &args![key, limit.max(1), window_us],
             )
-            .await?
-            .unwrap_or(0);
-        Ok(if wait == 0 {
-            Ok(())
-        } else {
-            Err(wait_secs(wait))
-        })
+            .await?;
+        Ok(verdict(wait))
     }
 
     /// Forgets buckets that are full again and windows that are empty: they
