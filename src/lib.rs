@@ -12,6 +12,7 @@ pub mod components;
 pub mod model;
 pub mod notifications;
 pub mod pages;
+pub mod push;
 pub mod realtime;
 pub mod system;
 

@@ -13,6 +13,8 @@ use herald::auth::password::PasswordHasherPool;
 use herald::auth::session::LiveSessions;
 use herald::chat::typing::TypingGate;
 use herald::chat::viewers::Viewers;
+use herald::push::sender::PushQueue;
+use herald::push::vapid::Vapid;
 use herald::realtime::bus::Bus;
 use herald::realtime::hub::Hub;
 use herald::server::config::Config;
@@ -98,7 +100,8 @@ async fn run(config: Config, config_path: PathBuf) -> Result<(), Failure> {
 
     herald::server::random::check()?;
     let hub = Hub::new(config.connection_queue.get());
-    let bus = Bus::new(hub.clone());
+    let (push, push_inbox) = PushQueue::new();
+    let bus = Bus::new(hub.clone(), push.clone());
     let store = Store::open(&config, Arc::new(bus.clone()))
         .await
         .map_err(|e| format!("cannot open the store: {e}"))?;
@@ -135,6 +138,9 @@ async fn run(config: Config, config_path: PathBuf) -> Result<(), Failure> {
     let device_key = DeviceKey::load(&store)
         .await
         .map_err(|e| format!("cannot load the device-cookie key: {e}"))?;
+    let vapid = Vapid::load(&store, config.push_contact())
+        .await
+        .map_err(|e| format!("cannot load the Web Push key: {e}"))?;
     let hasher = PasswordHasherPool::new(config.password_hash_concurrency.get())
         .map_err(|e| e.to_string())?;
     let shutdown = CancellationToken::new();
@@ -168,6 +174,8 @@ async fn run(config: Config, config_path: PathBuf) -> Result<(), Failure> {
         typing: TypingGate::default(),
         device_key,
         uploads: Arc::new(Semaphore::new(config.max_concurrent_uploads.get())),
+        push,
+        vapid: vapid.clone(),
     });
     match auth::service::ensure_admin(&state).await {
         Ok(()) => {}
@@ -197,6 +205,7 @@ async fn run(config: Config, config_path: PathBuf) -> Result<(), Failure> {
     herald::realtime::cluster::spawn(state.clone());
     herald::chat::service::spawn_presence(state.clone());
     herald::system::status::spawn_sampler(state.clone());
+    herald::push::sender::spawn(state.clone(), push_inbox, vapid)?;
     let app = router::build(state);
 
     let signal_token = shutdown.clone();

@@ -71,6 +71,13 @@ pub fn NotificationBell() -> impl IntoView {
         }
     });
     on_cleanup(move || escape.remove());
+    // The installed app's icon shows the same count while a page runs (the
+    // service worker sets it from pushes while none does).
+    Effect::new(move |_| {
+        if let Some(unread) = realtime.unread.get() {
+            crate::push::browser::set_app_badge(unread);
+        }
+    });
     let badge = move || realtime.unread.get().and_then(badge_text);
     let described = move || {
         realtime

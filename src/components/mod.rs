@@ -5,6 +5,7 @@ pub mod focus;
 pub mod form;
 pub mod layout;
 pub mod notification_center;
+pub mod push_settings;
 pub mod session;
 pub mod test_notification;
 pub mod toasts;

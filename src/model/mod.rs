@@ -10,5 +10,6 @@ pub mod chat;
 pub mod error;
 pub mod event;
 pub mod notification;
+pub mod push;
 pub mod status;
 pub mod user;

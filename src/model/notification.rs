@@ -134,7 +134,7 @@ impl Notification {
 }
 
 /// A user's notification preferences.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Preferences {
     pub muted_categories: Vec<Category>,
@@ -143,6 +143,27 @@ pub struct Preferences {
     /// Nobody sees whether this user is online (or when they last were).
     #[serde(default)]
     pub hide_presence: bool,
+    /// Web Push to the user's subscribed devices while no Herald page of
+    /// theirs is open. On unless turned off (subscribing a device is the
+    /// opt-in); a client that leaves it out does not turn it off.
+    #[serde(default = "push_default")]
+    pub push: bool,
+}
+
+fn push_default() -> bool {
+    true
+}
+
+impl Default for Preferences {
+    fn default() -> Self {
+        Self {
+            muted_categories: Vec::new(),
+            sound: false,
+            browser_notifications: false,
+            hide_presence: false,
+            push: push_default(),
+        }
+    }
 }
 
 /// Which notifications to list: the filters of `GET /api/notifications`,

@@ -124,7 +124,29 @@ pub struct StatusReport {
     /// first; just this one on SQLite.
     #[serde(default)]
     pub instances: Vec<InstanceStatus>,
+    /// Web Push since this instance started.
+    #[serde(default)]
+    pub push: PushStatus,
     pub generated_at: chrono::DateTime<chrono::Utc>,
+}
+
+/// Web Push as the status page shows it: counters of this instance since
+/// it started, and the subscriptions stored.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PushStatus {
+    /// Devices subscribed, all users together.
+    pub subscriptions: u64,
+    /// Pushes a push service accepted.
+    pub sent_total: u64,
+    /// Pushes given up on (refused, or failing after every retry).
+    pub failed_total: u64,
+    /// Subscriptions forgotten: gone at their service (404, 410), or
+    /// refused too many times in a row.
+    pub subscriptions_removed_total: u64,
+    /// Pushes dropped because the sender's queue was full.
+    pub dropped_total: u64,
+    /// Notifications and deliveries waiting or in flight.
+    pub queue_depth: u64,
 }
 
 /// One instance of those sharing a PostgreSQL database, as it last

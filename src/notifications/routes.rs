@@ -39,6 +39,7 @@ pub fn routes() -> Vec<ApiRoute> {
             "/api/notifications/read-all",
             post(mark_all_read),
         ),
+        ApiRoute::new(Method::GET, "/api/notifications/{id}", get(show)),
         ApiRoute::new(Method::DELETE, "/api/notifications/{id}", delete(remove)),
         ApiRoute::new(Method::GET, "/api/preferences", get(preferences)),
         ApiRoute::new(
@@ -234,6 +235,21 @@ async fn mark_all_read(
     };
     service::mark_all_read(&state, current.user.id, input.category).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// `{"notification"}`: one of the caller's notifications (the service
+/// worker asks whether a pushed one was read meanwhile).
+async fn show(
+    State(state): State<AppState>,
+    current: CurrentUser,
+    Path(id): Path<String>,
+) -> Result<Json<serde_json::Value>, AppError> {
+    let notification = state
+        .store
+        .notification(current.user.id, parse_id(&id)?)
+        .await?
+        .ok_or(AppError::NotFound)?;
+    Ok(Json(serde_json::json!({ "notification": notification })))
 }
 
 async fn remove(

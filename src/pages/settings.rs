@@ -1,11 +1,12 @@
-//! Personal settings: which notifications alert, with sound or not, and
-//! browser notifications. Saved through the preferences API as soon as a
+//! Personal settings: which notifications alert, with sound or not,
+//! browser notifications, and Web Push to this and the user's other devices. Saved through the preferences API as soon as a
 //! control changes, and shared live with the user's other tabs. Both sides.
 
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 use leptos_meta::Title;
 
+use crate::components::push_settings::PushSettings;
 use crate::components::test_notification::TestNotificationButton;
 use crate::model::notification::{Category, Preferences};
 use crate::notifications::api::save_preferences;
@@ -20,6 +21,7 @@ pub fn SettingsPage() -> impl IntoView {
         <Title text="Settings" />
         <h1 class="text-2xl font-bold tracking-tight">"Settings"</h1>
         <NotificationSettings />
+        <PushSettings />
         <PrivacySettings />
         <section aria-labelledby="appearance-heading" class="mt-6 rounded-xl border border-slate-200 bg-white p-5 shadow-sm dark:border-slate-800 dark:bg-slate-900">
             <h2 id="appearance-heading" class="font-semibold">"Appearance"</h2>

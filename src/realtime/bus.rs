@@ -12,6 +12,7 @@ use std::sync::{Arc, OnceLock};
 use axum::body::Bytes;
 use tokio::sync::mpsc;
 
+use crate::push::sender::PushQueue;
 use crate::realtime::hub::Hub;
 use crate::store::accounts::SessionHash;
 use crate::store::events::Appended;
@@ -45,15 +46,19 @@ pub const SIGNAL_QUEUE: usize = 4096;
 #[derive(Clone)]
 pub struct Bus {
     hub: Hub,
+    /// Notifications for users without a stream go on as Web Push.
+    push: PushQueue,
     /// To the other instances, once this one joined a cluster.
     cluster: Arc<OnceLock<mpsc::Sender<Signal>>>,
 }
 
 impl Bus {
-    /// A bus feeding `hub`, on a single node until [`join_cluster`](Self::join_cluster).
-    pub fn new(hub: Hub) -> Self {
+    /// A bus feeding `hub` (and offering committed notifications to
+    /// `push`), on a single node until [`join_cluster`](Self::join_cluster).
+    pub fn new(hub: Hub, push: PushQueue) -> Self {
         Self {
             hub,
+            push,
             cluster: Arc::default(),
         }
     }
@@ -110,5 +115,8 @@ impl Bus {
 impl OnCommit for Bus {
     fn committed(&self, events: Vec<Appended>) {
         self.hub.announce_all(&events);
+        // Only the instance that wrote an event offers it for push, so a
+        // cluster pushes it once.
+        self.push.offer(events);
     }
 }

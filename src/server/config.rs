@@ -69,6 +69,10 @@ pub struct Config {
     pub upload_quota_bytes: NonZeroU64,
     pub max_concurrent_uploads: NonZeroUsize,
     pub metrics_allow_loopback: bool,
+    pub push_contact: String,
+    pub push_services: PushServices,
+    pub push_ttl_secs: PushTtlSecs,
+    pub push_concurrency: NonZeroUsize,
     pub admin_username: String,
     pub admin_password: String,
 }
@@ -132,6 +136,10 @@ impl Default for Config {
             upload_quota_bytes: nz64(100 << 20),
             max_concurrent_uploads: nzu(8),
             metrics_allow_loopback: false,
+            push_contact: String::new(),
+            push_services: PushServices::default(),
+            push_ttl_secs: PushTtlSecs(24 * 3600),
+            push_concurrency: nzu(16),
             admin_username: String::new(),
             admin_password: String::new(),
         }
@@ -263,6 +271,149 @@ impl From<TrustedProxies> for Vec<String> {
     }
 }
 
+/// The push services Herald may send Web Push requests to. A browser's
+/// subscription names the URL Herald will POST to; only these hosts are
+/// accepted, so that nobody can make Herald send requests into a private
+/// network. Entries are host names (`fcm.googleapis.com`, reached over
+/// https on its default port) or `*.` patterns (`*.push.apple.com`: any
+/// subdomain); an entry that is a whole origin (`http://127.0.0.1:9000`)
+/// allows exactly that origin, even over plain http, for tests and for a
+/// self-hosted push service. Written as a TOML list or, in
+/// `HERALD_PUSH_SERVICES`, as one comma-separated string.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(try_from = "ProxyList", into = "Vec<String>")]
+pub struct PushServices(Vec<PushService>);
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum PushService {
+    Host(String),
+    Subdomains(String),
+    Origin(String),
+}
+
+impl Default for PushServices {
+    /// The services of Chrome, Edge, Firefox, Safari and the browsers
+    /// built on them.
+    fn default() -> Self {
+        Self(vec![
+            PushService::Host("fcm.googleapis.com".into()),
+            PushService::Host("updates.push.services.mozilla.com".into()),
+            PushService::Subdomains("push.services.mozilla.com".into()),
+            PushService::Subdomains("notify.windows.com".into()),
+            PushService::Subdomains("push.apple.com".into()),
+        ])
+    }
+}
+
+impl PushServices {
+    /// Whether Herald may POST to a push endpoint at `origin`, given as
+    /// scheme, lower-case host and explicit port (`None`: the scheme's
+    /// default).
+    pub fn allows(&self, scheme: &str, host: &str, port: Option<u16>) -> bool {
+        self.0.iter().any(|service| match service {
+            PushService::Host(name) => scheme == "https" && port.is_none() && host == name,
+            PushService::Subdomains(parent) => {
+                scheme == "https"
+                    && port.is_none()
+                    && host
+                        .strip_suffix(parent.as_str())
+                        .is_some_and(|sub| sub.len() > 1 && sub.ends_with('.'))
+            }
+            PushService::Origin(origin) => {
+                let port = port.map(|p| format!(":{p}")).unwrap_or_default();
+                *origin == format!("{scheme}://{host}{port}")
+            }
+        })
+    }
+}
+
+impl TryFrom<ProxyList> for PushServices {
+    type Error = String;
+
+    fn try_from(value: ProxyList) -> Result<Self, Self::Error> {
+        let entries: Vec<String> = match value {
+            ProxyList::Text(text) => text.split(',').map(str::to_owned).collect(),
+            ProxyList::List(list) => list,
+        };
+        let mut services = Vec::new();
+        for entry in entries.iter().map(|e| e.trim()).filter(|e| !e.is_empty()) {
+            let entry = entry.to_ascii_lowercase();
+            let host_like = |text: &str| {
+                !text.is_empty()
+                    && text.chars().all(|c| {
+                        c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':' | '[' | ']')
+                    })
+            };
+            let service = if let Some(rest) = entry
+                .strip_prefix("https://")
+                .or_else(|| entry.strip_prefix("http://"))
+            {
+                if !host_like(rest) {
+                    return Err(format!("`{entry}` is not an origin (scheme://host[:port])"));
+                }
+                PushService::Origin(entry.clone())
+            } else if let Some(parent) = entry.strip_prefix("*.") {
+                if !host_like(parent) || parent.contains(':') {
+                    return Err(format!("`{entry}` is not a host pattern (*.example.com)"));
+                }
+                PushService::Subdomains(parent.to_owned())
+            } else {
+                if !host_like(&entry) || entry.contains(':') {
+                    return Err(format!("`{entry}` is not a host name"));
+                }
+                PushService::Host(entry.clone())
+            };
+            services.push(service);
+        }
+        Ok(Self(services))
+    }
+}
+
+impl From<PushServices> for Vec<String> {
+    fn from(value: PushServices) -> Self {
+        value
+            .0
+            .into_iter()
+            .map(|service| match service {
+                PushService::Host(host) => host,
+                PushService::Subdomains(parent) => format!("*.{parent}"),
+                PushService::Origin(origin) => origin,
+            })
+            .collect()
+    }
+}
+
+/// How long a push service keeps a push for a device that is offline, in
+/// seconds: 60 to 2,419,200 (four weeks, the most services keep).
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(try_from = "u64", into = "u64")]
+pub struct PushTtlSecs(u64);
+
+impl PushTtlSecs {
+    /// The value of the `TTL` header.
+    pub fn get(self) -> u64 {
+        self.0
+    }
+}
+
+impl TryFrom<u64> for PushTtlSecs {
+    type Error = String;
+
+    fn try_from(value: u64) -> Result<Self, Self::Error> {
+        if (60..=2_419_200).contains(&value) {
+            Ok(Self(value))
+        } else {
+            Err(format!("{value} is not between 60 and 2419200"))
+        }
+    }
+}
+
+impl From<PushTtlSecs> for u64 {
+    fn from(value: PushTtlSecs) -> Self {
+        value.0
+    }
+}
+
 /// When SQLite's commit waits for the disk. `full` (the default): an
 /// acknowledged write survives power loss and OS crashes. `normal`: it
 /// survives a crash of Herald, but the last transactions before a power
@@ -363,6 +514,20 @@ impl Config {
     fn check(&self) -> Result<(), ConfigError> {
         let has_name = !self.admin_username.is_empty();
         let has_password = !self.admin_password.is_empty();
+        let contact = &self.push_contact;
+        let contact_ok = contact.is_empty()
+            || contact
+                .strip_prefix("mailto:")
+                .is_some_and(|a| !a.is_empty())
+            || contact
+                .strip_prefix("https://")
+                .is_some_and(|u| !u.is_empty());
+        if !contact_ok {
+            return Err(ConfigError::Invalid(format!(
+                "invalid configuration: key `herald.push_contact` (HERALD_PUSH_CONTACT): \
+                 `{contact}` must be a mailto: address or an https:// URL"
+            )));
+        }
         if has_name != has_password {
             return Err(ConfigError::Invalid(
                 "invalid configuration: key `herald.admin_username` and `herald.admin_password` \
@@ -402,6 +567,29 @@ impl Config {
         }
         let reserve = (file_limit / 4).min(256);
         usize::try_from(file_limit.saturating_sub(reserve).max(1)).unwrap_or(usize::MAX)
+    }
+
+    /// Who push services may contact about Herald's pushes (the VAPID
+    /// `sub` claim): `push_contact`, else `public_url` when it is https
+    /// (Apple's service refuses a claim without one), else a mailto: for
+    /// postmaster at its host.
+    pub fn push_contact(&self) -> String {
+        if !self.push_contact.is_empty() {
+            return self.push_contact.clone();
+        }
+        if self.public_url.is_https() {
+            return self.public_url.as_str().to_owned();
+        }
+        let host = self
+            .public_url
+            .as_str()
+            .split("://")
+            .nth(1)
+            .unwrap_or("localhost")
+            .split([':', '/'])
+            .next()
+            .unwrap_or("localhost");
+        format!("mailto:postmaster@{host}")
     }
 
     /// Grace period for in-flight requests at shutdown.
@@ -616,6 +804,51 @@ mod tests {
             e.contains("herald.trusted_proxies") && e.contains("nope"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn push_services_allow_their_hosts_only_over_https() {
+        let defaults = Config::default().push_services;
+        assert!(defaults.allows("https", "fcm.googleapis.com", None));
+        assert!(defaults.allows("https", "web.push.apple.com", None));
+        assert!(defaults.allows("https", "wns2-par02p.notify.windows.com", None));
+        assert!(!defaults.allows("http", "fcm.googleapis.com", None));
+        assert!(!defaults.allows("https", "fcm.googleapis.com", Some(8443)));
+        assert!(!defaults.allows("https", "push.apple.com.evil.example", None));
+        assert!(!defaults.allows("https", "evilpush.apple.com", None));
+        assert!(!defaults.allows("https", "127.0.0.1", None));
+        let config = load(
+            "",
+            &[(
+                "HERALD_PUSH_SERVICES",
+                "http://127.0.0.1:9000, *.push.example",
+            )],
+        )
+        .unwrap();
+        assert!(config.push_services.allows("http", "127.0.0.1", Some(9000)));
+        assert!(!config.push_services.allows("http", "127.0.0.1", Some(9001)));
+        assert!(config.push_services.allows("https", "a.push.example", None));
+        assert!(
+            !config
+                .push_services
+                .allows("https", "fcm.googleapis.com", None)
+        );
+        let e = error_of("", &[("HERALD_PUSH_SERVICES", "fcm.googleapis.com/x")]);
+        assert!(e.contains("herald.push_services"), "{e}");
+    }
+
+    #[test]
+    fn push_contact_is_a_mailto_or_https_and_has_a_fallback() {
+        let e = error_of("", &[("HERALD_PUSH_CONTACT", "admin@example.com")]);
+        assert!(e.contains("push_contact"), "{e}");
+        let config = load("", &[("HERALD_PUSH_CONTACT", "mailto:ops@example.com")]).unwrap();
+        assert_eq!(config.push_contact(), "mailto:ops@example.com");
+        assert_eq!(
+            Config::default().push_contact(),
+            "mailto:postmaster@127.0.0.1"
+        );
+        let config = load("", &[("HERALD_PUBLIC_URL", "https://herald.example")]).unwrap();
+        assert_eq!(config.push_contact(), "https://herald.example");
     }
 
     #[test]

@@ -12,6 +12,8 @@ use crate::auth::device::DeviceKey;
 use crate::auth::password::PasswordHasherPool;
 use crate::auth::session::LiveSessions;
 use crate::chat::viewers::Viewers;
+use crate::push::sender::PushQueue;
+use crate::push::vapid::Vapid;
 use crate::realtime::bus::Bus;
 use crate::realtime::hub::Hub;
 use crate::server::config::Config;
@@ -91,4 +93,9 @@ pub struct AppParts {
     pub device_key: DeviceKey,
     /// Uploads being received at once.
     pub uploads: Arc<tokio::sync::Semaphore>,
+    /// Where committed notifications wait for the push sender, and its
+    /// counters.
+    pub push: PushQueue,
+    /// The key pair that signs Web Push requests.
+    pub vapid: Vapid,
 }

@@ -26,6 +26,7 @@ pub mod events;
 mod fan_out;
 pub mod limits;
 pub mod notifications;
+pub mod push;
 mod rows;
 pub mod writer;
 

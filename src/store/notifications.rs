@@ -179,6 +179,21 @@ impl Store {
             .await
     }
 
+    /// `user_id`'s notification `id`, if they have it.
+    pub async fn notification(
+        &self,
+        user_id: i64,
+        id: i64,
+    ) -> Result<Option<Notification>, StoreError> {
+        self.pool
+            .opt(
+                &format!("{SELECT_NOTIFICATION} WHERE n.user_id = $1 AND n.id = $2"),
+                &args![user_id, id],
+                notification_from,
+            )
+            .await
+    }
+
     /// How many of `user_id`'s notifications are unread.
     pub async fn unread_count(&self, user_id: i64) -> Result<i64, StoreError> {
         Ok(self
@@ -204,7 +219,7 @@ impl Store {
         let saved = self
             .pool
             .opt(
-                "SELECT muted_categories, sound, browser_notifications FROM preferences WHERE user_id = $1",
+                "SELECT muted_categories, sound, browser_notifications, push FROM preferences WHERE user_id = $1",
                 &args![user_id],
                 |row| {
                     let muted: String = row.value("muted_categories")?;
@@ -214,6 +229,7 @@ impl Store {
                         sound: row.value("sound")?,
                         browser_notifications: row.value("browser_notifications")?,
                         hide_presence,
+                        push: row.value("push")?,
                     })
                 },
             )
@@ -239,15 +255,17 @@ impl Store {
                 &args![preferences.hide_presence, user_id],
             )?;
             tx.exec(
-                "INSERT INTO preferences (user_id, muted_categories, sound, browser_notifications)
-                 VALUES ($1, $2, $3, $4)
+                "INSERT INTO preferences (user_id, muted_categories, sound, browser_notifications, push)
+                 VALUES ($1, $2, $3, $4, $5)
                  ON CONFLICT (user_id) DO UPDATE SET muted_categories = excluded.muted_categories,
-                     sound = excluded.sound, browser_notifications = excluded.browser_notifications",
+                     sound = excluded.sound, browser_notifications = excluded.browser_notifications,
+                     push = excluded.push",
                 &args![
                     user_id,
                     &muted,
                     preferences.sound,
-                    preferences.browser_notifications
+                    preferences.browser_notifications,
+                    preferences.push
                 ],
             )?;
             Ok(())

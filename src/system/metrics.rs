@@ -400,7 +400,7 @@ impl Metrics {
 
     /// The Prometheus text, with counters and gauges set from `values`.
     pub fn render_prometheus(&self, values: &PrometheusValues) -> String {
-        let counters: [(&'static str, &'static str, u64); 7] = [
+        let counters: [(&'static str, &'static str, u64); 11] = [
             (
                 "herald_events_published_total",
                 "Stored events committed (one per recipient).",
@@ -436,6 +436,26 @@ impl Metrics {
                 "Requests answered 429.",
                 self.rate_limited_total(),
             ),
+            (
+                "herald_push_sent_total",
+                "Web Push requests a push service accepted.",
+                values.push.sent_total,
+            ),
+            (
+                "herald_push_failed_total",
+                "Web Push deliveries given up on.",
+                values.push.failed_total,
+            ),
+            (
+                "herald_push_subscriptions_removed_total",
+                "Push subscriptions forgotten (gone, or refused too often).",
+                values.push.subscriptions_removed_total,
+            ),
+            (
+                "herald_push_dropped_total",
+                "Pushes dropped because the sender's queue was full.",
+                values.push.dropped_total,
+            ),
         ];
         for (name, help, value) in counters {
             self.counter(name, help).absolute(value);
@@ -446,7 +466,7 @@ impl Metrics {
             Option<metrics::Unit>,
             &'static str,
             Option<f64>,
-        ); 8] = [
+        ); 10] = [
             (
                 "herald_connections",
                 None,
@@ -495,6 +515,18 @@ impl Metrics {
                 "Open file descriptors.",
                 values.open_fds.map(|v| v as f64),
             ),
+            (
+                "herald_push_queue_depth",
+                None,
+                "Notifications and Web Push deliveries waiting or in flight.",
+                Some(values.push.queue_depth as f64),
+            ),
+            (
+                "herald_push_subscriptions",
+                None,
+                "Devices subscribed to Web Push.",
+                Some(values.push.subscriptions as f64),
+            ),
         ];
         for (name, unit, help, value) in gauges {
             if let Some(value) = value {
@@ -524,6 +556,7 @@ pub struct PrometheusValues {
     pub pool_idle: u32,
     pub resident_memory_bytes: Option<u64>,
     pub open_fds: Option<u64>,
+    pub push: crate::model::status::PushStatus,
 }
 
 fn saturate(value: u64) -> u32 {

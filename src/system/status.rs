@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use tokio::time::MissedTickBehavior;
 
 use crate::model::status::{
-    DatabaseStatus, InstanceStatus, ProcessStatus, StatusReport, UserConnections,
+    DatabaseStatus, InstanceStatus, ProcessStatus, PushStatus, StatusReport, UserConnections,
 };
 use crate::server::error::AppError;
 use crate::server::state::AppState;
@@ -123,7 +123,23 @@ pub async fn report(state: &AppState) -> Result<StatusReport, AppError> {
         },
         top_users,
         instances,
+        push: push_status(state).await?,
         generated_at: chrono::Utc::now(),
+    })
+}
+
+/// The push sender's counters and the subscriptions stored.
+async fn push_status(state: &AppState) -> Result<PushStatus, AppError> {
+    let stats = state.push.stats();
+    let load =
+        |counter: &std::sync::atomic::AtomicU64| counter.load(std::sync::atomic::Ordering::Relaxed);
+    Ok(PushStatus {
+        subscriptions: u64::try_from(state.store.push_subscription_count().await?).unwrap_or(0),
+        sent_total: load(&stats.sent),
+        failed_total: load(&stats.failed),
+        subscriptions_removed_total: load(&stats.removed),
+        dropped_total: load(&stats.dropped),
+        queue_depth: stats.queue_depth(),
     })
 }
 
@@ -183,5 +199,6 @@ pub async fn prometheus(state: &AppState) -> Result<String, AppError> {
         pool_idle,
         resident_memory_bytes,
         open_fds,
+        push: push_status(state).await?,
     }))
 }
