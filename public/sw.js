@@ -71,3 +71,127 @@ self.addEventListener("fetch", (event) => {
     );
   }
 });
+
+// Web Push. The server pushes a notification only while its user has no
+// live event stream, so a push usually finds no Herald page open. It is
+// not shown when a Herald window has the focus (that page shows its own
+// toast), nor when the notification was read or deleted in the meantime:
+// one GET on the notification tells (the payload says what it was when
+// sent; by the time a phone comes back online it may be old news). When
+// that GET cannot answer (offline, signed out), the push is shown.
+self.addEventListener("push", (event) => {
+  let payload = null;
+  try {
+    payload = event.data ? event.data.json() : null;
+  } catch (_) {
+    payload = null;
+  }
+  event.waitUntil(showPush(payload));
+});
+
+async function showPush(payload) {
+  if (!payload || typeof payload.id !== "number") {
+    // Unreadable: still say something, rather than the browser's own
+    // "this site has been updated in the background".
+    return self.registration.showNotification("Herald", {
+      body: "You have a new notification.",
+      icon: "/icons/icon-192.png",
+      data: { url: "/notifications" },
+    });
+  }
+  await setBadge(payload.unread_count);
+  const windows = await self.clients.matchAll({ type: "window", includeUncontrolled: true });
+  if (windows.some((client) => client.focused)) {
+    return;
+  }
+  if (await settledElsewhere(payload.id)) {
+    return;
+  }
+  return self.registration.showNotification(payload.title, {
+    body: payload.body || "",
+    // A replacement (same key) replaces the notification on screen.
+    tag: payload.key ? `key:${payload.key}` : `id:${payload.id}`,
+    renotify: Boolean(payload.key),
+    requireInteraction: payload.priority === "urgent",
+    silent: payload.priority === "low",
+    icon: "/icons/icon-192.png",
+    timestamp: Date.parse(payload.created_at) || Date.now(),
+    data: { id: payload.id, url: payload.url || "/notifications" },
+  });
+}
+
+// Whether the notification was read or deleted since it was pushed.
+async function settledElsewhere(id) {
+  const controller = new AbortController();
+  const timer = setTimeout(() => controller.abort(), 3000);
+  try {
+    const response = await fetch(`/api/notifications/${id}`, {
+      credentials: "same-origin",
+      headers: { accept: "application/json" },
+      signal: controller.signal,
+    });
+    if (response.status === 404) {
+      return true;
+    }
+    if (!response.ok) {
+      return false;
+    }
+    const body = await response.json();
+    return Boolean(body.notification && body.notification.read);
+  } catch (_) {
+    return false;
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+// The installed app's icon badge, where the browser has one.
+async function setBadge(unread) {
+  if (typeof unread !== "number" || !("setAppBadge" in self.navigator)) {
+    return;
+  }
+  try {
+    if (unread > 0) {
+      await self.navigator.setAppBadge(unread);
+    } else {
+      await self.navigator.clearAppBadge();
+    }
+  } catch (_) {
+    // No permission or no installed app: the badge is a nicety.
+  }
+}
+
+// A click opens the notification's page in a Herald window (the one
+// already showing it, else any open one, else a new one) and marks the
+// notification read.
+self.addEventListener("notificationclick", (event) => {
+  event.notification.close();
+  const data = event.notification.data || {};
+  event.waitUntil(openAndMarkRead(data.id, data.url));
+});
+
+async function openAndMarkRead(id, url) {
+  const target = new URL(url || "/notifications", self.location.origin);
+  const local = target.origin === self.location.origin;
+  const windows = await self.clients.matchAll({ type: "window", includeUncontrolled: true });
+  const showing = windows.find((client) => client.url === target.href);
+  const any = local ? showing || windows[0] : null;
+  const marking = typeof id === "number" ? markRead(id) : Promise.resolve();
+  if (any) {
+    const focused = await any.focus();
+    if (focused.url !== target.href && "navigate" in focused) {
+      await focused.navigate(target.href).catch(() => self.clients.openWindow(target.href));
+    }
+  } else {
+    await self.clients.openWindow(target.href);
+  }
+  await marking;
+}
+
+async function markRead(id) {
+  try {
+    await fetch(`/api/notifications/${id}/read`, { method: "POST", credentials: "same-origin" });
+  } catch (_) {
+    // Offline: it stays unread, and the center shows it so.
+  }
+}

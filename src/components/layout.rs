@@ -137,6 +137,12 @@ fn UserMenu(user: User) -> impl IntoView {
     let navigate = use_navigate();
     Effect::new(move |_| {
         if let Some(Ok(())) = session.logout.value().get() {
+            // A browser signed out of stops receiving the account's pushes
+            // (a shared computer); its push service then answers 410 and
+            // the server forgets the device.
+            leptos::task::spawn_local(async {
+                let _ = crate::push::browser::unsubscribe().await;
+            });
             session.set_user(None);
             navigate("/login", NavigateOptions::default());
         }

@@ -32,16 +32,26 @@ async fn push_manager() -> Result<web_sys::PushManager, String> {
         .service_worker()
         .ready()
         .map_err(describe)?;
-    let registration: web_sys::ServiceWorkerRegistration = JsFuture::from(ready)
-        .await
-        .map_err(describe)?
-        .unchecked_into();
+    let registration: web_sys::ServiceWorkerRegistration =
+        JsFuture::from(ready).await.map_err(describe)?.unchecked_into();
     registration.push_manager().map_err(describe)
 }
 
-/// This browser's current subscription, if it has one.
+/// This browser's current subscription, if it has one. Does not wait for
+/// a service worker that may never come (`ready` would).
 async fn current() -> Result<Option<web_sys::PushSubscription>, String> {
-    let manager = push_manager().await?;
+    if !supported() {
+        return Ok(None);
+    }
+    let window = web_sys::window().ok_or("no window")?;
+    let found = JsFuture::from(window.navigator().service_worker().get_registration())
+        .await
+        .map_err(describe)?;
+    if found.is_undefined() || found.is_null() {
+        return Ok(None);
+    }
+    let registration: web_sys::ServiceWorkerRegistration = found.unchecked_into();
+    let manager = registration.push_manager().map_err(describe)?;
     let found = JsFuture::from(manager.get_subscription().map_err(describe)?)
         .await
         .map_err(describe)?;

@@ -282,6 +282,18 @@ fn StatusView(report: StatusReport) -> impl IntoView {
             text
         }),
     ];
+    let push = report.push;
+    let push_rows = vec![
+        ("Devices subscribed", count_text(push.subscriptions)),
+        ("Pushes sent", count_text(push.sent_total)),
+        ("Pushes failed", count_text(push.failed_total)),
+        (
+            "Devices removed",
+            count_text(push.subscriptions_removed_total),
+        ),
+        ("Dropped (queue full)", count_text(push.dropped_total)),
+        ("Waiting or in flight", count_text(push.queue_depth)),
+    ];
     let process_rows = vec![
         (
             "Memory (resident)",
@@ -326,7 +338,10 @@ fn StatusView(report: StatusReport) -> impl IntoView {
         </div>
         <div class="mt-4 grid gap-4 lg:grid-cols-4">
             <LatencyPanel latency=report.delivery_latency_ms histogram=report.latency_histogram />
-            <FactsPanel title="Delivery problems" rows=counters />
+            <div class="space-y-4">
+                <FactsPanel title="Delivery problems" rows=counters />
+                <FactsPanel title="Web Push" rows=push_rows />
+            </div>
             <div class="space-y-4">
                 <FactsPanel title="Database" rows=database_rows />
                 <FactsPanel title="Process" rows=process_rows />
