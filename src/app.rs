@@ -18,6 +18,14 @@ use crate::pages::not_found::NotFoundPage;
 use crate::pages::notifications::NotificationsPage;
 use crate::pages::settings::SettingsPage;
 
+/// Keeps the browser's `beforeinstallprompt` event in `window.heraldInstall`
+/// (and forgets it once the app is installed), announcing each change with
+/// a `herald-installable` event.
+const INSTALL_OFFER_SCRIPT: &str = "addEventListener('beforeinstallprompt',function(e){\
+e.preventDefault();window.heraldInstall=e;dispatchEvent(new Event('herald-installable'))});\
+addEventListener('appinstalled',function(){window.heraldInstall=null;\
+dispatchEvent(new Event('herald-installable'))});";
+
 /// The document around the app; the server renders it once per page load.
 pub fn shell(options: LeptosOptions) -> impl IntoView {
     #[cfg(feature = "ssr")]
@@ -36,6 +44,9 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
                 <link rel="icon" href="/favicon.svg" type="image/svg+xml" />
                 <link rel="apple-touch-icon" href="/icons/icon-192.png" />
                 <link rel="manifest" href="/manifest.webmanifest" />
+                // The browser may offer installation before the WASM runs:
+                // keep its offer for the "Install app" button (layout.rs).
+                <script nonce=leptos::nonce::use_nonce() inner_html=INSTALL_OFFER_SCRIPT></script>
                 <HydrationScripts options />
                 <MetaTags />
             </head>

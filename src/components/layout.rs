@@ -84,6 +84,7 @@ pub fn Layout(children: Children) -> impl IntoView {
                             }.into_any(),
                         })}
                     </Transition>
+                    <InstallButton />
                 </div>
             </header>
             <main id="main" class="mx-auto w-full max-w-5xl flex-1 px-4 py-6">
@@ -127,6 +128,62 @@ fn MainNav(admin: bool) -> impl IntoView {
         </nav>
     }
     .into_any()
+}
+
+/// The browser's offer to install Herald, kept by the shell's script.
+fn install_offer() -> Option<wasm_bindgen::JsValue> {
+    let window = web_sys::window()?;
+    js_sys::Reflect::get(&window, &wasm_bindgen::JsValue::from_str("heraldInstall"))
+        .ok()
+        .filter(wasm_bindgen::JsValue::is_object)
+}
+
+/// "Install app": shown only while the browser offers to install Herald
+/// (it fired `beforeinstallprompt`), hidden once it is installed or the
+/// offer was answered.
+#[component]
+fn InstallButton() -> impl IntoView {
+    use wasm_bindgen::JsCast;
+
+    let offered = RwSignal::new(false);
+    let changed = window_event_listener_untyped("herald-installable", move |_| {
+        offered.set(install_offer().is_some());
+    });
+    on_cleanup(move || changed.remove());
+    Effect::new(move |_| offered.set(install_offer().is_some()));
+    let install = move |_| {
+        let Some(offer) = install_offer() else {
+            return offered.set(false);
+        };
+        let prompt = js_sys::Reflect::get(&offer, &wasm_bindgen::JsValue::from_str("prompt"))
+            .ok()
+            .and_then(|f| f.dyn_into::<js_sys::Function>().ok());
+        if let Some(prompt) = prompt {
+            // The browser's own dialog; the offer is single-use whatever
+            // the answer.
+            let _ = prompt.call0(&offer);
+        }
+        if let Some(window) = web_sys::window() {
+            let _ = js_sys::Reflect::set(
+                &window,
+                &wasm_bindgen::JsValue::from_str("heraldInstall"),
+                &wasm_bindgen::JsValue::NULL,
+            );
+        }
+        offered.set(false);
+    };
+    view! {
+        <Show when=move || offered.get()>
+            <button
+                type="button"
+                data-testid="install-app"
+                class="min-h-11 rounded-md border border-indigo-300 px-3 py-1.5 text-sm font-medium text-indigo-700 hover:bg-indigo-50 focus-visible:outline focus-visible:outline-2 focus-visible:outline-indigo-600 dark:border-indigo-700 dark:text-indigo-300 dark:hover:bg-indigo-950"
+                on:click=install
+            >
+                "Install app"
+            </button>
+        </Show>
+    }
 }
 
 /// The signed-in user's name and the "Sign out" action, in a disclosure

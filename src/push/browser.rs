@@ -32,8 +32,10 @@ async fn push_manager() -> Result<web_sys::PushManager, String> {
         .service_worker()
         .ready()
         .map_err(describe)?;
-    let registration: web_sys::ServiceWorkerRegistration =
-        JsFuture::from(ready).await.map_err(describe)?.unchecked_into();
+    let registration: web_sys::ServiceWorkerRegistration = JsFuture::from(ready)
+        .await
+        .map_err(describe)?
+        .unchecked_into();
     registration.push_manager().map_err(describe)
 }
 
