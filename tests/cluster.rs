@@ -686,3 +686,59 @@ async fn writes_that_cross_between_instances_all_land_even_when_they_deadlock() 
     }
     eprintln!("writes run again after a deadlock: {retried}");
 }
+
+/// Herald pushes only to users with no live stream on any instance: a user
+/// streaming from instance B is not pushed what instance A publishes.
+#[tokio::test]
+async fn a_user_streaming_on_another_instance_is_not_pushed() {
+    if !postgres::selected() {
+        eprintln!("skipped: several instances need HERALD_TEST_DATABASE=postgres");
+        return;
+    }
+    let mut mock = common::push::MockPush::start().await;
+    let a = TestServer::start_with(mock.options(admin_options()));
+    let b = TestServer::start_beside(&a, mock.options(admin_options()));
+    let admin = admin_client(&a).await;
+    let online = a.client();
+    let online_id = online.register("online").await["id"].as_i64().unwrap();
+    let offline = a.client();
+    offline.register("offline").await;
+    for (api, name) in [(&online, "online"), (&offline, "offline")] {
+        common::push::subscribe(api, &common::push::Device::new(name), &mock).await;
+    }
+    let mut stream = EventStream::open(&same_user_on(&online, &b), "/api/events", &[]).await;
+    assert_eq!(
+        stream.next_event(WAIT).await.unwrap().event.as_deref(),
+        Some("ready")
+    );
+    // Instance B reports its streams with its presence heartbeat.
+    let deadline = std::time::Instant::now() + WAIT;
+    while a
+        .sql(&format!(
+            "SELECT COUNT(*) FROM presence WHERE user_id = {online_id} AND streams > 0"
+        ))
+        .await
+        != Some(1)
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "B never reported the stream"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let answer = admin
+        .post(
+            "/api/notifications",
+            &json!({"to": ["online", "offline"], "category": "job", "title": "Shift"}),
+        )
+        .await;
+    assert_eq!(answer.status, StatusCode::ACCEPTED, "{}", answer.body);
+    assert_eq!(mock.next().await.device, "offline");
+    let extra = mock.quiet_for(Duration::from_millis(500)).await;
+    assert!(
+        extra.is_empty(),
+        "pushed to a user streaming elsewhere: {extra:?}"
+    );
+    let event = stream.next_event(WAIT).await.unwrap();
+    assert_eq!(event.event.as_deref(), Some("notification"));
+}

@@ -5,6 +5,7 @@
 #![allow(dead_code)] // each test file uses a different part of the harness
 
 pub mod postgres;
+pub mod push;
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
