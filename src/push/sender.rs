@@ -28,7 +28,7 @@ use sha2::{Digest, Sha256};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 
 use crate::model::event::Event;
-use crate::model::notification::{Category, Notification, Priority};
+use crate::model::notification::{Category, Priority};
 use crate::model::push::PushPayload;
 use crate::push::service::push_origin;
 use crate::push::vapid::Vapid;
@@ -182,54 +182,24 @@ async fn dispatch(sender: Arc<Sender>, mut inbox: mpsc::Receiver<Vec<Appended>>)
     }
 }
 
-/// A notification to push to one user.
-struct Pending {
-    user_id: i64,
-    notification: Notification,
-    unread_count: i64,
-}
-
-/// Starts the deliveries of one committed batch.
+/// Starts the deliveries of one committed batch. Cheap checks first: the
+/// hub (in memory), then one query for the subscriptions of the users
+/// left; only their events are parsed.
 async fn route(sender: &Arc<Sender>, events: Vec<Appended>) -> Result<(), String> {
     let state = &sender.state;
-    let mut offline: Vec<Pending> = Vec::new();
     let mut streaming: HashMap<i64, bool> = HashMap::new();
-    for event in events {
-        let online = *streaming
-            .entry(event.user_id)
-            .or_insert_with(|| state.hub.streams_of(event.user_id) > 0);
-        if online {
-            continue;
-        }
-        let (notification, unread_count) = match serde_json::from_str(&event.payload) {
-            Ok(
-                Event::Notification {
-                    notification,
-                    unread_count,
-                }
-                | Event::NotificationUpdated {
-                    notification,
-                    unread_count,
-                },
-            ) => (notification, unread_count.unwrap_or(0)),
-            Ok(_) => continue,
-            Err(error) => {
-                tracing::warn!(%error, "unreadable notification event; not pushed");
-                continue;
-            }
-        };
-        if !notification.read {
-            offline.push(Pending {
-                user_id: event.user_id,
-                notification,
-                unread_count,
-            });
-        }
-    }
+    let offline: Vec<Appended> = events
+        .into_iter()
+        .filter(|event| {
+            !*streaming
+                .entry(event.user_id)
+                .or_insert_with(|| state.hub.streams_of(event.user_id) > 0)
+        })
+        .collect();
     if offline.is_empty() {
         return Ok(());
     }
-    let mut users: Vec<i64> = offline.iter().map(|p| p.user_id).collect();
+    let mut users: Vec<i64> = offline.iter().map(|e| e.user_id).collect();
     users.sort_unstable();
     users.dedup();
     let targets = state
@@ -262,14 +232,31 @@ async fn route(sender: &Arc<Sender>, events: Vec<Appended>) -> Result<(), String
         });
         devices.push(Arc::new(target));
     }
-    for pending in offline {
-        let Some((devices, muted)) = by_user.get(&pending.user_id) else {
+    for event in offline {
+        let Some((devices, muted)) = by_user.get(&event.user_id) else {
             continue;
         };
-        if muted.contains(&pending.notification.category) {
+        let (notification, unread_count) = match serde_json::from_str(&event.payload) {
+            Ok(
+                Event::Notification {
+                    notification,
+                    unread_count,
+                }
+                | Event::NotificationUpdated {
+                    notification,
+                    unread_count,
+                },
+            ) => (notification, unread_count.unwrap_or(0)),
+            Ok(_) => continue,
+            Err(error) => {
+                tracing::warn!(%error, "unreadable notification event; not pushed");
+                continue;
+            }
+        };
+        if notification.read || muted.contains(&notification.category) {
             continue;
         }
-        let (payload, json) = PushPayload::fit(&pending.notification, pending.unread_count);
+        let (payload, json) = PushPayload::fit(&notification, unread_count);
         let message = Arc::new(Message::new(&payload, json));
         for device in devices {
             // Bounded: past MAX_PENDING this waits, and the queue behind
