@@ -13,7 +13,7 @@ use herald::auth::password::PasswordHasherPool;
 use herald::auth::session::LiveSessions;
 use herald::chat::typing::TypingGate;
 use herald::chat::viewers::Viewers;
-use herald::push::sender::PushQueue;
+use herald::push::queue::PushQueue;
 use herald::push::vapid::Vapid;
 use herald::realtime::bus::Bus;
 use herald::realtime::hub::Hub;

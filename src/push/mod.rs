@@ -9,6 +9,8 @@ pub mod api;
 
 pub mod browser;
 #[cfg(feature = "ssr")]
+pub mod queue;
+#[cfg(feature = "ssr")]
 pub mod routes;
 #[cfg(feature = "ssr")]
 pub mod sender;

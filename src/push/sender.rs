@@ -18,7 +18,7 @@
 //! in the user's log for their next visit. Server only.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -30,6 +30,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 use crate::model::event::Event;
 use crate::model::notification::{Category, Priority};
 use crate::model::push::PushPayload;
+use crate::push::queue::{PushInbox, PushStats};
 use crate::push::service::push_origin;
 use crate::push::vapid::Vapid;
 use crate::server::clock::now_ms;
@@ -37,8 +38,6 @@ use crate::server::state::AppState;
 use crate::store::events::Appended;
 use crate::store::push::PushTarget;
 
-/// Committed batches waiting for the dispatcher.
-const QUEUE_BATCHES: usize = 1024;
 /// Deliveries started and not finished (in flight or waiting to retry).
 pub const MAX_PENDING: usize = 8192;
 /// Attempts per delivery (the first and the retries).
@@ -49,78 +48,6 @@ const MAX_RETRY_WAIT: Duration = Duration::from_secs(15 * 60);
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 /// How often delivery times are written back to the subscriptions.
 const FLUSH_EVERY: Duration = Duration::from_secs(1);
-
-/// Counters for the status page and `/metrics`.
-#[derive(Debug, Default)]
-pub struct PushStats {
-    /// Pushes a push service accepted.
-    pub sent: AtomicU64,
-    /// Pushes given up on (refused, or still failing after every retry).
-    pub failed: AtomicU64,
-    /// Subscriptions forgotten: gone at their service, or refusing pushes.
-    pub removed: AtomicU64,
-    /// Pushes dropped because the queue was full.
-    pub dropped: AtomicU64,
-    /// Attempts repeated after a 429, a 5xx or a network error.
-    pub retried: AtomicU64,
-    /// Notification events queued and deliveries not yet finished.
-    queued: AtomicI64,
-}
-
-impl PushStats {
-    /// Events and deliveries waiting or in flight.
-    pub fn queue_depth(&self) -> u64 {
-        u64::try_from(self.queued.load(Ordering::Relaxed)).unwrap_or(0)
-    }
-}
-
-/// Where the bus offers committed events; cheap to clone.
-#[derive(Clone)]
-pub struct PushQueue {
-    sender: mpsc::Sender<Vec<Appended>>,
-    stats: Arc<PushStats>,
-}
-
-/// The dispatcher's end of the queue, handed to [`spawn`].
-pub struct PushInbox(mpsc::Receiver<Vec<Appended>>);
-
-impl PushQueue {
-    /// A queue and the inbox its dispatcher reads.
-    pub fn new() -> (Self, PushInbox) {
-        let (sender, receiver) = mpsc::channel(QUEUE_BATCHES);
-        let queue = Self {
-            sender,
-            stats: Arc::default(),
-        };
-        (queue, PushInbox(receiver))
-    }
-
-    /// The counters.
-    pub fn stats(&self) -> &PushStats {
-        &self.stats
-    }
-
-    /// Offers a committed batch: its new and replaced notifications are
-    /// queued, the rest is ignored. Never waits.
-    pub fn offer(&self, mut events: Vec<Appended>) {
-        events.retain(|e| matches!(e.kind, "notification" | "notification_updated"));
-        if events.is_empty() {
-            return;
-        }
-        let count = events.len() as i64;
-        match self.sender.try_send(events) {
-            Ok(()) => {
-                self.stats.queued.fetch_add(count, Ordering::Relaxed);
-            }
-            Err(_) => {
-                self.stats
-                    .dropped
-                    .fetch_add(count.unsigned_abs(), Ordering::Relaxed);
-                tracing::warn!(count, "push queue full; pushes dropped");
-            }
-        }
-    }
-}
 
 /// What every delivery shares.
 struct Sender {
@@ -150,13 +77,13 @@ pub fn spawn(state: AppState, inbox: PushInbox, vapid: Vapid) -> Result<(), Stri
     let sender = Arc::new(Sender {
         requests: Semaphore::new(state.config.push_concurrency.get()),
         pending: Arc::new(Semaphore::new(MAX_PENDING)),
-        stats: state.push.stats.clone(),
+        stats: state.push.shared_stats(),
         delivered: Mutex::default(),
         state,
         vapid,
         client,
     });
-    tokio::spawn(dispatch(sender, inbox.0));
+    tokio::spawn(dispatch(sender, inbox.into_receiver()));
     Ok(())
 }
 
@@ -176,7 +103,7 @@ async fn dispatch(sender: Arc<Sender>, mut inbox: mpsc::Receiver<Vec<Appended>>)
                 if let Err(error) = route(&sender, events).await {
                     tracing::warn!(%error, "pushes not sent: reading subscriptions failed");
                 }
-                sender.stats.queued.fetch_sub(count, Ordering::Relaxed);
+                sender.stats.dequeued(count);
             }
         }
     }
@@ -264,7 +191,7 @@ async fn route(sender: &Arc<Sender>, events: Vec<Appended>) -> Result<(), String
             let Ok(permit) = sender.pending.clone().acquire_owned().await else {
                 return Ok(());
             };
-            sender.stats.queued.fetch_add(1, Ordering::Relaxed);
+            sender.stats.delivery_started();
             tokio::spawn(deliver(
                 sender.clone(),
                 device.clone(),
@@ -393,7 +320,7 @@ async fn deliver(
 }
 
 fn finish(sender: &Sender) {
-    sender.stats.queued.fetch_sub(1, Ordering::Relaxed);
+    sender.stats.dequeued(1);
 }
 
 /// 1, 2, 4, 8 s... with a quarter of jitter either way, so that retries

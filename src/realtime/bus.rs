@@ -12,7 +12,7 @@ use std::sync::{Arc, OnceLock};
 use axum::body::Bytes;
 use tokio::sync::mpsc;
 
-use crate::push::sender::PushQueue;
+use crate::push::queue::PushQueue;
 use crate::realtime::hub::Hub;
 use crate::store::accounts::SessionHash;
 use crate::store::events::Appended;

@@ -12,7 +12,7 @@ use crate::auth::device::DeviceKey;
 use crate::auth::password::PasswordHasherPool;
 use crate::auth::session::LiveSessions;
 use crate::chat::viewers::Viewers;
-use crate::push::sender::PushQueue;
+use crate::push::queue::PushQueue;
 use crate::push::vapid::Vapid;
 use crate::realtime::bus::Bus;
 use crate::realtime::hub::Hub;
