@@ -177,13 +177,18 @@ async function openAndMarkRead(id, url) {
   const showing = windows.find((client) => client.url === target.href);
   const any = local ? showing || windows[0] : null;
   const marking = typeof id === "number" ? markRead(id) : Promise.resolve();
-  if (any) {
-    const focused = await any.focus();
-    if (focused.url !== target.href && "navigate" in focused) {
-      await focused.navigate(target.href).catch(() => self.clients.openWindow(target.href));
+  try {
+    if (any) {
+      const focused = await any.focus();
+      if (focused.url !== target.href && "navigate" in focused) {
+        await focused.navigate(target.href).catch(() => self.clients.openWindow(target.href));
+      }
+    } else {
+      await self.clients.openWindow(target.href);
     }
-  } else {
-    await self.clients.openWindow(target.href);
+  } catch (_) {
+    // The browser allows focusing and opening windows only in answer to
+    // the click; the notification is marked read all the same.
   }
   await marking;
 }
