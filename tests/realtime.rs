@@ -739,16 +739,16 @@ async fn preferences_round_trip() {
     let defaults = alice.get("/api/preferences").await.json::<Value>();
     assert_eq!(
         defaults,
-        json!({"muted_categories": [], "sound": false, "browser_notifications": false, "hide_presence": false})
+        json!({"muted_categories": [], "sound": false, "browser_notifications": false, "hide_presence": false, "push": true})
     );
     let saved = alice
         .put("/api/preferences", &json!({"muted_categories": ["social", "job", "social"], "sound": true, "browser_notifications": true}))
         .await;
     assert_eq!(saved.status, StatusCode::OK);
-    assert_eq!(
-        alice.get("/api/preferences").await.json::<Value>()["muted_categories"],
-        json!(["job", "social"])
-    );
+    let stored = alice.get("/api/preferences").await.json::<Value>();
+    assert_eq!(stored["muted_categories"], json!(["job", "social"]));
+    // A client that does not know about push leaves it on.
+    assert_eq!(stored["push"], true);
     let bad = alice
         .put(
             "/api/preferences",
