@@ -1,14 +1,13 @@
 //! Settings' "Push notifications on this device": subscribes this browser
 //! to Web Push from a click (the permission prompt needs one), shows what
-//! happened in words, lets the user switch pushes off for every device, and
-//! lists their devices with "Remove". Both sides; the browser work runs
+//! happened in words, and lists the user's devices with "Remove" (the
+//! switch for every device is with the other preferences). Both sides; the browser work runs
 //! only after hydration.
 
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 
 use crate::model::push::PushDevice;
-use crate::notifications::api::save_preferences;
 use crate::push::api::{
     list_push_devices, push_key, remove_push_device, subscribe_push, unsubscribe_push,
 };
@@ -142,25 +141,6 @@ pub fn PushSettings() -> impl IntoView {
             reload();
         });
     };
-    let push_on = move || {
-        realtime
-            .preferences
-            .with(|p| p.as_ref().is_none_or(|p| p.push))
-    };
-    let toggle_preference = move |ev: leptos::ev::Event| {
-        let on = event_target_checked(&ev);
-        let Some(mut preferences) = realtime.preferences.get_untracked() else {
-            return;
-        };
-        preferences.push = on;
-        realtime.preferences.set(Some(preferences.clone()));
-        spawn_local(async move {
-            match save_preferences(preferences).await {
-                Ok(saved) => realtime.preferences.set(Some(saved)),
-                Err(error) => state.set(DeviceState::Failed(error.message)),
-            }
-        });
-    };
     let button_class = "min-h-11 rounded-md px-3 py-1.5 text-sm font-medium focus-visible:outline focus-visible:outline-2 focus-visible:outline-indigo-600 disabled:opacity-50";
 
     view! {
@@ -187,17 +167,6 @@ pub fn PushSettings() -> impl IntoView {
                     _ => ().into_any(),
                 }}
             </div>
-            <label class="mt-4 flex items-center gap-2 text-sm">
-                <input
-                    type="checkbox"
-                    data-testid="push-preference"
-                    class="h-4 w-4 rounded border-slate-300 text-indigo-600 focus:ring-indigo-500"
-                    disabled=move || realtime.preferences.with(Option::is_none)
-                    prop:checked=push_on
-                    on:change=toggle_preference
-                />
-                "Send push notifications to my devices"
-            </label>
             <h3 class="mt-5 text-sm font-medium">"Your devices"</h3>
             <div data-testid="push-devices" class="mt-2">
                 {move || match devices.get() {

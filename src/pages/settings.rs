@@ -161,6 +161,11 @@ fn NotificationSettings() -> impl IntoView {
             .preferences
             .with(|p| p.as_ref().is_some_and(|p| p.browser_notifications))
     };
+    let push = move || {
+        realtime
+            .preferences
+            .with(|p| p.as_ref().is_none_or(|p| p.push))
+    };
 
     view! {
         <section aria-labelledby="notifications-heading" class="mt-6 rounded-xl border border-slate-200 bg-white p-5 shadow-sm dark:border-slate-800 dark:bg-slate-900">
@@ -232,6 +237,26 @@ fn NotificationSettings() -> impl IntoView {
                         } else {
                             "Your browser asks for permission the first time you turn this on."
                         }}
+                    </p>
+                </div>
+                <div>
+                    <label class="flex items-center gap-2 text-sm">
+                        <input
+                            type="checkbox"
+                            data-testid="push-preference"
+                            class="h-4 w-4 rounded border-slate-300 text-indigo-600 focus:ring-indigo-500"
+                            disabled=move || !loaded()
+                            aria-describedby="push-preference-hint"
+                            prop:checked=push
+                            on:change=move |ev| {
+                                let on = event_target_checked(&ev);
+                                save(Box::new(move |p| p.push = on));
+                            }
+                        />
+                        "Push notifications to my devices while Herald is closed"
+                    </label>
+                    <p id="push-preference-hint" class="ml-6 text-xs text-slate-500 dark:text-slate-400">
+                        "Each device is subscribed below, under “Push notifications on this device”."
                     </p>
                 </div>
             </div>
