@@ -235,7 +235,11 @@ test("a delivered push is shown unless already read, badges the app, and a click
   await expect.poll(() => worker.evaluate(() => (self as unknown as { badge: number }).badge)).toBe(3);
   await push(fresh, "Payment received", 7);
   await expect.poll(() => worker.evaluate(() => (self as unknown as { badge: number }).badge)).toBe(7);
-  const shown = await worker.evaluate(() => (self as unknown as { shown: Shown[] }).shown);
+  // The badge is set first; the notification follows the server's answer.
+  const shownNow = () => worker.evaluate(() => (self as unknown as { shown: Shown[] }).shown);
+  await expect.poll(async () => (await shownNow()).length).toBeGreaterThan(0);
+  await page.waitForTimeout(500);
+  const shown = await shownNow();
   expect(shown).toHaveLength(1);
   expect(shown[0]).toMatchObject({
     title: "Payment received",
