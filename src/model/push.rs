@@ -82,9 +82,10 @@ impl PushPayload {
     pub const MAX_BYTES: usize = 3_990;
 
     /// The payload for `notification`, cut to fit [`Self::MAX_BYTES`]: the
-    /// body first, then the title; past those the link and the key are
-    /// left out (the click then opens the notification center, and the
-    /// notification is tagged by id).
+    /// body first, then the title, each to the longest start that fits
+    /// (ended with "…"); past those the link and the key are left out (the
+    /// click then opens the notification center, and the notification is
+    /// tagged by id).
     pub fn fit(notification: &Notification, unread_count: i64) -> (Self, String) {
         let mut payload = Self {
             id: notification.id,
@@ -97,51 +98,61 @@ impl PushPayload {
             unread_count,
             created_at: notification.created_at,
         };
-        loop {
-            let json = serde_json::to_string(&payload).unwrap_or_default();
-            let excess = json.len().saturating_sub(Self::MAX_BYTES);
-            if excess == 0 {
-                return (payload, json);
-            }
-            if !payload.body.is_empty() {
-                payload.body = shorten(&payload.body, excess);
-            } else if payload.title.chars().count() > 1 {
-                payload.title = shorten(&payload.title, excess);
-            } else if payload.url.is_some() {
-                payload.url = None;
-            } else if payload.key.is_some() {
-                payload.key = None;
+        let fits = |payload: &Self| json(payload).len() <= Self::MAX_BYTES;
+        if !fits(&payload) {
+            let body = std::mem::take(&mut payload.body);
+            if fits(&payload) {
+                payload.body = longest_fitting(&body, |cut| {
+                    fits(&Self {
+                        body: cut.to_owned(),
+                        ..payload.clone()
+                    })
+                });
             } else {
-                // Unreachable with API.md's limits; an empty title fits.
-                payload.title.clear();
-                return (
-                    payload.clone(),
-                    serde_json::to_string(&payload).unwrap_or_default(),
-                );
+                let title = std::mem::take(&mut payload.title);
+                if !fits(&payload) {
+                    payload.url = None;
+                }
+                if !fits(&payload) {
+                    payload.key = None;
+                }
+                payload.title = longest_fitting(&title, |cut| {
+                    fits(&Self {
+                        title: cut.to_owned(),
+                        ..payload.clone()
+                    })
+                });
             }
         }
+        let text = json(&payload);
+        (payload, text)
     }
 }
 
-/// `text` less at least `excess` bytes (escaping can make a character
-/// cost more than its UTF-8 length, hence the loop in the caller), cut at a
-/// character boundary and ended with an ellipsis.
-fn shorten(text: &str, excess: usize) -> String {
-    const ELLIPSIS: char = '…';
-    let keep = text
-        .trim_end_matches(ELLIPSIS)
-        .len()
-        .saturating_sub(excess + ELLIPSIS.len_utf8());
-    let mut end = keep;
-    while end > 0 && !text.is_char_boundary(end) {
-        end -= 1;
+fn json(payload: &PushPayload) -> String {
+    serde_json::to_string(payload).unwrap_or_default()
+}
+
+/// The longest start of `text` (whole characters, ended with "…") that
+/// `fits`, found by bisection over the character count; empty when none.
+fn longest_fitting(text: &str, fits: impl Fn(&str) -> bool) -> String {
+    // Byte offsets where a start of 1, 2, … characters ends.
+    let ends: Vec<usize> = text.char_indices().map(|(i, c)| i + c.len_utf8()).collect();
+    let cut = |n: usize| format!("{}…", &text[..ends[n]]);
+    // The longest fitting start has `best` + 1 characters; bisect on it.
+    let (mut fitting, mut too_long) = (0usize, ends.len());
+    while fitting < too_long {
+        let middle = (fitting + too_long) / 2;
+        if fits(&cut(middle)) {
+            fitting = middle + 1;
+        } else {
+            too_long = middle;
+        }
     }
-    if end == 0 {
-        return String::new();
+    match fitting {
+        0 => String::new(),
+        n => cut(n - 1),
     }
-    let mut cut = text[..end].to_owned();
-    cut.push(ELLIPSIS);
-    cut
 }
 
 #[cfg(test)]
@@ -162,9 +173,25 @@ mod tests {
     fn a_maximal_notification_fits_in_one_push() {
         let (payload, json) = PushPayload::fit(&maximal(), i64::MAX);
         assert!(json.len() <= PushPayload::MAX_BYTES, "{}", json.len());
+        assert!(json.len() > PushPayload::MAX_BYTES - 12, "{}", json.len());
         assert_eq!(serde_json::from_str::<PushPayload>(&json).unwrap(), payload);
         assert!(payload.body.ends_with('…') || payload.body.is_empty());
         println!("maximal push payload: {} bytes of JSON", json.len());
+    }
+
+    #[test]
+    fn past_the_body_the_title_is_cut_and_then_the_link_and_key_go() {
+        let mut n = Notification::example(1, Category::Job, Priority::Low);
+        n.title = "\u{1}".repeat(200);
+        n.body = "b".repeat(2000);
+        n.url = Some(format!("/{}", "u".repeat(1999)));
+        n.key = Some("\u{1}".repeat(200));
+        let (payload, json) = PushPayload::fit(&n, 0);
+        assert!(json.len() <= PushPayload::MAX_BYTES, "{}", json.len());
+        assert!(payload.body.is_empty());
+        assert!(payload.title.ends_with('…'), "{:?}", payload.title);
+        assert_eq!(payload.url, n.url);
+        assert_eq!(payload.key, n.key);
     }
 
     #[test]

@@ -72,8 +72,10 @@ pub struct Exited {
     pub stderr: String,
 }
 
-fn binary() -> &'static str {
-    env!("CARGO_BIN_EXE_herald")
+/// The server binary: this build's, or `HERALD_TEST_BIN` (a release build,
+/// to take figures with the debug-built tests around it).
+fn binary() -> String {
+    std::env::var("HERALD_TEST_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_herald").to_owned())
 }
 
 fn command(
