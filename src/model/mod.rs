@@ -6,6 +6,7 @@
 //! Nothing here imports a Herald module above it: the store, the hub, the
 //! routes, the server functions and the pages all build on this floor.
 
+pub mod channel;
 pub mod chat;
 pub mod error;
 pub mod event;

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use serde::Deserialize;
 
 use crate::auth::extract::Publisher;
+use crate::model::channel::ChannelName;
 use crate::model::notification::{
     Category, NotificationDraft, NotificationPage, NotificationQuery, Preferences, Priority,
     Recipients,
@@ -48,6 +49,8 @@ pub struct PublishRequest {
 pub enum Audience {
     Everyone,
     Users(Vec<String>),
+    /// The channel's members at the time of the publish.
+    Channel(ChannelName),
 }
 
 /// A publish that passed every check.
@@ -95,9 +98,20 @@ pub fn parse_url(url: &str) -> Result<String, AppError> {
 }
 
 fn parse_audience(to: &serde_json::Value) -> Result<Audience, AppError> {
-    let bad = || AppError::validation("to", "to must be \"all\" or a list of usernames.");
+    let bad = || {
+        AppError::validation(
+            "to",
+            "to must be \"all\", a list of usernames or {\"channel\": name}.",
+        )
+    };
     match to {
         serde_json::Value::String(all) if all == "all" => Ok(Audience::Everyone),
+        serde_json::Value::Object(fields) => match (fields.len(), fields.get("channel")) {
+            (1, Some(serde_json::Value::String(name))) => ChannelName::parse(name)
+                .map(Audience::Channel)
+                .map_err(|e| AppError::validation("to", e.message)),
+            _ => Err(bad()),
+        },
         serde_json::Value::Array(names) => {
             if names.is_empty() || names.len() > MAX_NAMED_RECIPIENTS {
                 return Err(AppError::validation(
@@ -228,6 +242,15 @@ pub async fn publish(state: &AppState, publish: &Publish) -> Result<Published, A
                 }
             }
         }
+        Audience::Channel(name) => {
+            let members = state.store.channel_member_ids(name).await?.ok_or_else(|| {
+                AppError::validation("to", format!("Unknown channel: {}.", name.as_str()))
+            })?;
+            let notification = Arc::new(publish.notification.clone());
+            for batch in members.chunks(FAN_OUT_BATCH) {
+                write_batch(state, batch.to_vec(), &notification, &mut published).await?;
+            }
+        }
         Audience::Everyone => {
             let notification = Arc::new(publish.notification.clone());
             let mut after = 0;
@@ -346,12 +369,12 @@ pub async fn publish_batch(
                 valid.push((index, names, notification));
             }
             Ok(Publish {
-                audience: Audience::Everyone,
+                audience: Audience::Everyone | Audience::Channel(_),
                 ..
             }) => {
                 results[index] = Some(BatchItem::refused(&AppError::validation(
                     "to",
-                    "A batch publishes to named users; publish to everyone with POST /api/notifications.",
+                    "A batch publishes to named users; publish to everyone or to a channel with POST /api/notifications.",
                 )));
             }
             Err(error) => results[index] = Some(BatchItem::refused(&error)),
@@ -659,5 +682,11 @@ mod tests {
         assert!(parse_audience(&serde_json::json!([])).is_err());
         assert!(parse_audience(&serde_json::json!("everyone")).is_err());
         assert!(parse_audience(&serde_json::json!([1])).is_err());
+        assert_eq!(
+            parse_audience(&serde_json::json!({"channel": "restaurant:42"})).unwrap(),
+            Audience::Channel(ChannelName::parse("restaurant:42").unwrap())
+        );
+        assert!(parse_audience(&serde_json::json!({"channel": "Bad Name"})).is_err());
+        assert!(parse_audience(&serde_json::json!({"channel": "a", "x": 1})).is_err());
     }
 }

@@ -24,6 +24,7 @@ pub fn api_routes() -> Vec<ApiRoute> {
     routes.extend(crate::auth::routes::routes());
     routes.extend(crate::realtime::sse::routes());
     routes.extend(crate::notifications::routes::routes());
+    routes.extend(crate::notifications::channels::routes());
     routes.extend(crate::chat::routes::routes());
     routes.extend(crate::push::routes::routes());
     routes.extend(crate::system::routes::routes());

@@ -21,6 +21,7 @@ use writer::{
 };
 
 pub mod accounts;
+pub mod channels;
 pub mod chat;
 pub mod events;
 mod fan_out;
