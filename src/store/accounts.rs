@@ -476,8 +476,8 @@ impl Store {
                         WHERE f.scope = json_extract(l.value, '$[0]') AND f.at > $4)
                        >= json_extract(l.value, '$[1]'))
              RETURNING id",
-            // Concurrent attempts each count before the others commit, so a
-            // transaction-level lock per scope makes them take turns.
+            // Concurrent attempts would each count before the others
+            // commit: see the locks taken below.
             "INSERT INTO login_failures (scope, at)
              SELECT value, $1 FROM jsonb_array_elements_text($2::jsonb)
              WHERE NOT EXISTS (
@@ -487,10 +487,38 @@ impl Store {
                        >= (l.value->>1)::bigint)
              RETURNING id",
         );
-        let ids: Vec<i64> = self
-            .pool
-            .column(sql, &args![now, &names, &limits, since])
-            .await?;
+        let ids: Vec<i64> = match &self.pool {
+            // On PostgreSQL, concurrent attempts (from this instance's pool
+            // or another instance) would each count before the others
+            // commit and all pass. A transaction-level advisory lock per
+            // scope, taken in name order, makes them take turns; the count
+            // runs as a statement of its own after the locks, so it sees
+            // every attempt committed while it waited.
+            super::Pool::Postgres(pool) => {
+                let mut scopes: Vec<&str> = scopes.iter().map(|(name, _)| name.as_str()).collect();
+                scopes.sort_unstable();
+                let mut tx = pool.begin().await?;
+                for scope in scopes {
+                    sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
+                        .bind(scope)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                let rows =
+                    super::rows::bind_pg(sqlx::query(sql), &args![now, &names, &limits, since])
+                        .fetch_all(&mut *tx)
+                        .await?;
+                tx.commit().await?;
+                rows.iter()
+                    .map(|row| sqlx::Row::try_get::<i64, _>(row, 0))
+                    .collect::<Result<_, _>>()?
+            }
+            super::Pool::Sqlite(_) => {
+                self.pool
+                    .column(sql, &args![now, &names, &limits, since])
+                    .await?
+            }
+        };
         Ok((!ids.is_empty()).then_some(ids))
     }
 
