@@ -2,10 +2,11 @@
 //! channel is an address for publishing, and members added later do not
 //! receive what was published before. Server only.
 
+use super::accounts::{millis_to_time, user_from};
 use super::rows::{Columns, Row, args};
 use super::{Store, StoreError};
 use crate::model::channel::{Channel, ChannelMembers, ChannelName};
-use crate::model::user::{Role, User};
+use crate::model::user::User;
 
 /// What adding members did.
 #[derive(Debug)]
@@ -21,8 +22,7 @@ fn channel_from(row: &Row<'_>) -> Result<Channel, StoreError> {
     Ok(Channel {
         name: row.value("name")?,
         member_count: row.value("members")?,
-        created_at: chrono::DateTime::from_timestamp_millis(row.value("created_at")?)
-            .unwrap_or_default(),
+        created_at: millis_to_time(row.value("created_at")?),
     })
 }
 
@@ -142,16 +142,7 @@ impl Store {
                  WHERE c.name = $1 AND u.username > $2
                  ORDER BY u.username LIMIT $3",
                 &args![name.as_str(), after, limit],
-                |row| {
-                    let role: String = row.value("role")?;
-                    Ok(User {
-                        id: row.value("id")?,
-                        username: row.value("username")?,
-                        display_name: row.value("display_name")?,
-                        role: Role::parse(&role)
-                            .ok_or_else(|| StoreError::Corrupt(format!("role {role}")))?,
-                    })
-                },
+                user_from,
             )
             .await?;
         let next_after = (members.len() == limit as usize)
