@@ -17,11 +17,15 @@ pub mod realtime;
 pub mod system;
 
 #[cfg(feature = "ssr")]
+pub mod integrations;
+#[cfg(feature = "ssr")]
 pub mod server;
 #[cfg(feature = "hydrate")]
 pub mod service_worker;
 #[cfg(feature = "ssr")]
 pub mod store;
+#[cfg(feature = "ssr")]
+pub mod topics;
 
 /// Entry point of the WASM build: attaches the reactive app to the
 /// server-rendered DOM.

@@ -176,6 +176,8 @@ async fn run(config: Config, config_path: PathBuf) -> Result<(), Failure> {
         uploads: Arc::new(Semaphore::new(config.max_concurrent_uploads.get())),
         push,
         vapid: vapid.clone(),
+        integration_keys: herald::integrations::keys::IntegrationKeys::default(),
+        topics: herald::topics::hub::TopicHub::new(store.node_id()),
     });
     match auth::service::ensure_admin(&state).await {
         Ok(()) => {}
@@ -206,6 +208,7 @@ async fn run(config: Config, config_path: PathBuf) -> Result<(), Failure> {
     herald::chat::service::spawn_presence(state.clone());
     herald::system::status::spawn_sampler(state.clone());
     herald::push::sender::spawn(state.clone(), push_inbox, vapid)?;
+    herald::topics::service::spawn_status_topic(state.clone());
     let app = router::build(state);
 
     let signal_token = shutdown.clone();

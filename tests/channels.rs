@@ -7,23 +7,11 @@ mod common;
 
 use std::time::Duration;
 
-use common::{Api, EventStream, TestServer, admin_client, admin_options};
+use common::{Api, EventStream, TestServer, admin_client, admin_options, token_client};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 const WAIT: Duration = Duration::from_secs(10);
-
-async fn token_client(server: &TestServer, admin: &Api) -> Api {
-    let created = admin
-        .post("/api/tokens", &json!({"name": "restaurant backend"}))
-        .await;
-    assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
-    let token = created.json::<Value>()["token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    server.client().with_bearer(&token)
-}
 
 async fn users(server: &TestServer, names: &[&str]) -> Vec<Api> {
     let mut clients = Vec::new();
@@ -39,7 +27,7 @@ async fn users(server: &TestServer, names: &[&str]) -> Vec<Api> {
 async fn a_channel_is_managed_with_an_api_token() {
     let server = TestServer::start_with(admin_options());
     let admin = admin_client(&server).await;
-    let backend = token_client(&server, &admin).await;
+    let backend = token_client(&server, &admin, "restaurant backend").await;
     users(&server, &["alice", "bob"]).await;
 
     let added = backend
@@ -138,7 +126,7 @@ async fn only_publishers_manage_channels() {
 async fn publishing_to_a_channel_reaches_each_member_durably_and_no_one_else() {
     let server = TestServer::start_with(admin_options());
     let admin = admin_client(&server).await;
-    let backend = token_client(&server, &admin).await;
+    let backend = token_client(&server, &admin, "restaurant backend").await;
     let clients = users(&server, &["alice", "bob", "carol", "dave"]).await;
     let added = backend
         .put(

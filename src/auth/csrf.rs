@@ -25,7 +25,7 @@ pub async fn guard(State(state): State<AppState>, request: Request, next: Next) 
     let token_only = request.headers().contains_key(header::AUTHORIZATION)
         && !request.headers().contains_key(header::COOKIE);
     if changes_state && !token_only && is_cross_site(request.headers(), &state.config) {
-        tracing::info!(method = %request.method(), uri = %request.uri(), "cross-site request refused");
+        tracing::info!(method = %request.method(), path = request.uri().path(), "cross-site request refused");
         return AppError::CrossSite.into_response();
     }
     next.run(request).await

@@ -17,6 +17,112 @@ use crate::server::state::AppState;
 use crate::store::accounts::TokenInfo;
 
 pub use crate::auth::session::CurrentUser;
+use crate::auth::session::token_streams_of;
+use crate::store::accounts::SessionHash;
+
+/// Someone receiving notifications: a signed-in user (session cookie) or
+/// a host app's user holding a connection token (`Authorization: Bearer`,
+/// or `access_token` in the query of `GET /api/events` only, since
+/// EventSource cannot send headers). Used by the routes an embedded client
+/// needs: the event stream and poll, the notification list and read
+/// state, topic subscriptions.
+#[derive(Debug, Clone)]
+pub struct Recipient {
+    pub user: User,
+    pub access: Access,
+}
+
+/// How a [`Recipient`] proved who they are.
+#[derive(Debug, Clone)]
+pub enum Access {
+    Session(CurrentUser),
+    Token {
+        integration: String,
+        /// Unix ms.
+        expires_at: i64,
+        /// Topic grants (`post:123`, `post:*`).
+        topics: Vec<String>,
+    },
+}
+
+impl Recipient {
+    /// Where this recipient's streams register, so that ending it ends
+    /// them: the session, or the user's token streams.
+    pub fn streams_key(&self) -> SessionHash {
+        match &self.access {
+            Access::Session(current) => current.session,
+            Access::Token { .. } => token_streams_of(self.user.id),
+        }
+    }
+
+    /// When the session or token ends (Unix ms).
+    pub fn expires_at(&self) -> i64 {
+        match &self.access {
+            Access::Session(current) => current.session_expires_at,
+            Access::Token { expires_at, .. } => *expires_at,
+        }
+    }
+
+    /// The session, for recording activity.
+    pub fn session(&self) -> Option<&SessionHash> {
+        match &self.access {
+            Access::Session(current) => Some(&current.session),
+            Access::Token { .. } => None,
+        }
+    }
+
+    /// The topic grants of a connection token (none for a session).
+    pub fn grants(&self) -> &[String] {
+        match &self.access {
+            Access::Session(_) => &[],
+            Access::Token { topics, .. } => topics,
+        }
+    }
+}
+
+/// The path whose query may carry a connection token.
+const STREAM_PATH: &str = "/api/events";
+
+fn query_token(parts: &Parts) -> Option<String> {
+    if parts.uri.path() != STREAM_PATH {
+        return None;
+    }
+    let axum::extract::Query(pairs) =
+        axum::extract::Query::<Vec<(String, String)>>::try_from_uri(&parts.uri).ok()?;
+    pairs
+        .into_iter()
+        .find(|(name, _)| name == "access_token")
+        .map(|(_, value)| value)
+        .filter(|value| !value.is_empty())
+}
+
+impl FromRequestParts<AppState> for Recipient {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, AppError> {
+        let token = match bearer(parts) {
+            Some(token) => Some(token?),
+            None => query_token(parts),
+        };
+        if let Some(token) = token {
+            if !crate::integrations::tokens::is_connection_token(&token) {
+                return Err(AppError::Unauthorized);
+            }
+            let origin = parts
+                .headers
+                .get(axum::http::header::ORIGIN)
+                .filter(|_| crate::auth::csrf::is_cross_site(&parts.headers, &state.config))
+                .map(|origin| origin.to_str().unwrap_or("null").to_owned());
+            return crate::integrations::service::authenticate(state, &token, origin.as_deref())
+                .await;
+        }
+        let current = CurrentUser::from_request_parts(parts, state).await?;
+        Ok(Self {
+            user: current.user.clone(),
+            access: Access::Session(current),
+        })
+    }
+}
 
 /// A signed-in user, or nobody. Never rejects.
 #[derive(Debug, Clone)]

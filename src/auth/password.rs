@@ -82,6 +82,9 @@ impl PasswordHasherPool {
     /// Whether `password` matches `hash`; with no hash (unknown user) it
     /// checks against the dummy hash and answers false, taking the same time.
     pub async fn verify(&self, password: &str, hash: Option<&str>) -> Result<bool, HashError> {
+        // An empty hash is an account without a password (provisioned by a
+        // host app): it costs the same time as a wrong password.
+        let hash = hash.filter(|hash| !hash.is_empty());
         let known = hash.is_some();
         let hash = hash
             .map(str::to_owned)

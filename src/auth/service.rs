@@ -473,8 +473,12 @@ pub async fn update_account(
         state.bus.tokens_changed();
     }
     if let Some(disabled) = change.disabled
-        && let Some(ended) = state.store.set_disabled(id, disabled).await?
+        && let Some(mut ended) = state.store.set_disabled(id, disabled).await?
     {
+        if disabled {
+            // Streams opened with connection tokens end too.
+            ended.push(session::token_streams_of(id));
+        }
         state.live_sessions.end(&ended);
         state.bus.sessions_ended(&ended);
         state.bus.tokens_changed();

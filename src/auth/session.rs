@@ -23,6 +23,13 @@ pub const SECURE_COOKIE_NAME: &str = "__Host-herald_session";
 /// Prefix of API token secrets, so leaked ones are easy to spot and scan for.
 pub const TOKEN_PREFIX: &str = "hrld_";
 
+/// The key under which a user's streams opened with connection tokens are
+/// registered (they have no session): ending it ends them all, as when
+/// the user is disabled or deleted.
+pub fn token_streams_of(user_id: i64) -> SessionHash {
+    hash_secret(&format!("token-streams:{user_id}"))
+}
+
 /// The cookie name for this deployment.
 pub fn cookie_name(config: &Config) -> &'static str {
     if config.public_url.is_https() {

@@ -141,8 +141,13 @@ impl Event {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Ephemeral {
-    /// First frame of every stream: the user's latest sequence number.
-    Ready { cursor: i64 },
+    /// First frame of every stream: the user's latest sequence number, and
+    /// the stream's id for changing its topics.
+    Ready {
+        cursor: i64,
+        #[serde(default)]
+        connection_id: String,
+    },
     /// The resume point is outside the stored window: refetch state.
     Reset { cursor: i64 },
     /// Someone started or stopped typing in a conversation the recipient
@@ -154,6 +159,9 @@ pub enum Ephemeral {
     },
     /// Someone the recipient shares a conversation with connected or left.
     Presence { user_id: i64, online: bool },
+    /// The connection token expired and the stream ends: fetch a new token
+    /// and reconnect (resuming with the last event id).
+    TokenExpired {},
 }
 
 impl Ephemeral {
@@ -168,6 +176,7 @@ impl Ephemeral {
             Self::Reset { .. } => "reset",
             Self::Typing { .. } => "typing",
             Self::Presence { .. } => "presence",
+            Self::TokenExpired {} => "token_expired",
         }
     }
 }
@@ -252,10 +261,17 @@ mod tests {
             serde_json::from_value(serde_json::json!({"type": "notifications_read", "ids": [5]}))
                 .unwrap();
         assert_eq!(old.unread_count(), None);
-        let ready = Ephemeral::Ready { cursor: 7 };
+        let ready = Ephemeral::Ready {
+            cursor: 7,
+            connection_id: "n.1.ab".into(),
+        };
         assert_eq!(
             serde_json::to_value(&ready).unwrap(),
-            serde_json::json!({"type": "ready", "cursor": 7})
+            serde_json::json!({"type": "ready", "cursor": 7, "connection_id": "n.1.ab"})
+        );
+        assert_eq!(
+            serde_json::to_value(Ephemeral::TokenExpired {}).unwrap(),
+            serde_json::json!({"type": "token_expired"})
         );
         assert_eq!(Ephemeral::Reset { cursor: 1 }.name(), "reset");
     }

@@ -8,7 +8,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
 use serde::Deserialize;
 
-use crate::auth::extract::{CurrentUser, Publisher};
+use crate::auth::extract::{CurrentUser, Publisher, Recipient};
 use crate::model::notification::{
     Category, NotificationPage, NotificationQuery, Preferences, Priority,
 };
@@ -74,7 +74,7 @@ fn optional<T>(
 
 async fn list(
     State(state): State<AppState>,
-    current: CurrentUser,
+    current: Recipient,
     ApiQuery(query): ApiQuery<ListQuery>,
 ) -> Result<Json<NotificationPage>, AppError> {
     let unread_only = match query.status.as_deref() {
@@ -206,7 +206,7 @@ async fn idempotent<T: serde::Serialize>(
 
 async fn mark_read(
     State(state): State<AppState>,
-    current: CurrentUser,
+    current: Recipient,
     Path(id): Path<String>,
 ) -> Result<StatusCode, AppError> {
     service::mark_read(&state, current.user.id, parse_id(&id)?).await?;
@@ -221,7 +221,7 @@ struct ReadAll {
 
 async fn mark_all_read(
     State(state): State<AppState>,
-    current: CurrentUser,
+    current: Recipient,
     body: Bytes,
 ) -> Result<StatusCode, AppError> {
     // The body is optional: `{}`, `{"category": ...}` or nothing at all.
@@ -241,7 +241,7 @@ async fn mark_all_read(
 /// worker asks whether a pushed one was read meanwhile).
 async fn show(
     State(state): State<AppState>,
-    current: CurrentUser,
+    current: Recipient,
     Path(id): Path<String>,
 ) -> Result<Json<serde_json::Value>, AppError> {
     let notification = state

@@ -8,6 +8,7 @@ use serde::Deserialize;
 
 use crate::auth::extract::Publisher;
 use crate::model::channel::ChannelName;
+use crate::model::integration::ExternalId;
 use crate::model::notification::{
     Category, NotificationDraft, NotificationPage, NotificationQuery, Preferences, Priority,
     Recipients,
@@ -51,6 +52,8 @@ pub enum Audience {
     Users(Vec<String>),
     /// The channel's members at the time of the publish.
     Channel(ChannelName),
+    /// Users provisioned by a host app, by its ids.
+    External(Vec<String>),
 }
 
 /// A publish that passed every check.
@@ -101,17 +104,39 @@ fn parse_audience(to: &serde_json::Value) -> Result<Audience, AppError> {
     let bad = || {
         AppError::validation(
             "to",
-            "to must be \"all\", a list of usernames or {\"channel\": name}.",
+            "to must be \"all\", a list of usernames, {\"channel\": name} or {\"external_ids\": [...]}.",
         )
     };
     match to {
         serde_json::Value::String(all) if all == "all" => Ok(Audience::Everyone),
-        serde_json::Value::Object(fields) => match (fields.len(), fields.get("channel")) {
-            (1, Some(serde_json::Value::String(name))) => ChannelName::parse(name)
-                .map(Audience::Channel)
-                .map_err(|e| AppError::validation("to", e.message)),
-            _ => Err(bad()),
-        },
+        serde_json::Value::Object(fields) if fields.len() == 1 => {
+            match (fields.get("channel"), fields.get("external_ids")) {
+                (Some(serde_json::Value::String(name)), _) => ChannelName::parse(name)
+                    .map(Audience::Channel)
+                    .map_err(|e| AppError::validation("to", e.message)),
+                (_, Some(serde_json::Value::Array(ids))) => {
+                    if ids.is_empty() || ids.len() > MAX_NAMED_RECIPIENTS {
+                        return Err(AppError::validation(
+                            "to",
+                            format!("external_ids must name 1 to {MAX_NAMED_RECIPIENTS} users."),
+                        ));
+                    }
+                    let mut external = ids
+                        .iter()
+                        .map(|id| {
+                            let id = id.as_str().ok_or_else(bad)?;
+                            ExternalId::parse(id)
+                                .map(|id| id.as_str().to_owned())
+                                .map_err(|e| AppError::validation("to", e.message))
+                        })
+                        .collect::<Result<Vec<_>, _>>()?;
+                    external.sort();
+                    external.dedup();
+                    Ok(Audience::External(external))
+                }
+                _ => Err(bad()),
+            }
+        }
         serde_json::Value::Array(names) => {
             if names.is_empty() || names.len() > MAX_NAMED_RECIPIENTS {
                 return Err(AppError::validation(
@@ -242,6 +267,19 @@ pub async fn publish(state: &AppState, publish: &Publish) -> Result<Published, A
                 }
             }
         }
+        Audience::External(external_ids) => {
+            let (ids, unknown) = state.store.external_user_ids(external_ids).await?;
+            if !unknown.is_empty() {
+                return Err(AppError::validation(
+                    "to",
+                    format!("Unknown external ids: {}.", unknown.join(", ")),
+                ));
+            }
+            let notification = Arc::new(publish.notification.clone());
+            for batch in ids.chunks(FAN_OUT_BATCH) {
+                write_batch(state, batch.to_vec(), &notification, &mut published).await?;
+            }
+        }
         Audience::Channel(name) => {
             let members = state.store.channel_member_ids(name).await?.ok_or_else(|| {
                 AppError::validation("to", format!("Unknown channel: {}.", name.as_str()))
@@ -369,7 +407,7 @@ pub async fn publish_batch(
                 valid.push((index, names, notification));
             }
             Ok(Publish {
-                audience: Audience::Everyone | Audience::Channel(_),
+                audience: Audience::Everyone | Audience::Channel(_) | Audience::External(_),
                 ..
             }) => {
                 results[index] = Some(BatchItem::refused(&AppError::validation(

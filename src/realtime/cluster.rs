@@ -297,7 +297,20 @@ async fn handle(
                 .collect();
             state.live_sessions.end(&sessions);
         }
-        "t" => state.store.forget_tokens(),
+        "t" => {
+            state.store.forget_tokens();
+            state.integration_keys.forget();
+        }
+        "o" => {
+            if let (Some(a), Some(b)) = (parts.next(), parts.next()) {
+                crate::topics::service::apply_remote_value(state, &format!("{a}|{b}"));
+            }
+        }
+        "u" => {
+            if let (Some(a), Some(b)) = (parts.next(), parts.next()) {
+                crate::topics::service::apply_forwarded(state, &format!("{a}|{b}")).await;
+            }
+        }
         "v" => {
             let (Some(user), Some(rest)) = (parts.next(), parts.next()) else {
                 return Ok(false);
@@ -343,6 +356,9 @@ async fn resync(state: &AppState) -> Result<(), StoreError> {
     for chunk in users.chunks(RESYNC_CHUNK) {
         let events = state.store.latest_events(chunk).await?;
         announce(state, events);
+    }
+    if let Err(error) = crate::topics::service::resync(state).await {
+        tracing::warn!(error = %error, "could not read the topics announced meanwhile");
     }
     Ok(())
 }

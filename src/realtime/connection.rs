@@ -265,7 +265,7 @@ fn lead(conn: &Conn) {
 fn stream_handlers(conn: &Conn) -> StreamHandlers {
     let for_ready = Rc::clone(conn);
     let on_ready = Closure::<dyn FnMut(MessageEvent)>::new(move |message: MessageEvent| {
-        if let Some(Ephemeral::Ready { cursor }) = parse_data::<Ephemeral>(&message) {
+        if let Some(Ephemeral::Ready { cursor, .. }) = parse_data::<Ephemeral>(&message) {
             on_stream_ready(&for_ready, cursor);
         }
     });

@@ -35,6 +35,10 @@ pub async fn run_once(state: &AppState) {
     if let Err(error) = state.store.prune_idempotency_keys(now_ms()).await {
         tracing::warn!(%error, "pruning idempotency keys failed");
     }
+    let keep = state.config.max_topic_values.get();
+    if let Err(error) = state.store.prune_topic_values(now_ms(), keep).await {
+        tracing::warn!(%error, "pruning topic values failed");
+    }
     if let Err(error) = state.store.prune_rate_limits().await {
         tracing::warn!(%error, "pruning shared rate limits failed");
     }

@@ -24,7 +24,7 @@ use futures_util::stream;
 use serde::Deserialize;
 use tokio::time::{Instant, Interval, MissedTickBehavior, interval_at};
 
-use crate::auth::extract::CurrentUser;
+use crate::auth::extract::Recipient;
 use crate::auth::service;
 use crate::auth::session::StreamRegistration;
 use crate::model::event::{Ephemeral, Event, PollAnswer, Sequenced};
@@ -35,6 +35,7 @@ use crate::server::error::{ApiQuery, AppError};
 use crate::server::route::ApiRoute;
 use crate::server::state::AppState;
 use crate::store::accounts::SessionHash;
+use crate::topics::hub::TopicStream;
 
 /// Stored events read from the store per query while catching up.
 const PAGE: u32 = 500;
@@ -96,13 +97,21 @@ fn resume_point(headers: &HeaderMap, query: &StreamQuery) -> Option<Option<i64>>
 #[derive(Debug, Deserialize)]
 struct StreamQuery {
     last_event_id: Option<String>,
+    /// Topics to listen to from the start, comma-separated (a client that
+    /// reconnects names its topics again here).
+    topics: Option<String>,
 }
 
 struct Connection {
     state: AppState,
     user_id: i64,
-    session: SessionHash,
+    /// The session to keep alive (`None` for a connection token).
+    session: Option<SessionHash>,
     subscription: Subscription,
+    topics: TopicStream,
+    /// Opened with a connection token: at its expiry the client is told
+    /// to fetch a new one.
+    token_stream: bool,
     registration: StreamRegistration,
     /// The highest sequence number written to this client.
     last_sent: i64,
@@ -124,9 +133,11 @@ enum Step {
 impl Connection {
     /// Heartbeat work besides the ping: keep the session from idling out.
     async fn on_heartbeat(&mut self) {
-        if self.touched.elapsed() >= self.touch_every {
+        if let Some(session) = self.session
+            && self.touched.elapsed() >= self.touch_every
+        {
             self.touched = Instant::now();
-            if let Err(error) = service::keep_session_alive(&self.state, &self.session).await {
+            if let Err(error) = service::keep_session_alive(&self.state, &session).await {
                 tracing::warn!(%error, "could not record stream activity");
             }
         }
@@ -203,6 +214,18 @@ impl Connection {
         }
     }
 
+    /// The session or token ran out: a token stream says so first.
+    fn on_expiry(&mut self) -> Step {
+        if std::mem::take(&mut self.token_stream) {
+            // Cancelling this stream's registration ends it at the next step.
+            if let Ok(bytes) = frames::ephemeral(&Ephemeral::TokenExpired {}) {
+                self.registration.ended().cancel();
+                return Step::Write(bytes);
+            }
+        }
+        Step::End
+    }
+
     async fn step(&mut self) -> Step {
         if let Some(opening) = self.opening.take() {
             return Step::Write(opening);
@@ -216,7 +239,11 @@ impl Connection {
         }
         tokio::select! {
             () = self.registration.ended().cancelled() => Step::End,
-            () = tokio::time::sleep_until(self.expires) => Step::End,
+            () = tokio::time::sleep_until(self.expires) => self.on_expiry(),
+            () = self.topics.inbox.ready.notified() => match self.topics.inbox.take() {
+                Some(bytes) => Step::Write(bytes),
+                None => Step::Again,
+            },
             _ = self.heartbeat.tick() => {
                 self.on_heartbeat().await;
                 Step::Write(Bytes::from_static(frames::PING))
@@ -230,21 +257,61 @@ impl Connection {
     }
 }
 
+/// The topics a stream asks for in its query, checked.
+async fn initial_topics(
+    state: &AppState,
+    recipient: &Recipient,
+    query: &StreamQuery,
+) -> Result<Vec<crate::model::topic::TopicName>, AppError> {
+    let names: Vec<String> = query
+        .topics
+        .as_deref()
+        .unwrap_or_default()
+        .split(',')
+        .map(str::trim)
+        .filter(|name| !name.is_empty())
+        .map(str::to_owned)
+        .collect();
+    let max = state.config.max_topics_per_connection.get();
+    if names.len() > max {
+        return Err(AppError::validation(
+            "topics",
+            format!("A stream may listen to at most {max} topics."),
+        ));
+    }
+    let topics = crate::topics::service::parse_topics(&names, "topics")?;
+    crate::topics::service::check_all(state, recipient, &topics).await?;
+    Ok(topics)
+}
+
 async fn events(
     State(state): State<AppState>,
-    current: CurrentUser,
+    recipient: Recipient,
     headers: HeaderMap,
     ApiQuery(query): ApiQuery<StreamQuery>,
 ) -> Result<Response, AppError> {
-    let user_id = current.user.id;
+    let user_id = recipient.user.id;
+    let initial = initial_topics(&state, &recipient, &query).await?;
     // Subscribe before reading the window: nothing committed from here on
     // can be missed, and what both paths carry is skipped by number.
     let subscription = subscribe(&state, user_id).await?;
     let window = state.store.event_window(user_id).await?;
 
+    let topics = state.topics.open(user_id);
+    if !initial.is_empty() {
+        let max = state.config.max_topics_per_connection.get();
+        let changed = state
+            .topics
+            .change(&topics.key, user_id, &initial, &[], max)
+            .ok_or_else(|| AppError::Internal("a new stream is not in the topic hub".into()))?
+            .map_err(|_| AppError::Internal("the topic limit was checked".into()))?;
+        crate::topics::service::offer_current(&state, &topics.key, &changed.added).await?;
+    }
+
     let mut opening = BytesMut::from(&frames::retry(state.config.sse_retry_ms.get())[..]);
     opening.extend_from_slice(&frames::ephemeral(&Ephemeral::Ready {
         cursor: window.cursor,
+        connection_id: topics.key.to_string(),
     })?);
     let (last_sent, catch_up) = match resume_point(&headers, &query) {
         None => (window.cursor, false),
@@ -266,15 +333,17 @@ async fn events(
     let period = state.config.heartbeat_secs.duration();
     let mut heartbeat = interval_at(Instant::now() + period, period);
     heartbeat.set_missed_tick_behavior(MissedTickBehavior::Delay);
-    let remaining_ms = u64::try_from(current.session_expires_at - now_ms()).unwrap_or(0);
+    let remaining_ms = u64::try_from(recipient.expires_at() - now_ms()).unwrap_or(0);
     let idle = Duration::from_secs(u64::from(state.config.session_idle_secs.get()));
     let registration = state
         .live_sessions
-        .register(current.session, &state.shutdown);
+        .register(recipient.streams_key(), &state.shutdown);
     let connection = Connection {
         user_id,
-        session: current.session,
+        session: recipient.session().copied(),
         subscription,
+        topics,
+        token_stream: recipient.session().is_none(),
         registration,
         last_sent,
         catch_up,
@@ -315,7 +384,7 @@ struct PollQuery {
 
 async fn poll(
     State(state): State<AppState>,
-    current: CurrentUser,
+    current: Recipient,
     ApiQuery(query): ApiQuery<PollQuery>,
 ) -> Result<Json<PollAnswer>, AppError> {
     let after = match query.after.as_deref() {

@@ -73,6 +73,10 @@ pub struct Config {
     pub push_services: PushServices,
     pub push_ttl_secs: PushTtlSecs,
     pub push_concurrency: NonZeroUsize,
+    pub topic_access: TopicAccessRules,
+    pub max_topics_per_connection: NonZeroUsize,
+    pub topic_ttl_secs: NonZeroU64,
+    pub max_topic_values: NonZeroU32,
     pub admin_username: String,
     pub admin_password: String,
 }
@@ -140,9 +144,80 @@ impl Default for Config {
             push_services: PushServices::default(),
             push_ttl_secs: PushTtlSecs(24 * 3600),
             push_concurrency: nzu(16),
+            topic_access: TopicAccessRules::default(),
+            max_topics_per_connection: nzu(100),
+            topic_ttl_secs: nz64(24 * 3600),
+            max_topic_values: nz32(100_000),
             admin_username: String::new(),
             admin_password: String::new(),
         }
+    }
+}
+
+/// Who may subscribe to the topics of each namespace: `namespace=rule`
+/// entries (rules: `users`, `channel`, `grant`; see [`TopicAccess`]). A
+/// namespace not listed needs a token grant. Written as a TOML list or, in
+/// `HERALD_TOPIC_ACCESS`, as one comma-separated string.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(try_from = "ProxyList", into = "Vec<String>")]
+pub struct TopicAccessRules(Vec<(String, crate::model::topic::TopicAccess)>);
+
+impl TopicAccessRules {
+    /// The rule of `namespace`.
+    pub fn rule(&self, namespace: &str) -> crate::model::topic::TopicAccess {
+        self.0
+            .iter()
+            .find(|(name, _)| name == namespace)
+            .map_or(crate::model::topic::TopicAccess::Grant, |(_, rule)| *rule)
+    }
+}
+
+impl TryFrom<ProxyList> for TopicAccessRules {
+    type Error = String;
+
+    fn try_from(value: ProxyList) -> Result<Self, Self::Error> {
+        let entries: Vec<String> = match value {
+            ProxyList::Text(text) => text.split(',').map(str::to_owned).collect(),
+            ProxyList::List(list) => list,
+        };
+        let mut rules = Vec::new();
+        for entry in entries.iter().map(|e| e.trim()).filter(|e| !e.is_empty()) {
+            let (namespace, rule) = entry
+                .split_once('=')
+                .ok_or_else(|| format!("`{entry}` is not namespace=rule"))?;
+            let namespace = namespace.trim();
+            let valid_namespace = (1..=32).contains(&namespace.len())
+                && namespace
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-');
+            if !valid_namespace || namespace == crate::model::topic::HERALD_NAMESPACE {
+                return Err(format!(
+                    "`{namespace}` is not a namespace that can be configured"
+                ));
+            }
+            let rule = crate::model::topic::TopicAccess::parse(rule.trim()).ok_or_else(|| {
+                format!("`{}` is not a rule (users, channel or grant)", rule.trim())
+            })?;
+            rules.push((namespace.to_owned(), rule));
+        }
+        Ok(Self(rules))
+    }
+}
+
+impl From<TopicAccessRules> for Vec<String> {
+    fn from(value: TopicAccessRules) -> Self {
+        value
+            .0
+            .into_iter()
+            .map(|(namespace, rule)| {
+                let rule = match rule {
+                    crate::model::topic::TopicAccess::Users => "users",
+                    crate::model::topic::TopicAccess::Channel => "channel",
+                    crate::model::topic::TopicAccess::Grant => "grant",
+                };
+                format!("{namespace}={rule}")
+            })
+            .collect()
     }
 }
 

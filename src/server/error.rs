@@ -24,6 +24,13 @@ pub enum AppError {
     Unauthorized,
     #[error("Wrong username or password.")]
     InvalidCredentials,
+    /// 401 for a connection token that is expired (`token_expired`: fetch
+    /// a new one) or not acceptable (`invalid_token`).
+    #[error("{message}")]
+    BadToken {
+        code: &'static str,
+        message: &'static str,
+    },
     #[error("{message}")]
     Forbidden {
         code: &'static str,
@@ -87,6 +94,7 @@ impl AppError {
             Self::Validation { .. } => (StatusCode::BAD_REQUEST, "validation"),
             Self::Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized"),
             Self::InvalidCredentials => (StatusCode::UNAUTHORIZED, "invalid_credentials"),
+            Self::BadToken { code, .. } => (StatusCode::UNAUTHORIZED, code),
             Self::Forbidden { code, .. } => (StatusCode::FORBIDDEN, code),
             Self::CrossSite => (StatusCode::FORBIDDEN, "cross_site"),
             Self::NotFound => (StatusCode::NOT_FOUND, "not_found"),

@@ -27,6 +27,9 @@ pub fn api_routes() -> Vec<ApiRoute> {
     routes.extend(crate::notifications::channels::routes());
     routes.extend(crate::chat::routes::routes());
     routes.extend(crate::push::routes::routes());
+    routes.extend(crate::integrations::routes::routes());
+    routes.extend(crate::integrations::embed::routes());
+    routes.extend(crate::topics::routes::routes());
     routes.extend(crate::system::routes::routes());
     routes
 }
@@ -106,7 +109,18 @@ pub fn build(state: AppState) -> Router {
         // default predicate leaves text/event-stream alone: a compressor
         // buffers, and events must leave at once.
         .layer(CompressionLayer::new())
-        .layer(TraceLayer::new_for_http())
+        .layer(crate::integrations::cors::layer(&state))
+        // Paths only: a query may hold a connection token (EventSource
+        // cannot send it in a header), and tokens are never logged.
+        .layer(
+            TraceLayer::new_for_http().make_span_with(|request: &axum::extract::Request| {
+                tracing::debug_span!(
+                    "request",
+                    method = %request.method(),
+                    path = request.uri().path(),
+                )
+            }),
+        )
         .with_state(state)
 }
 

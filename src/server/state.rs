@@ -12,6 +12,7 @@ use crate::auth::device::DeviceKey;
 use crate::auth::password::PasswordHasherPool;
 use crate::auth::session::LiveSessions;
 use crate::chat::viewers::Viewers;
+use crate::integrations::keys::IntegrationKeys;
 use crate::push::queue::PushQueue;
 use crate::push::vapid::Vapid;
 use crate::realtime::bus::Bus;
@@ -21,6 +22,7 @@ use crate::server::rate_limit::{RateLimiter, WindowLimiter};
 use crate::server::serve::ConnectionCounts;
 use crate::store::Store;
 use crate::system::metrics::Metrics;
+use crate::topics::hub::TopicHub;
 
 /// What every request can reach: one shared [`AppParts`]. Cloned per
 /// request and per middleware layer (axum clones each route's service stack
@@ -98,4 +100,8 @@ pub struct AppParts {
     pub push: PushQueue,
     /// The key pair that signs Web Push requests.
     pub vapid: Vapid,
+    /// Integrations' token keys and origins, cached.
+    pub integration_keys: IntegrationKeys,
+    /// Which stream here listens to which live topic.
+    pub topics: TopicHub,
 }

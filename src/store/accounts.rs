@@ -624,7 +624,7 @@ impl Store {
 }
 
 /// Deletes `user_id`'s sessions but `keep`, inside the writer's transaction.
-fn delete_sessions_of(
+pub(super) fn delete_sessions_of(
     tx: &mut WriteTx,
     user_id: i64,
     keep: Option<&SessionHash>,

@@ -192,4 +192,21 @@ impl Store {
             .await?;
         Ok(deleted > 0)
     }
+
+    /// Whether user `user_id` is a member of channel `name`.
+    pub async fn is_channel_member(
+        &self,
+        name: &ChannelName,
+        user_id: i64,
+    ) -> Result<bool, StoreError> {
+        let found: Option<i64> = self
+            .pool
+            .scalar(
+                "SELECT 1 FROM channel_members m JOIN channels c ON c.id = m.channel_id
+                 WHERE c.name = $1 AND m.user_id = $2",
+                &args![name.as_str(), user_id],
+            )
+            .await?;
+        Ok(found.is_some())
+    }
 }

@@ -25,10 +25,12 @@ pub mod channels;
 pub mod chat;
 pub mod events;
 mod fan_out;
+pub mod integrations;
 pub mod limits;
 pub mod notifications;
 pub mod push;
 mod rows;
+pub mod topics;
 pub mod writer;
 
 /// Why the store could not be opened or answer.

@@ -66,6 +66,20 @@ pub async fn admin_client(server: &TestServer) -> Api {
     admin
 }
 
+/// A client authenticating with a new API token named `name`, created by
+/// `admin` (an integrator's backend).
+pub async fn token_client(server: &TestServer, admin: &Api, name: &str) -> Api {
+    let created = admin
+        .post("/api/tokens", &serde_json::json!({ "name": name }))
+        .await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
+    let token = created.json::<serde_json::Value>()["token"]
+        .as_str()
+        .expect("token")
+        .to_owned();
+    server.client().with_bearer(&token)
+}
+
 /// How the process ended when it was asked to, or failed to start.
 pub struct Exited {
     pub status: ExitStatus,
