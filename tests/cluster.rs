@@ -742,3 +742,66 @@ async fn a_user_streaming_on_another_instance_is_not_pushed() {
     let event = stream.next_event(WAIT).await.unwrap();
     assert_eq!(event.event.as_deref(), Some("notification"));
 }
+
+fn topic_options() -> ServerOptions {
+    admin_options().env("HERALD_TOPIC_ACCESS", "post=users")
+}
+
+async fn next_topic_value(stream: &mut EventStream) -> Value {
+    loop {
+        let frame = stream.next_event(WAIT).await.expect("stream open");
+        if frame.event.as_deref() == Some("topic") {
+            return frame.json();
+        }
+    }
+}
+
+async fn set_topic(api: &Api, topic: &str, value: Value) -> i64 {
+    let answer = api
+        .send(
+            api.request(reqwest::Method::PUT, &format!("/api/topics/{topic}"))
+                .json(&value),
+        )
+        .await;
+    assert_eq!(answer.status, StatusCode::OK, "{}", answer.body);
+    answer.json::<Value>()["version"].as_i64().unwrap()
+}
+
+#[tokio::test]
+async fn topic_values_and_subscription_changes_cross_instances() {
+    let Some((a, b)) = two_instances_with(topic_options) else {
+        return;
+    };
+    let admin = admin_client(&a).await;
+    let alice = a.client();
+    alice.register("alice").await;
+
+    // Subscribed on A, published through B.
+    let mut stream = EventStream::open(&alice, "/api/events?topics=post:1", &[]).await;
+    assert_eq!(stream.status, StatusCode::OK);
+    let ready = stream.next_event(WAIT).await.unwrap();
+    let connection_id = ready.json()["connection_id"].as_str().unwrap().to_owned();
+    let version = set_topic(&admin.on(&b), "post:1", json!({"like_count": 1})).await;
+    let value = next_topic_value(&mut stream).await;
+    assert_eq!(value["version"], version);
+    assert_eq!(value["value"]["like_count"], 1);
+
+    // The stream's subscription changed through B: B forwards it to A,
+    // which sends the current value at once.
+    set_topic(&admin.on(&b), "post:2", json!({"like_count": 20})).await;
+    let changed = same_user_on(&alice, &b)
+        .post(
+            "/api/topics/subscriptions",
+            &json!({"connection_id": connection_id, "subscribe": ["post:2"], "unsubscribe": ["post:1"]}),
+        )
+        .await;
+    assert_eq!(changed.status, StatusCode::ACCEPTED, "{}", changed.body);
+    let value = next_topic_value(&mut stream).await;
+    assert_eq!(value["topic"], "post:2");
+    assert_eq!(value["value"]["like_count"], 20);
+    set_topic(&admin.on(&b), "post:1", json!({"like_count": 2})).await;
+    set_topic(&admin, "post:2", json!({"like_count": 21})).await;
+    let value = next_topic_value(&mut stream).await;
+    assert_eq!(value["topic"], "post:2", "unsubscribed through B: {value}");
+    assert_eq!(value["value"]["like_count"], 21);
+}

@@ -202,7 +202,7 @@ impl Store {
         let found: Option<i64> = self
             .pool
             .scalar(
-                "SELECT 1 FROM channel_members m JOIN channels c ON c.id = m.channel_id
+                "SELECT m.user_id FROM channel_members m JOIN channels c ON c.id = m.channel_id
                  WHERE c.name = $1 AND m.user_id = $2",
                 &args![name.as_str(), user_id],
             )
