@@ -22,6 +22,16 @@
 //! HERALD_BIN runs another build of the server (to
 //! compare before and after a change with the same generator).
 //!
+//! --topics T switches to live topics: connection c subscribes to topic
+//! `load:<c mod T>` (in its stream's query), and the paced phase sets
+//! topic values (`PUT /api/topics/load:<n mod T>`) at --rate per second in
+//! all, round-robin over the topics. It prints values delivered per
+//! second (intermediate ones may be coalesced away under load), their
+//! publish-to-receive latency and the server's CPU use meanwhile.
+//!
+//!     cargo bench --bench loadgen --features ssr -- --topics 1 --connections 10000 --rate 10 --seconds 20
+//!     cargo bench --bench loadgen --features ssr -- --topics 10000 --connections 10000 --per-user 10 --rate 2000 --seconds 5
+//!
 //!     cargo bench --bench loadgen --features ssr -- --connections 1000 --rate 0 --publishers 64 --seconds 10
 
 use std::net::{IpAddr, Ipv4Addr};
@@ -48,6 +58,8 @@ struct Options {
     batch: Option<u64>,
     /// The server's `db_synchronous`, when given.
     synchronous: Option<String>,
+    /// Live topics mode: this many topics.
+    topics: Option<u64>,
 }
 
 fn parse_options() -> Options {
@@ -88,6 +100,7 @@ fn parse_options() -> Options {
             .position(|a| a == "--synchronous")
             .and_then(|i| args.get(i + 1))
             .cloned(),
+        topics: value("--topics").filter(|&t| t > 0),
     }
 }
 
@@ -105,6 +118,22 @@ fn rss_kib(pid: u32) -> u64 {
             s.lines()
                 .find(|l| l.starts_with("VmRSS:"))
                 .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+/// CPU time the process used so far (user + system), in clock ticks of
+/// 10 ms (Linux's USER_HZ).
+fn cpu_ticks(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|s| {
+            // Fields after the command name, which is in parentheses.
+            let rest = s.rsplit_once(')')?.1;
+            let fields: Vec<&str> = rest.split_whitespace().collect();
+            let user: u64 = fields.get(11)?.parse().ok()?;
+            let system: u64 = fields.get(12)?.parse().ok()?;
+            Some(user + system)
         })
         .unwrap_or(0)
 }
@@ -153,6 +182,7 @@ fn start_server(port: u16, options: &Options) -> Server {
         .env("HERALD_REGISTRATIONS_PER_IP_PER_HOUR", "100000000")
         .env("HERALD_MAX_CONNECTIONS_PER_IP", "100000")
         .env("HERALD_PASSWORD_HASH_CONCURRENCY", "2")
+        .env("HERALD_TOPIC_ACCESS", "load=users")
         .env("HERALD_LOG", "warn")
         .stdout(Stdio::null())
         .stderr(Stdio::inherit())
@@ -259,7 +289,10 @@ async fn main() {
     for c in 0..options.connections {
         let client = clients[c % clients.len()].clone();
         let cookie = cookies[c / options.per_user].clone();
-        let url = format!("{base}/api/events");
+        let url = match options.topics {
+            Some(topics) => format!("{base}/api/events?topics=load:{}", c as u64 % topics),
+            None => format!("{base}/api/events"),
+        };
         let (held, delivered, barrier, stop) = (
             held.clone(),
             delivered.clone(),
@@ -291,6 +324,15 @@ async fn main() {
                     let frame: Vec<u8> = buffer.drain(..end + 2).collect();
                     let text = String::from_utf8_lossy(&frame);
                     if let Some(data) = text.lines().find_map(|l| l.strip_prefix("data: ")) {
+                        if text.contains("event: topic") {
+                            if let Ok(value) = serde_json::from_str::<Value>(data)
+                                && let Some(sent) = value["value"]["sent_us"].as_u64()
+                            {
+                                latencies.push((false, now_us().saturating_sub(sent)));
+                                delivered.fetch_add(1, Ordering::Relaxed);
+                            }
+                            continue;
+                        }
                         if !text.contains("event: notification") {
                             continue;
                         }
@@ -368,12 +410,21 @@ async fn main() {
         .expect("client");
     let total = options.rate * options.seconds;
     let interval = Duration::from_secs_f64(1.0 / options.rate.max(1) as f64);
+    let cpu_before = cpu_ticks(server.child.id());
     let publish_started = Instant::now();
     let mut in_flight = Vec::new();
     for n in 0..total {
         let target = publish_started + interval * n as u32;
         tokio::time::sleep_until(target.into()).await;
         let publisher = publisher.clone();
+        if let Some(topics) = options.topics {
+            let url = format!("{base}/api/topics/load:{}", n % topics);
+            in_flight.push(tokio::spawn(async move {
+                let body = json!({"n": n, "sent_us": now_us()});
+                publisher.put(url).json(&body).send().await.map(|r| r.status().is_success()).unwrap_or(false)
+            }));
+            continue;
+        }
         let url = format!("{base}/api/notifications");
         let user = format!("load{}", n as usize % users);
         in_flight.push(tokio::spawn(async move {
@@ -388,12 +439,27 @@ async fn main() {
         }
     }
     let publish_elapsed = publish_started.elapsed().as_secs_f64();
-    let mut expected = acknowledged as u64 * options.per_user as u64;
-    let drain_deadline = Instant::now() + Duration::from_secs(30);
+    // Every connection of a user, or every subscriber of a topic.
+    let receivers = match options.topics {
+        Some(topics) => (options.connections as u64).div_ceil(topics),
+        None => options.per_user as u64,
+    };
+    let mut expected = acknowledged as u64 * receivers;
+    // Topic values may be coalesced: fewer than published can be complete.
+    let drain = Duration::from_secs(if options.topics.is_some() { 5 } else { 30 });
+    let drain_deadline = Instant::now() + drain;
+    let mut last_seen = (delivered.load(Ordering::Relaxed), Instant::now());
     while delivered.load(Ordering::Relaxed) < expected && Instant::now() < drain_deadline {
         tokio::time::sleep(Duration::from_millis(50)).await;
+        let now = delivered.load(Ordering::Relaxed);
+        if now != last_seen.0 {
+            last_seen = (now, Instant::now());
+        } else if options.topics.is_some() && last_seen.1.elapsed() > Duration::from_secs(1) {
+            break;
+        }
     }
-    let elapsed = publish_started.elapsed().as_secs_f64();
+    let elapsed = last_seen.1.duration_since(publish_started).as_secs_f64().max(publish_elapsed);
+    let cpu_used = cpu_ticks(server.child.id()).saturating_sub(cpu_before) as f64 / 100.0;
 
     // Saturation: as many publishes as the server takes, P at a time.
     let mut saturation = None;
@@ -503,10 +569,16 @@ async fn main() {
             acknowledged as f64 / publish_elapsed
         );
         println!(
-            "delivered {} of {} expected in {elapsed:.1} s: {:.0} events/s",
+            "delivered {} of {} {} in {elapsed:.1} s: {:.0} {}/s",
             latencies.len(),
-            acknowledged as u64 * options.per_user as u64,
-            latencies.len() as f64 / elapsed
+            acknowledged as u64 * receivers,
+            if options.topics.is_some() { "published to subscribers (the rest coalesced)" } else { "expected" },
+            latencies.len() as f64 / elapsed,
+            if options.topics.is_some() { "values" } else { "events" },
+        );
+        println!(
+            "server CPU while publishing and delivering: {cpu_used:.1} s in {elapsed:.1} s ({:.0} % of one core)",
+            cpu_used / elapsed * 100.0
         );
         println!(
             "publish-to-receive latency: p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",

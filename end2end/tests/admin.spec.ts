@@ -54,6 +54,17 @@ test("the status page shows live numbers and refreshes itself", async ({ page })
     await expect(page.getByTestId(line)).toBeVisible();
   }
 
+  // The live figures come from the herald:status topic, pushed the moment
+  // they change: another person connecting shows at once.
+  const streams = page.getByTestId("live-streams");
+  await expect(streams).toHaveText(/^\d+$/);
+  const streamsBefore = Number(await streams.textContent());
+  const errors: string[] = [];
+  const other = await otherPerson(page.context().browser()!, errors);
+  await expect(connectionStatus(other.page)).toHaveText("Live");
+  await expect.poll(async () => Number(await streams.textContent()), { timeout: 10_000 }).toBeGreaterThan(streamsBefore);
+  await other.context.close();
+
   const published = page.getByTestId("status-published-rate-detail");
   const before = sinceStart(await published.textContent());
   const api = await adminApi(baseURL());

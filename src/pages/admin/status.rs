@@ -410,9 +410,47 @@ fn StatusView(report: StatusReport) -> impl IntoView {
     }
 }
 
+/// The instance's open streams and users online as the `herald:status`
+/// topic pushes them the moment they change (between the 2-second
+/// refreshes), over a stream of this page's own. Browser only; `None`
+/// until the first value.
+fn live_figures() -> RwSignal<Option<(u64, u64)>> {
+    let live = RwSignal::new(None);
+    #[cfg(feature = "hydrate")]
+    Effect::new(move |_| {
+        use wasm_bindgen::JsCast;
+        use wasm_bindgen::closure::Closure;
+
+        use crate::model::topic::{STATUS_TOPIC, TopicUpdate};
+
+        let url = format!("/api/events?topics={STATUS_TOPIC}");
+        let Ok(source) = web_sys::EventSource::new(&url) else {
+            return;
+        };
+        let on_topic = Closure::<dyn FnMut(web_sys::MessageEvent)>::new(
+            move |event: web_sys::MessageEvent| {
+                let update = event
+                    .data()
+                    .as_string()
+                    .and_then(|data| serde_json::from_str::<TopicUpdate>(&data).ok());
+                if let Some(update) = update.filter(|u| u.topic == STATUS_TOPIC) {
+                    let streams = update.value["streams"].as_u64().unwrap_or(0);
+                    let online = update.value["users_online"].as_u64().unwrap_or(0);
+                    live.set(Some((streams, online)));
+                }
+            },
+        );
+        let _ = source.add_event_listener_with_callback("topic", on_topic.as_ref().unchecked_ref());
+        let held = send_wrapper::SendWrapper::new((source, on_topic));
+        on_cleanup(move || held.0.close());
+    });
+    live
+}
+
 /// `/admin/status`.
 #[component]
 pub fn StatusPage() -> impl IntoView {
+    let live = live_figures();
     let refresh = RwSignal::new(0u64);
     let report = Resource::new(move || refresh.get(), |_| admin_status());
 
@@ -438,6 +476,13 @@ pub fn StatusPage() -> impl IntoView {
         <AdminNav />
         <h1 class="text-2xl font-bold tracking-tight">"Status"</h1>
         <p class="mt-1 text-sm text-slate-600 dark:text-slate-400">"This instance, refreshed every 2 seconds."</p>
+        {move || live.get().map(|(streams, online)| view! {
+            <p class="mt-1 text-sm text-slate-600 dark:text-slate-400" data-testid="live-figures">
+                "Right now: " <span class="font-semibold tabular-nums" data-testid="live-streams">{count_text(streams)}</span>
+                " open streams, " <span class="font-semibold tabular-nums" data-testid="live-online">{count_text(online)}</span>
+                " users online (live, this page's own stream included)."
+            </p>
+        })}
         <div class="mt-4">
             <Transition fallback=|| view! { <p class="text-slate-500">"Loading…"</p> }>
                 {move || report.get().map(|result| match result {
