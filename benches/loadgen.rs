@@ -421,7 +421,13 @@ async fn main() {
             let url = format!("{base}/api/topics/load:{}", n % topics);
             in_flight.push(tokio::spawn(async move {
                 let body = json!({"n": n, "sent_us": now_us()});
-                publisher.put(url).json(&body).send().await.map(|r| r.status().is_success()).unwrap_or(false)
+                publisher
+                    .put(url)
+                    .json(&body)
+                    .send()
+                    .await
+                    .map(|r| r.status().is_success())
+                    .unwrap_or(false)
             }));
             continue;
         }
@@ -458,7 +464,11 @@ async fn main() {
             break;
         }
     }
-    let elapsed = last_seen.1.duration_since(publish_started).as_secs_f64().max(publish_elapsed);
+    let elapsed = last_seen
+        .1
+        .duration_since(publish_started)
+        .as_secs_f64()
+        .max(publish_elapsed);
     let cpu_used = cpu_ticks(server.child.id()).saturating_sub(cpu_before) as f64 / 100.0;
 
     // Saturation: as many publishes as the server takes, P at a time.
@@ -572,9 +582,17 @@ async fn main() {
             "delivered {} of {} {} in {elapsed:.1} s: {:.0} {}/s",
             latencies.len(),
             acknowledged as u64 * receivers,
-            if options.topics.is_some() { "published to subscribers (the rest coalesced)" } else { "expected" },
+            if options.topics.is_some() {
+                "published to subscribers (the rest coalesced)"
+            } else {
+                "expected"
+            },
             latencies.len() as f64 / elapsed,
-            if options.topics.is_some() { "values" } else { "events" },
+            if options.topics.is_some() {
+                "values"
+            } else {
+                "events"
+            },
         );
         println!(
             "server CPU while publishing and delivering: {cpu_used:.1} s in {elapsed:.1} s ({:.0} % of one core)",

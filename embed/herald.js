@@ -69,7 +69,14 @@
     this._source = null;
     this._timer = null;
     this._closed = true;
-    if (!Herald.default) Herald.default = this;
+    if (!Herald.default) {
+      Herald.default = this;
+      // Bells already on the page waited for a client.
+      var self = this;
+      document.querySelectorAll("herald-bell").forEach(function (bell) {
+        if (!bell.client) bell.client = self;
+      });
+    }
   }
 
   Herald.prototype.on = function (type, handler) {

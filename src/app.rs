@@ -9,7 +9,9 @@ use leptos_router::{SsrMode, path};
 use crate::auth::context::provide_session;
 use crate::components::layout::Layout;
 use crate::components::session::RequireUser;
-use crate::pages::admin::{RequireAdmin, SendNotificationPage, StatusPage, TokensPage, UsersPage};
+use crate::pages::admin::{
+    ApiReferencePage, RequireAdmin, SendNotificationPage, StatusPage, TokensPage, UsersPage,
+};
 use crate::pages::conversation::ConversationPage;
 use crate::pages::dashboard::DashboardPage;
 use crate::pages::login::{LoginPage, RegisterPage};
@@ -80,6 +82,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/admin/status") view=|| view! { <RequireUser><RequireAdmin><StatusPage /></RequireAdmin></RequireUser> } ssr=SsrMode::Async />
                     <Route path=path!("/admin/users") view=|| view! { <RequireUser><RequireAdmin><UsersPage /></RequireAdmin></RequireUser> } ssr=SsrMode::Async />
                     <Route path=path!("/admin/tokens") view=|| view! { <RequireUser><RequireAdmin><TokensPage /></RequireAdmin></RequireUser> } ssr=SsrMode::Async />
+                    <Route path=path!("/admin/api") view=|| view! { <RequireUser><RequireAdmin><ApiReferencePage /></RequireAdmin></RequireUser> } ssr=SsrMode::Async />
                     <Route path=path!("/admin/announce") view=|| view! { <RequireUser><RequireAdmin><SendNotificationPage announcement=true /></RequireAdmin></RequireUser> } ssr=SsrMode::Async />
                     <Route path=path!("/admin/notify") view=|| view! { <RequireUser><RequireAdmin><SendNotificationPage /></RequireAdmin></RequireUser> } ssr=SsrMode::Async />
                     <Route path=path!("/messages") view=|| view! { <RequireUser><MessagesPage /></RequireUser> } ssr=SsrMode::Async />

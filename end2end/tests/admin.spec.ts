@@ -184,3 +184,23 @@ test("admins announce to everyone, manage users and create and revoke tokens", a
   await person.context.close();
   expect(errors.filter((e) => !/401|Unauthorized|EventSource|events/.test(e))).toEqual([]);
 });
+
+test("the API reference lists every route from the server's own OpenAPI document", async ({ page, request, consoleErrors }) => {
+  await signInAdmin(page);
+  await page.goto("/admin/api");
+  await hydrated(page);
+  await expect(page.getByRole("heading", { level: 1 })).toHaveText("API reference");
+  const document = await (await request.get("/api/openapi.json")).json();
+  const operations = Object.values(document.paths as Record<string, object>).reduce(
+    (count: number, item) => count + Object.keys(item).length,
+    0,
+  );
+  await expect(page.getByTestId("api-route")).toHaveCount(operations);
+  const topics = page.getByRole("region", { name: "topics" });
+  await expect(topics).toContainText("/api/topics/subscriptions");
+  await topics.getByRole("link", { name: "ChangeRequest" }).click();
+  const schema = page.locator("#schema-ChangeRequest");
+  await schema.locator("summary").click();
+  await expect(schema).toContainText("connection_id");
+  expect(consoleErrors).toEqual([]);
+});

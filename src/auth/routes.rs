@@ -23,17 +23,33 @@ use crate::server::state::AppState;
 /// The routes this module serves.
 pub fn routes() -> Vec<ApiRoute> {
     vec![
-        ApiRoute::new(Method::POST, "/api/auth/register", post(register)),
-        ApiRoute::new(Method::POST, "/api/auth/login", post(login)),
-        ApiRoute::new(Method::POST, "/api/auth/logout", post(logout)),
-        ApiRoute::new(Method::GET, "/api/auth/me", get(me)),
-        ApiRoute::new(Method::POST, "/api/auth/password", post(change_password)),
-        ApiRoute::new(Method::GET, "/api/users", get(list_users)),
-        ApiRoute::new(Method::PATCH, "/api/users/{id}", patch(update_user)),
-        ApiRoute::new(Method::GET, "/api/tokens", get(list_tokens)),
-        ApiRoute::new(Method::POST, "/api/tokens", post(create_token)),
-        ApiRoute::new(Method::GET, "/api/tokens/current", get(current_token)),
-        ApiRoute::new(Method::DELETE, "/api/tokens/{id}", delete(revoke_token)),
+        ApiRoute::new(Method::POST, "/api/auth/register", post(register))
+            .summary("Create an account and sign in (session cookie)")
+            .status(StatusCode::CREATED),
+        ApiRoute::new(Method::POST, "/api/auth/login", post(login))
+            .summary("Sign in (session cookie)")
+            .answers::<crate::model::user::User>(StatusCode::OK),
+        ApiRoute::new(Method::POST, "/api/auth/logout", post(logout))
+            .summary("Sign out; ends the session's streams")
+            .status(StatusCode::NO_CONTENT),
+        ApiRoute::new(Method::GET, "/api/auth/me", get(me)).summary("The signed-in user"),
+        ApiRoute::new(Method::POST, "/api/auth/password", post(change_password))
+            .summary("Change the password; ends the other sessions")
+            .status(StatusCode::NO_CONTENT),
+        ApiRoute::new(Method::GET, "/api/users", get(list_users)).summary("Users, for admins"),
+        ApiRoute::new(Method::PATCH, "/api/users/{id}", patch(update_user))
+            .summary("Change a user's role or disable them (admins)")
+            .answers::<crate::model::user::UserAccount>(StatusCode::OK),
+        ApiRoute::new(Method::GET, "/api/tokens", get(list_tokens)).summary("API tokens (admins)"),
+        ApiRoute::new(Method::POST, "/api/tokens", post(create_token))
+            .summary("Create an API token; its secret is in this answer only (admins)")
+            .answers::<crate::model::user::CreatedToken>(StatusCode::CREATED),
+        ApiRoute::new(Method::GET, "/api/tokens/current", get(current_token))
+            .summary("The API token making the request")
+            .answers::<crate::model::user::TokenInfo>(StatusCode::OK),
+        ApiRoute::new(Method::DELETE, "/api/tokens/{id}", delete(revoke_token))
+            .summary("Revoke an API token (admins)")
+            .status(StatusCode::NO_CONTENT),
     ]
 }
 

@@ -25,34 +25,53 @@ pub const UPLOAD_PATH: &str = "/api/conversations/{id}/attachments";
 /// The routes this module serves.
 pub fn routes() -> Vec<ApiRoute> {
     vec![
-        ApiRoute::new(Method::GET, "/api/conversations", get(list)),
-        ApiRoute::new(Method::POST, "/api/conversations", post(create)),
-        ApiRoute::new(Method::GET, "/api/conversations/{id}", get(show)),
+        ApiRoute::new(Method::GET, "/api/conversations", get(list))
+            .summary("Your conversations, latest activity first"),
+        ApiRoute::new(Method::POST, "/api/conversations", post(create))
+            .summary("Start a direct or group conversation")
+            .status(StatusCode::CREATED),
+        ApiRoute::new(Method::GET, "/api/conversations/{id}", get(show))
+            .summary("One conversation"),
         ApiRoute::new(
             Method::GET,
             "/api/conversations/{id}/messages",
             get(messages),
-        ),
-        ApiRoute::new(Method::POST, "/api/conversations/{id}/messages", post(send)),
-        ApiRoute::new(Method::POST, UPLOAD_PATH, post(upload)),
-        ApiRoute::new(Method::POST, "/api/conversations/{id}/typing", post(typing)),
-        ApiRoute::new(Method::POST, "/api/conversations/{id}/read", post(read)),
+        )
+        .summary("A page of a conversation's messages, newest first"),
+        ApiRoute::new(Method::POST, "/api/conversations/{id}/messages", post(send))
+            .summary("Send a message (idempotent by client_id)")
+            .status(StatusCode::CREATED),
+        ApiRoute::new(Method::POST, UPLOAD_PATH, post(upload))
+            .summary("Upload an attachment (multipart) for a message to come")
+            .status(StatusCode::CREATED),
+        ApiRoute::new(Method::POST, "/api/conversations/{id}/typing", post(typing))
+            .summary("Say you are typing (coalesced)")
+            .status(StatusCode::NO_CONTENT),
+        ApiRoute::new(Method::POST, "/api/conversations/{id}/read", post(read))
+            .summary("Mark the conversation read up to a message")
+            .status(StatusCode::NO_CONTENT),
         ApiRoute::new(
             Method::POST,
             "/api/conversations/{id}/viewing",
             post(viewing),
-        ),
+        )
+        .summary("Say the page shows this conversation (no notifications meanwhile)")
+        .status(StatusCode::NO_CONTENT),
         ApiRoute::new(
             Method::POST,
             "/api/conversations/{id}/members",
             post(add_member),
-        ),
+        )
+        .summary("Add members to a group"),
         ApiRoute::new(
             Method::DELETE,
             "/api/conversations/{id}/members/{username}",
             delete(remove_member),
-        ),
-        ApiRoute::new(Method::GET, "/api/attachments/{id}", get(download)),
+        )
+        .summary("Remove a member from a group (or leave it)")
+        .status(StatusCode::NO_CONTENT),
+        ApiRoute::new(Method::GET, "/api/attachments/{id}", get(download))
+            .summary("Download an attachment (members only)"),
     ]
 }
 

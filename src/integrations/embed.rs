@@ -14,7 +14,10 @@ pub const HERALD_JS: &str = include_str!("../../embed/herald.js");
 
 /// The routes this module serves.
 pub fn routes() -> Vec<ApiRoute> {
-    vec![ApiRoute::new(Method::GET, "/embed/herald.js", get(script))]
+    vec![
+        ApiRoute::new(Method::GET, "/embed/herald.js", get(script))
+            .summary("The embeddable JavaScript client"),
+    ]
 }
 
 async fn script() -> Response {

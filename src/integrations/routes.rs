@@ -23,30 +23,49 @@ pub fn routes() -> Vec<ApiRoute> {
             Method::GET,
             "/api/external-users/{external_id}",
             get(show_user),
-        ),
+        )
+        .summary("A provisioned user, by the host app's id")
+        .answers::<ExternalUser>(StatusCode::OK),
         ApiRoute::new(
             Method::PUT,
             "/api/external-users/{external_id}",
             put(provision_user),
-        ),
+        )
+        .summary("Create (201) or update (200) a provisioned user")
+        .accepts::<ProvisionRequest>()
+        .answers::<ExternalUser>(StatusCode::OK),
         ApiRoute::new(
             Method::DELETE,
             "/api/external-users/{external_id}",
             delete(delete_user),
-        ),
-        ApiRoute::new(Method::GET, "/api/integrations", get(list_integrations)),
-        ApiRoute::new(Method::POST, "/api/integrations", post(create_integration)),
+        )
+        .summary("Delete a provisioned user and all that is theirs; ends their streams")
+        .status(StatusCode::NO_CONTENT),
+        ApiRoute::new(Method::GET, "/api/integrations", get(list_integrations))
+            .summary("Integrations (no secrets)"),
+        ApiRoute::new(Method::POST, "/api/integrations", post(create_integration))
+            .summary("Create an integration; its secret is in this answer only")
+            .accepts::<IntegrationRequest>()
+            .answers::<Integration>(StatusCode::CREATED),
         ApiRoute::new(
             Method::PATCH,
             "/api/integrations/{name}",
             patch(update_integration),
-        ),
+        )
+        .summary("Change an integration's origins or rotate its secret")
+        .accepts::<IntegrationRequest>()
+        .answers::<Integration>(StatusCode::OK),
         ApiRoute::new(
             Method::DELETE,
             "/api/integrations/{name}",
             delete(delete_integration),
-        ),
-        ApiRoute::new(Method::POST, "/api/connection-tokens", post(mint_token)),
+        )
+        .summary("Delete an integration; its tokens stop working")
+        .status(StatusCode::NO_CONTENT),
+        ApiRoute::new(Method::POST, "/api/connection-tokens", post(mint_token))
+            .summary("Mint a connection token for a provisioned user")
+            .accepts::<MintRequest>()
+            .answers::<ConnectionToken>(StatusCode::CREATED),
     ]
 }
 

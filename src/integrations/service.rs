@@ -67,7 +67,7 @@ pub async fn authenticate(
 }
 
 /// The fields of `PUT /api/external-users/{external_id}`.
-#[derive(Debug, Default, serde::Deserialize)]
+#[derive(Debug, Default, serde::Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ProvisionRequest {
     pub username: Option<String>,
@@ -187,7 +187,7 @@ fn new_secret() -> String {
 
 /// The fields of `POST /api/integrations` and `PATCH
 /// /api/integrations/{name}`.
-#[derive(Debug, Default, serde::Deserialize)]
+#[derive(Debug, Default, serde::Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct IntegrationRequest {
     pub name: Option<String>,
@@ -279,7 +279,7 @@ fn integrations_changed(state: &AppState) {
 }
 
 /// The fields of `POST /api/connection-tokens`.
-#[derive(Debug, serde::Deserialize)]
+#[derive(Debug, serde::Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MintRequest {
     pub integration: String,

@@ -39,6 +39,7 @@ impl ChannelName {
 
 /// A channel as the API shows it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct Channel {
     pub name: String,
     pub member_count: i64,
@@ -47,6 +48,7 @@ pub struct Channel {
 
 /// A page of a channel's members, by username.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct ChannelMembers {
     pub members: Vec<User>,
     /// Pass as `after` for the next page; `None` on the last page.

@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 
 /// A failed request as the client sees it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[error("{message}")]
 pub struct ApiError {
     /// Machine-readable, snake_case (`validation`, `invalid_credentials`, ...).

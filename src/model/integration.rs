@@ -45,6 +45,7 @@ impl ExternalId {
 
 /// A provisioned user as the API shows it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct ExternalUser {
     pub id: i64,
     pub external_id: String,
@@ -133,6 +134,7 @@ impl WebOrigin {
 /// An integration as the API shows it; `secret` only in the answer that
 /// created or rotated it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct Integration {
     pub name: String,
     pub origins: Vec<String>,
@@ -145,6 +147,7 @@ pub struct Integration {
 /// A connection token and when it expires, as `POST
 /// /api/connection-tokens` answers.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct ConnectionToken {
     pub token: String,
     pub expires_at: chrono::DateTime<chrono::Utc>,

@@ -6,6 +6,7 @@ use crate::model::user::User;
 
 /// What a notification is about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum Category {
     Job,
@@ -59,6 +60,7 @@ impl Category {
 
 /// How urgent a notification is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum Priority {
     Low,
@@ -99,6 +101,7 @@ impl Priority {
 
 /// One notification of one user.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct Notification {
     pub id: i64,
     pub category: Category,
@@ -135,6 +138,7 @@ impl Notification {
 
 /// A user's notification preferences.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct Preferences {
     pub muted_categories: Vec<Category>,
@@ -196,6 +200,7 @@ impl NotificationQuery {
 
 /// One page of a user's notifications, newest first.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct NotificationPage {
     pub notifications: Vec<Notification>,
     pub unread_count: i64,

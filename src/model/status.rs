@@ -179,3 +179,26 @@ pub struct SystemReport {
     /// When the check ran (server clock, RFC 3339).
     pub checked_at: chrono::DateTime<chrono::Utc>,
 }
+
+/// One REST route as the admin API reference lists it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RouteInfo {
+    pub method: String,
+    pub path: String,
+    /// The group (`notifications`, `topics`, ...).
+    pub tag: String,
+    pub summary: String,
+    /// The schema of the JSON body it reads.
+    pub request: Option<String>,
+    /// The success status, and the schema of its JSON body when typed.
+    pub status: u16,
+    pub response: Option<String>,
+}
+
+/// The admin API reference: every route, and the schemas they name as
+/// pretty JSON (from the OpenAPI document).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApiReference {
+    pub routes: Vec<RouteInfo>,
+    pub schemas: Vec<(String, String)>,
+}

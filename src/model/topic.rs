@@ -72,6 +72,7 @@ pub fn grant_covers(grant: &str, topic: &TopicName) -> bool {
 
 /// A topic's latest value as streams (`event: topic`) and the API show it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct TopicUpdate {
     pub topic: String,
     pub value: serde_json::Value,

@@ -7,6 +7,7 @@ use crate::model::error::ApiError;
 
 /// What a user may do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
     User,
@@ -34,6 +35,7 @@ impl Role {
 
 /// A user as API.md shows it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct User {
     pub id: i64,
     pub username: String,
@@ -50,6 +52,7 @@ impl User {
 
 /// A user as administrators see it (with account state).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct UserAccount {
     #[serde(flatten)]
     pub user: User,
@@ -270,6 +273,7 @@ mod tests {
 
 /// An API token as listed to admins (never the secret).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct TokenInfo {
     pub id: i64,
     pub name: String,
@@ -288,6 +292,7 @@ pub const MAX_TOKEN_PUBLISH_RATE: u32 = 10_000_000;
 
 /// A token just created: the only time its secret is shown.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct CreatedToken {
     #[serde(flatten)]
     pub info: TokenInfo,

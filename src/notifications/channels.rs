@@ -28,20 +28,27 @@ const MAX_PAGE: u32 = 1_000;
 /// The routes this module serves.
 pub fn routes() -> Vec<ApiRoute> {
     vec![
-        ApiRoute::new(Method::GET, "/api/channels", get(list)),
-        ApiRoute::new(Method::GET, "/api/channels/{name}", get(show)),
-        ApiRoute::new(Method::DELETE, "/api/channels/{name}", delete(remove)),
-        ApiRoute::new(Method::GET, "/api/channels/{name}/members", get(members)),
+        ApiRoute::new(Method::GET, "/api/channels", get(list)).summary("Channels, by name"),
+        ApiRoute::new(Method::GET, "/api/channels/{name}", get(show)).summary("One channel"),
+        ApiRoute::new(Method::DELETE, "/api/channels/{name}", delete(remove))
+            .summary("Delete a channel (its members stay users)")
+            .status(StatusCode::NO_CONTENT),
+        ApiRoute::new(Method::GET, "/api/channels/{name}/members", get(members))
+            .summary("A page of a channel's members")
+            .answers::<crate::model::channel::ChannelMembers>(StatusCode::OK),
         ApiRoute::new(
             Method::PUT,
             "/api/channels/{name}/members",
             put(add_members),
-        ),
+        )
+        .summary("Add members (creates the channel when missing)"),
         ApiRoute::new(
             Method::DELETE,
             "/api/channels/{name}/members/{username}",
             delete(remove_member),
-        ),
+        )
+        .summary("Remove a member")
+        .status(StatusCode::NO_CONTENT),
     ]
 }
 

@@ -22,31 +22,52 @@ use crate::store::notifications::Idempotency;
 /// The routes this module serves.
 pub fn routes() -> Vec<ApiRoute> {
     vec![
-        ApiRoute::new(Method::GET, "/api/notifications", get(list)),
-        ApiRoute::new(Method::POST, "/api/notifications", post(publish)),
+        ApiRoute::new(Method::GET, "/api/notifications", get(list))
+            .summary("Your notifications, newest first, with the unread count")
+            .answers::<crate::model::notification::NotificationPage>(StatusCode::OK),
+        ApiRoute::new(Method::POST, "/api/notifications", post(publish))
+            .summary("Publish a notification to users, everyone, a channel or external ids")
+            .accepts::<service::PublishRequest>()
+            .answers::<service::Published>(StatusCode::ACCEPTED),
         ApiRoute::new(
             Method::POST,
             "/api/notifications/batch",
             post(publish_batch),
-        ),
+        )
+        .summary(
+            "Publish up to 1,000 notifications, each with its own audience, in one transaction",
+        )
+        .status(StatusCode::ACCEPTED),
         ApiRoute::new(
             Method::POST,
             "/api/notifications/{id}/read",
             post(mark_read),
-        ),
+        )
+        .summary("Mark a notification read")
+        .status(StatusCode::NO_CONTENT),
         ApiRoute::new(
             Method::POST,
             "/api/notifications/read-all",
             post(mark_all_read),
-        ),
-        ApiRoute::new(Method::GET, "/api/notifications/{id}", get(show)),
-        ApiRoute::new(Method::DELETE, "/api/notifications/{id}", delete(remove)),
-        ApiRoute::new(Method::GET, "/api/preferences", get(preferences)),
+        )
+        .summary("Mark all (or one category's) notifications read")
+        .status(StatusCode::NO_CONTENT),
+        ApiRoute::new(Method::GET, "/api/notifications/{id}", get(show))
+            .summary("One of your notifications"),
+        ApiRoute::new(Method::DELETE, "/api/notifications/{id}", delete(remove))
+            .summary("Delete one of your notifications")
+            .status(StatusCode::NO_CONTENT),
+        ApiRoute::new(Method::GET, "/api/preferences", get(preferences))
+            .summary("Your notification preferences")
+            .answers::<crate::model::notification::Preferences>(StatusCode::OK),
         ApiRoute::new(
             Method::PUT,
             "/api/preferences",
             axum::routing::put(save_preferences),
-        ),
+        )
+        .summary("Save your notification preferences")
+        .accepts::<crate::model::notification::Preferences>()
+        .answers::<crate::model::notification::Preferences>(StatusCode::OK),
     ]
 }
 

@@ -27,7 +27,7 @@ const MAX_NAMED_RECIPIENTS: usize = 10_000;
 const MAX_DATA_BYTES: usize = 8 * 1024;
 
 /// A publish request as sent.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PublishRequest {
     pub to: serde_json::Value,
@@ -64,7 +64,7 @@ pub struct Publish {
 }
 
 /// What a publish did.
-#[derive(Debug, Clone, serde::Serialize, serde::Deserialize, PartialEq)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize, PartialEq, utoipa::ToSchema)]
 pub struct Published {
     pub ids: Vec<i64>,
     pub recipients: usize,

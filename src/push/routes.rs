@@ -16,14 +16,20 @@ use crate::server::state::AppState;
 /// The routes this module serves.
 pub fn routes() -> Vec<ApiRoute> {
     vec![
-        ApiRoute::new(Method::GET, "/api/push/key", get(key)),
-        ApiRoute::new(Method::GET, "/api/push/subscriptions", get(list)),
-        ApiRoute::new(Method::POST, "/api/push/subscriptions", post(subscribe)),
+        ApiRoute::new(Method::GET, "/api/push/key", get(key))
+            .summary("The VAPID public key for pushManager.subscribe"),
+        ApiRoute::new(Method::GET, "/api/push/subscriptions", get(list))
+            .summary("Your devices subscribed to Web Push"),
+        ApiRoute::new(Method::POST, "/api/push/subscriptions", post(subscribe))
+            .summary("Subscribe this browser to Web Push (201; 200 when known)")
+            .status(StatusCode::CREATED),
         ApiRoute::new(
             Method::DELETE,
             "/api/push/subscriptions/{id}",
             delete(remove),
-        ),
+        )
+        .summary("Remove a device")
+        .status(StatusCode::NO_CONTENT),
     ]
 }
 

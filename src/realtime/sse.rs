@@ -45,8 +45,8 @@ const MAX_BATCH: usize = 256;
 /// The routes this module serves.
 pub fn routes() -> Vec<ApiRoute> {
     vec![
-        ApiRoute::new(Method::GET, "/api/events", get(events)),
-        ApiRoute::new(Method::GET, "/api/events/poll", get(poll)),
+        ApiRoute::new(Method::GET, "/api/events", get(events)).summary("The event stream (Server-Sent Events); ?last_event_id=, ?topics=, ?access_token= for connection tokens"),
+        ApiRoute::new(Method::GET, "/api/events/poll", get(poll)).summary("Stored events after a sequence number, as JSON (long-polling with ?wait=)"),
     ]
 }
 

@@ -6,6 +6,7 @@ pub mod clock;
 pub mod config;
 pub mod error;
 pub mod functions;
+pub mod openapi;
 pub mod random;
 pub mod rate_limit;
 pub mod route;

@@ -20,7 +20,10 @@ use crate::server::state::AppState;
 
 /// Every REST route of the API.
 pub fn api_routes() -> Vec<ApiRoute> {
-    let mut routes = vec![ApiRoute::new(Method::GET, "/healthz", get(healthz))];
+    let mut routes = vec![
+        ApiRoute::new(Method::GET, "/healthz", get(healthz))
+            .summary("Liveness: 200 when the server answers"),
+    ];
     routes.extend(crate::auth::routes::routes());
     routes.extend(crate::realtime::sse::routes());
     routes.extend(crate::notifications::routes::routes());
@@ -30,6 +33,7 @@ pub fn api_routes() -> Vec<ApiRoute> {
     routes.extend(crate::integrations::routes::routes());
     routes.extend(crate::integrations::embed::routes());
     routes.extend(crate::topics::routes::routes());
+    routes.push(crate::server::openapi::route());
     routes.extend(crate::system::routes::routes());
     routes
 }
@@ -45,7 +49,14 @@ pub fn build(state: AppState) -> Router {
     let upload_limit = state.config.max_attachment_bytes.get() + 64 * 1024;
     let mut uploads = Router::new();
     let mut router = Router::new();
-    for route in api_routes() {
+    let api = api_routes();
+    let document = crate::server::openapi::document(&api)
+        .to_json()
+        .unwrap_or_else(|error| {
+            tracing::error!(%error, "the OpenAPI document could not be written");
+            "{}".into()
+        });
+    for route in api {
         if route.path == crate::chat::routes::UPLOAD_PATH {
             uploads = uploads.route(route.path, route.handler);
         } else {
@@ -69,6 +80,9 @@ pub fn build(state: AppState) -> Router {
             state.config.max_body_bytes.get(),
         ))
         .merge(uploads)
+        .layer(axum::Extension(crate::server::openapi::OpenApiJson(
+            document.into(),
+        )))
         .layer(SetResponseHeaderLayer::if_not_present(
             header::X_CONTENT_TYPE_OPTIONS,
             HeaderValue::from_static("nosniff"),

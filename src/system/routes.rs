@@ -21,8 +21,10 @@ use crate::system::status;
 /// The routes this module serves.
 pub fn routes() -> Vec<ApiRoute> {
     vec![
-        ApiRoute::new(Method::GET, "/api/status", get(status_json)),
-        ApiRoute::new(Method::GET, "/metrics", get(metrics_text)),
+        ApiRoute::new(Method::GET, "/api/status", get(status_json))
+            .summary("Delivery health, counters and history (admins, API tokens)"),
+        ApiRoute::new(Method::GET, "/metrics", get(metrics_text))
+            .summary("Prometheus metrics (admins, API tokens)"),
     ]
 }
 

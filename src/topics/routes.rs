@@ -20,14 +20,21 @@ use crate::topics::service::{self, Changed};
 /// The routes this module serves.
 pub fn routes() -> Vec<ApiRoute> {
     vec![
-        ApiRoute::new(Method::GET, "/api/topics/{topic}", get(show)),
-        ApiRoute::new(Method::PUT, "/api/topics/{topic}", put(publish)),
-        ApiRoute::new(Method::DELETE, "/api/topics/{topic}", delete(clear)),
+        ApiRoute::new(Method::GET, "/api/topics/{topic}", get(show))
+            .summary("A topic's latest value")
+            .answers::<crate::model::topic::TopicUpdate>(StatusCode::OK),
+        ApiRoute::new(Method::PUT, "/api/topics/{topic}", put(publish))
+            .summary("Set a topic's latest value (the body is the value, any JSON up to 4 KiB)"),
+        ApiRoute::new(Method::DELETE, "/api/topics/{topic}", delete(clear))
+            .summary("Clear a topic's value")
+            .status(StatusCode::NO_CONTENT),
         ApiRoute::new(
             Method::POST,
             "/api/topics/subscriptions",
             post(change_subscriptions),
-        ),
+        )
+        .summary("Change the topics of one of your open streams (by connection_id)")
+        .accepts::<ChangeRequest>(),
     ]
 }
 
@@ -96,9 +103,10 @@ async fn clear(
     }
 }
 
-#[derive(Debug, Deserialize)]
+/// `POST /api/topics/subscriptions`.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-struct ChangeRequest {
+pub struct ChangeRequest {
     connection_id: String,
     #[serde(default)]
     subscribe: Vec<String>,

@@ -1,5 +1,5 @@
-//! The admin area: status, users, API tokens, announcements and the send
-//! form. Admins only; anyone else gets the 404 page, and every server
+//! The admin area: status, users, API tokens, announcements, the send
+//! form and the API reference. Admins only; anyone else gets the 404 page, and every server
 //! function checks the role again. Both sides.
 
 use leptos::prelude::*;
@@ -8,11 +8,13 @@ use leptos_router::components::A;
 use crate::auth::context::use_session;
 use crate::pages::not_found::NotFoundPage;
 
+mod api;
 mod send;
 mod status;
 mod tokens;
 mod users;
 
+pub use api::ApiReferencePage;
 pub use send::SendNotificationPage;
 pub use status::StatusPage;
 pub use tokens::TokensPage;
@@ -37,12 +39,13 @@ pub fn RequireAdmin(children: ChildrenFn) -> impl IntoView {
 /// The admin area's own navigation, above each admin page.
 #[component]
 pub fn AdminNav() -> impl IntoView {
-    const ITEMS: [(&str, &str); 5] = [
+    const ITEMS: [(&str, &str); 6] = [
         ("/admin/status", "Status"),
         ("/admin/users", "Users"),
         ("/admin/tokens", "API tokens"),
         ("/admin/announce", "Announcement"),
         ("/admin/notify", "Send notification"),
+        ("/admin/api", "API reference"),
     ];
     view! {
         <nav aria-label="Administration" class="mb-6 overflow-x-auto border-b border-slate-200 dark:border-slate-800">
