@@ -400,7 +400,7 @@ impl Metrics {
 
     /// The Prometheus text, with counters and gauges set from `values`.
     pub fn render_prometheus(&self, values: &PrometheusValues) -> String {
-        let counters: [(&'static str, &'static str, u64); 11] = [
+        let counters: [(&'static str, &'static str, u64); 13] = [
             (
                 "herald_events_published_total",
                 "Stored events committed (one per recipient).",
@@ -456,6 +456,16 @@ impl Metrics {
                 "Pushes dropped because the sender's queue was full.",
                 values.push.dropped_total,
             ),
+            (
+                "herald_topic_values_published_total",
+                "Topic values handed to this instance's streams (from any instance).",
+                values.topic_values_published,
+            ),
+            (
+                "herald_topic_values_delivered_total",
+                "Topic values queued for a stream (a newer one may replace it unwritten).",
+                values.topic_values_delivered,
+            ),
         ];
         for (name, help, value) in counters {
             self.counter(name, help).absolute(value);
@@ -466,7 +476,7 @@ impl Metrics {
             Option<metrics::Unit>,
             &'static str,
             Option<f64>,
-        ); 10] = [
+        ); 11] = [
             (
                 "herald_connections",
                 None,
@@ -527,6 +537,12 @@ impl Metrics {
                 "Devices subscribed to Web Push.",
                 Some(values.push.subscriptions as f64),
             ),
+            (
+                "herald_topics_subscribed",
+                None,
+                "Live topics with a subscriber on this instance.",
+                Some(values.topics_subscribed as f64),
+            ),
         ];
         for (name, unit, help, value) in gauges {
             if let Some(value) = value {
@@ -557,6 +573,12 @@ pub struct PrometheusValues {
     pub resident_memory_bytes: Option<u64>,
     pub open_fds: Option<u64>,
     pub push: crate::model::status::PushStatus,
+    /// Topic values published through this instance's hub, and handed to
+    /// streams (after coalescing).
+    pub topic_values_published: u64,
+    pub topic_values_delivered: u64,
+    /// Distinct topics with a subscriber here.
+    pub topics_subscribed: u64,
 }
 
 fn saturate(value: u64) -> u32 {

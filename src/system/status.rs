@@ -200,5 +200,8 @@ pub async fn prometheus(state: &AppState) -> Result<String, AppError> {
         resident_memory_bytes,
         open_fds,
         push: push_status(state).await?,
+        topic_values_published: load(&state.topics.counters.published),
+        topic_values_delivered: load(&state.topics.counters.delivered),
+        topics_subscribed: state.topics.sizes().1 as u64,
     }))
 }

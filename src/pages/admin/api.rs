@@ -73,12 +73,13 @@ fn Reference(reference: ApiReference) -> impl IntoView {
                                 </tr>
                             </thead>
                             <tbody>
-                                {routes.into_iter().map(|route| view! { <RouteRow route /> }).collect_view()}
+                                {routes.into_iter().map(|route| view! { <RouteRow route /> }.into_any()).collect_view()}
                             </tbody>
                         </table>
                     </div>
                 </section>
             }
+            .into_any()
         }).collect_view()}
         <section class="mt-8" aria-labelledby="api-schemas">
             <h2 id="api-schemas" class="text-lg font-semibold">"Schemas"</h2>
@@ -90,9 +91,11 @@ fn Reference(reference: ApiReference) -> impl IntoView {
                     <pre class="overflow-x-auto px-3 pb-3 text-xs">{json}</pre>
                 </details>
                 }
+                .into_any()
             }).collect_view()}
         </section>
     }
+    .into_any()
 }
 
 /// `/admin/api`.
