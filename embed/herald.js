@@ -308,7 +308,12 @@
 
   class HeraldBell extends HTMLElement {
     connectedCallback() {
-      if (this._root) return;
+      if (this._root) {
+        // Moved in the page: listen again.
+        document.addEventListener("keydown", this._onKey);
+        document.addEventListener("click", this._onClick);
+        return;
+      }
       var root = (this._root = this.attachShadow({ mode: "open" }));
       root.appendChild(el("style", {}, STYLE));
       this._button = el("button", { class: "bell", part: "button", "aria-haspopup": "true", "aria-expanded": "false", "data-testid": "herald-bell" });
@@ -320,11 +325,23 @@
       root.append(this._button, this._live, this._panel);
       var self = this;
       this._button.addEventListener("click", function () { self.toggle(); });
-      this.addEventListener("keydown", function (e) {
+      // On the document: the panel re-renders after a click, and focus
+      // leaves with the button that had it.
+      this._onKey = function (e) {
         if (e.key === "Escape" && !self._panel.hidden) { self.toggle(false); self._button.focus(); }
-      });
+      };
+      this._onClick = function (e) {
+        if (!self._panel.hidden && !e.composedPath().includes(self)) self.toggle(false);
+      };
+      document.addEventListener("keydown", this._onKey);
+      document.addEventListener("click", this._onClick);
       this._render(null);
       this.client = this._client || Herald.default;
+    }
+
+    disconnectedCallback() {
+      document.removeEventListener("keydown", this._onKey);
+      document.removeEventListener("click", this._onClick);
     }
 
     set client(client) {

@@ -67,7 +67,7 @@ async fn published_notifications_arrive_live_in_order() {
     alice.register("alice").await;
     let mut stream = EventStream::open(&alice, "/api/events", &[]).await;
     let ready = stream.next_event(WAIT).await.unwrap();
-    assert_eq!(ready.json(), json!({"type": "ready", "cursor": 0}));
+    assert_eq!(ready.json()["cursor"], 0);
 
     for n in 1..=5 {
         let answer = publish(&admin, json!(["alice"]), &format!("job {n}")).await;
@@ -198,9 +198,10 @@ async fn resume_points_outside_the_log_get_a_reset() {
     }
     // Past the end.
     let mut stream = EventStream::open(&alice, "/api/events", &[("last-event-id", "999")]).await;
+    let ready = stream.next_event(WAIT).await.unwrap().json();
     assert_eq!(
-        stream.next_event(WAIT).await.unwrap().json(),
-        json!({"type": "ready", "cursor": 12})
+        (&ready["type"], &ready["cursor"]),
+        (&json!("ready"), &json!(12))
     );
     let reset = stream.next_event(WAIT).await.unwrap();
     assert_eq!(reset.event.as_deref(), Some("reset"));
