@@ -176,12 +176,8 @@ impl TryFrom<ProxyList> for TopicAccessRules {
     type Error = String;
 
     fn try_from(value: ProxyList) -> Result<Self, Self::Error> {
-        let entries: Vec<String> = match value {
-            ProxyList::Text(text) => text.split(',').map(str::to_owned).collect(),
-            ProxyList::List(list) => list,
-        };
         let mut rules = Vec::new();
-        for entry in entries.iter().map(|e| e.trim()).filter(|e| !e.is_empty()) {
+        for entry in value.entries() {
             let (namespace, rule) = entry
                 .split_once('=')
                 .ok_or_else(|| format!("`{entry}` is not namespace=rule"))?;
@@ -303,6 +299,21 @@ enum ProxyList {
     List(Vec<String>),
 }
 
+impl ProxyList {
+    /// The entries, trimmed, without empty ones.
+    fn entries(self) -> Vec<String> {
+        let entries = match self {
+            Self::Text(text) => text.split(',').map(str::to_owned).collect(),
+            Self::List(list) => list,
+        };
+        entries
+            .into_iter()
+            .map(|entry| entry.trim().to_owned())
+            .filter(|entry| !entry.is_empty())
+            .collect()
+    }
+}
+
 impl TrustedProxies {
     /// Whether `ip` is one of the trusted proxies.
     pub fn contains(&self, ip: std::net::IpAddr) -> bool {
@@ -324,12 +335,8 @@ impl TryFrom<ProxyList> for TrustedProxies {
     type Error = String;
 
     fn try_from(value: ProxyList) -> Result<Self, Self::Error> {
-        let entries: Vec<String> = match value {
-            ProxyList::Text(text) => text.split(',').map(str::to_owned).collect(),
-            ProxyList::List(list) => list,
-        };
         let mut nets = Vec::new();
-        for entry in entries.iter().map(|e| e.trim()).filter(|e| !e.is_empty()) {
+        for entry in value.entries() {
             let net = entry
                 .parse::<ipnet::IpNet>()
                 .or_else(|_| entry.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
@@ -406,12 +413,8 @@ impl TryFrom<ProxyList> for PushServices {
     type Error = String;
 
     fn try_from(value: ProxyList) -> Result<Self, Self::Error> {
-        let entries: Vec<String> = match value {
-            ProxyList::Text(text) => text.split(',').map(str::to_owned).collect(),
-            ProxyList::List(list) => list,
-        };
         let mut services = Vec::new();
-        for entry in entries.iter().map(|e| e.trim()).filter(|e| !e.is_empty()) {
+        for entry in value.entries() {
             let entry = entry.to_ascii_lowercase();
             let host_like = |text: &str| {
                 !text.is_empty()

@@ -29,25 +29,20 @@ impl Store {
     ) -> Result<i64, StoreError> {
         let topic = topic.as_str().to_owned();
         self.write(move |tx| {
-            let sql = match tx.backend() {
-                super::Backend::Sqlite => {
-                    "INSERT INTO topic_values (topic, value, version, updated_at, expires_at)
-                     VALUES ($1, $2, $3, $3, $4)
-                     ON CONFLICT (topic) DO UPDATE SET value = excluded.value,
-                        version = MAX(topic_values.version + 1, excluded.version),
-                        updated_at = excluded.updated_at, expires_at = excluded.expires_at
-                     RETURNING version"
-                }
-                super::Backend::Postgres => {
-                    "INSERT INTO topic_values (topic, value, version, updated_at, expires_at)
-                     VALUES ($1, $2, $3, $3, $4)
-                     ON CONFLICT (topic) DO UPDATE SET value = excluded.value,
-                        version = GREATEST(topic_values.version + 1, excluded.version),
-                        updated_at = excluded.updated_at, expires_at = excluded.expires_at
-                     RETURNING version"
-                }
+            // The larger of two values: MAX in SQLite, GREATEST in PostgreSQL.
+            let greatest = match tx.backend() {
+                super::Backend::Sqlite => "MAX",
+                super::Backend::Postgres => "GREATEST",
             };
-            tx.one(sql, &args![&topic, &value, now, expires_at], |row| {
+            let sql = format!(
+                "INSERT INTO topic_values (topic, value, version, updated_at, expires_at)
+                 VALUES ($1, $2, $3, $3, $4)
+                 ON CONFLICT (topic) DO UPDATE SET value = excluded.value,
+                    version = {greatest}(topic_values.version + 1, excluded.version),
+                    updated_at = excluded.updated_at, expires_at = excluded.expires_at
+                 RETURNING version"
+            );
+            tx.one(&sql, &args![&topic, &value, now, expires_at], |row| {
                 row.at(0)
             })
         })
