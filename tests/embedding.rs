@@ -560,3 +560,28 @@ async fn integrations_are_validated() {
         StatusCode::FORBIDDEN
     );
 }
+
+#[tokio::test]
+async fn the_client_and_its_types_are_served_to_any_page() {
+    let server = TestServer::start();
+    let script = server.client().get("/embed/herald.js").await;
+    assert_eq!(script.status, StatusCode::OK);
+    assert!(
+        script.headers["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/javascript")
+    );
+    assert_eq!(
+        script.headers["cross-origin-resource-policy"],
+        "cross-origin"
+    );
+    assert!(
+        script
+            .body
+            .contains("customElements.define(\"herald-bell\"")
+    );
+    let types = server.client().get("/embed/herald.d.ts").await;
+    assert_eq!(types.status, StatusCode::OK);
+    assert!(types.body.contains("export declare class Herald"));
+}
