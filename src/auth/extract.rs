@@ -18,6 +18,8 @@ use crate::store::accounts::TokenInfo;
 
 pub use crate::auth::session::CurrentUser;
 use crate::auth::session::token_streams_of;
+use crate::integrations::tokens;
+use crate::server::clock::now_ms;
 use crate::store::accounts::SessionHash;
 
 /// Someone receiving notifications: a signed-in user (session cookie) or
@@ -96,6 +98,47 @@ fn query_token(parts: &Parts) -> Option<String> {
         .filter(|value| !value.is_empty())
 }
 
+/// The user behind a connection token, if the token is valid, names an
+/// integration that allows `origin` (the calling page's, when another
+/// site's) and a provisioned user who is enabled.
+async fn token_recipient(
+    state: &AppState,
+    token: &str,
+    origin: Option<&str>,
+) -> Result<Recipient, AppError> {
+    let name = tokens::integration_of(token)?;
+    let keys = state.integration_keys.current(&state.store).await?;
+    let key = keys.get(&name).ok_or_else(tokens::invalid)?;
+    let verified = tokens::verify(
+        token,
+        &name,
+        &key.secret,
+        state.config.public_url.as_str(),
+        now_ms() / 1000,
+    )?;
+    if let Some(origin) = origin
+        && !key.origins.iter().any(|allowed| allowed == origin)
+    {
+        return Err(AppError::forbidden(
+            "origin_not_allowed",
+            "This page's origin is not allowed for the token's integration.",
+        ));
+    }
+    let user = state
+        .store
+        .enabled_external_user(&verified.external_id)
+        .await?
+        .ok_or_else(tokens::invalid)?;
+    Ok(Recipient {
+        user,
+        access: Access::Token {
+            integration: name,
+            expires_at: verified.expires_at.saturating_mul(1000),
+            topics: verified.topics,
+        },
+    })
+}
+
 impl FromRequestParts<AppState> for Recipient {
     type Rejection = AppError;
 
@@ -113,8 +156,7 @@ impl FromRequestParts<AppState> for Recipient {
                 .get(axum::http::header::ORIGIN)
                 .filter(|_| crate::auth::csrf::is_cross_site(&parts.headers, &state.config))
                 .map(|origin| origin.to_str().unwrap_or("null").to_owned());
-            return crate::integrations::service::authenticate(state, &token, origin.as_deref())
-                .await;
+            return token_recipient(state, &token, origin.as_deref()).await;
         }
         let current = CurrentUser::from_request_parts(parts, state).await?;
         Ok(Self {

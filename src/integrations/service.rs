@@ -5,7 +5,6 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use sha2::{Digest, Sha256};
 
-use crate::auth::extract::{Access, Recipient};
 use crate::auth::session::token_streams_of;
 use crate::integrations::tokens;
 use crate::model::integration::{
@@ -24,47 +23,6 @@ pub const MAX_ORIGINS: usize = 50;
 
 /// Prefix of integration secrets, so leaked ones are easy to spot.
 pub const SECRET_PREFIX: &str = "hsec_";
-
-/// The user behind a connection token, if the token is valid, names an
-/// integration that allows `origin` (the calling page's, when another
-/// site's) and a provisioned user who is enabled.
-pub async fn authenticate(
-    state: &AppState,
-    token: &str,
-    origin: Option<&str>,
-) -> Result<Recipient, AppError> {
-    let name = tokens::integration_of(token)?;
-    let keys = state.integration_keys.current(&state.store).await?;
-    let key = keys.get(&name).ok_or_else(tokens::invalid)?;
-    let verified = tokens::verify(
-        token,
-        &name,
-        &key.secret,
-        state.config.public_url.as_str(),
-        now_ms() / 1000,
-    )?;
-    if let Some(origin) = origin
-        && !key.origins.iter().any(|allowed| allowed == origin)
-    {
-        return Err(AppError::forbidden(
-            "origin_not_allowed",
-            "This page's origin is not allowed for the token's integration.",
-        ));
-    }
-    let user = state
-        .store
-        .enabled_external_user(&verified.external_id)
-        .await?
-        .ok_or_else(tokens::invalid)?;
-    Ok(Recipient {
-        user,
-        access: Access::Token {
-            integration: name,
-            expires_at: verified.expires_at.saturating_mul(1000),
-            topics: verified.topics,
-        },
-    })
-}
 
 /// The fields of `PUT /api/external-users/{external_id}`.
 #[derive(Debug, Default, serde::Deserialize, utoipa::ToSchema)]

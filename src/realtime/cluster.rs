@@ -27,11 +27,11 @@ use crate::server::clock::now_ms;
 use crate::server::state::AppState;
 use crate::store::accounts::SessionHash;
 use crate::store::events::StoredEvent;
-use crate::store::writer::{EVENTS_CHANNEL, parse_event_announcement};
+use crate::store::writer::{
+    EVENTS_CHANNEL, SIGNAL_PAYLOAD_BYTES as PAYLOAD_BYTES, SIGNALS_CHANNEL,
+    parse_event_announcement,
+};
 use crate::store::{Backend, StoreError};
-
-/// The PostgreSQL channel of signals that are not stored.
-pub const SIGNALS_CHANNEL: &str = "herald_signals";
 
 /// How often each instance pings itself through PostgreSQL (and renews
 /// its row in the cluster view).
@@ -43,9 +43,6 @@ const SILENT_LIMIT: Duration = Duration::from_secs(8);
 
 /// Wait before trying to listen again after a failure.
 const RETRY_AFTER: Duration = Duration::from_secs(1);
-
-/// Longest payload sent: PostgreSQL refuses 8000 bytes and more.
-const PAYLOAD_BYTES: usize = 7_800;
 
 /// Users whose latest event is read per statement when resynchronizing.
 const RESYNC_CHUNK: usize = 1_000;

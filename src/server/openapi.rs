@@ -23,6 +23,7 @@ use utoipa::openapi::{
 use utoipa::{PartialSchema, ToSchema};
 
 use crate::model::error::ApiError;
+use crate::model::status::{ApiReference, RouteInfo};
 use crate::server::route::ApiRoute;
 
 /// The document as served, built once by the router.
@@ -162,6 +163,46 @@ pub fn document(routes: &[ApiRoute]) -> OpenApi {
         .build()
 }
 
+/// The admin page's view of `routes` and `document`: routes by group,
+/// and each schema as pretty JSON.
+pub fn reference(routes: &[ApiRoute], document: &OpenApi) -> ApiReference {
+    let mut infos: Vec<RouteInfo> = routes
+        .iter()
+        .map(|route| RouteInfo {
+            method: route.method.to_string(),
+            path: route.path.to_owned(),
+            tag: tag_of(route.path),
+            summary: route.doc.summary.unwrap_or_default().to_owned(),
+            request: route.doc.request.as_ref().map(|r| r.name.clone()),
+            status: route
+                .doc
+                .response
+                .as_ref()
+                .map_or(route.doc.status, |(s, _)| *s),
+            response: route.doc.response.as_ref().map(|(_, r)| r.name.clone()),
+        })
+        .collect();
+    infos.sort_by(|a, b| (&a.tag, &a.path, &a.method).cmp(&(&b.tag, &b.path, &b.method)));
+    let schemas = document
+        .components
+        .as_ref()
+        .map(|components| {
+            components
+                .schemas
+                .iter()
+                .map(|(name, schema)| {
+                    let json = serde_json::to_string_pretty(schema).unwrap_or_default();
+                    (name.clone(), json)
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    ApiReference {
+        routes: infos,
+        schemas,
+    }
+}
+
 fn http_method(method: &Method) -> Option<HttpMethod> {
     Some(match *method {
         Method::GET => HttpMethod::Get,
@@ -174,7 +215,7 @@ fn http_method(method: &Method) -> Option<HttpMethod> {
 }
 
 /// The group of a route: its first segment after `/api` (`notifications`).
-pub fn tag_of(path: &str) -> String {
+fn tag_of(path: &str) -> String {
     let mut segments = path.trim_start_matches('/').split('/');
     match (segments.next(), segments.next()) {
         (Some("api"), Some(group)) => group.to_owned(),

@@ -50,12 +50,12 @@ pub fn build(state: AppState) -> Router {
     let mut uploads = Router::new();
     let mut router = Router::new();
     let api = api_routes();
-    let document = crate::server::openapi::document(&api)
-        .to_json()
-        .unwrap_or_else(|error| {
-            tracing::error!(%error, "the OpenAPI document could not be written");
-            "{}".into()
-        });
+    let document = crate::server::openapi::document(&api);
+    let reference = std::sync::Arc::new(crate::server::openapi::reference(&api, &document));
+    let document = document.to_json().unwrap_or_else(|error| {
+        tracing::error!(%error, "the OpenAPI document could not be written");
+        "{}".into()
+    });
     for route in api {
         if route.path == crate::chat::routes::UPLOAD_PATH {
             uploads = uploads.route(route.path, route.handler);
@@ -83,6 +83,7 @@ pub fn build(state: AppState) -> Router {
         .layer(axum::Extension(crate::server::openapi::OpenApiJson(
             document.into(),
         )))
+        .layer(axum::Extension(reference))
         .layer(SetResponseHeaderLayer::if_not_present(
             header::X_CONTENT_TYPE_OPTIONS,
             HeaderValue::from_static("nosniff"),

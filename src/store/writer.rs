@@ -577,6 +577,13 @@ const LOCK_WAIT: &str = "BEGIN; SET LOCAL lock_timeout = '50ms'";
 /// The PostgreSQL channel of committed events' announcements.
 pub const EVENTS_CHANNEL: &str = "herald_events";
 
+/// The PostgreSQL channel of signals that are not stored (typing, ended
+/// sessions, topic values, ...; see `realtime::cluster`).
+pub const SIGNALS_CHANNEL: &str = "herald_signals";
+
+/// Longest signal payload sent: PostgreSQL refuses 8000 bytes and more.
+pub const SIGNAL_PAYLOAD_BYTES: usize = 7_800;
+
 /// Longest announcement payload: PostgreSQL refuses 8000 bytes and more.
 const ANNOUNCEMENT_BYTES: usize = 7_800;
 

@@ -61,45 +61,19 @@ pub async fn admin_status() -> Result<StatusReport, ApiError> {
 #[server(prefix = "/fn", endpoint = "admin/api_reference")]
 pub async fn load_api_reference() -> Result<ApiReference, ApiError> {
     use crate::auth::extract::AdminUser;
-    use crate::model::status::RouteInfo;
+    use crate::server::error::AppError;
     use crate::server::functions;
 
     let state = functions::state();
     let _admin: AdminUser = functions::extract(&state).await?;
-    let routes = crate::server::router::api_routes();
-    let document = crate::server::openapi::document(&routes);
-    let mut infos: Vec<RouteInfo> = routes
-        .iter()
-        .map(|route| RouteInfo {
-            method: route.method.to_string(),
-            path: route.path.to_owned(),
-            tag: crate::server::openapi::tag_of(route.path),
-            summary: route.doc.summary.unwrap_or_default().to_owned(),
-            request: route.doc.request.as_ref().map(|r| r.name.clone()),
-            status: route
-                .doc
-                .response
-                .as_ref()
-                .map_or(route.doc.status, |(s, _)| *s),
-            response: route.doc.response.as_ref().map(|(_, r)| r.name.clone()),
+    // Built once by the router from its route list (`server::openapi`).
+    let reference = use_context::<axum::http::request::Parts>()
+        .and_then(|parts| {
+            parts
+                .extensions
+                .get::<std::sync::Arc<ApiReference>>()
+                .cloned()
         })
-        .collect();
-    infos.sort_by(|a, b| (&a.tag, &a.path, &a.method).cmp(&(&b.tag, &b.path, &b.method)));
-    let schemas = document
-        .components
-        .map(|components| {
-            components
-                .schemas
-                .into_iter()
-                .map(|(name, schema)| {
-                    let json = serde_json::to_string_pretty(&schema).unwrap_or_default();
-                    (name, json)
-                })
-                .collect()
-        })
-        .unwrap_or_default();
-    Ok(ApiReference {
-        routes: infos,
-        schemas,
-    })
+        .ok_or_else(|| AppError::Internal("the API reference is not attached".into()))?;
+    Ok(ApiReference::clone(&reference))
 }

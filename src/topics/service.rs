@@ -8,11 +8,11 @@ use crate::model::channel::ChannelName;
 use crate::model::topic::{
     HERALD_NAMESPACE, MAX_VALUE_BYTES, STATUS_TOPIC, TopicAccess, TopicName, grant_covers,
 };
-use crate::realtime::cluster::SIGNALS_CHANNEL;
 use crate::server::clock::now_ms;
 use crate::server::error::AppError;
 use crate::server::state::AppState;
 use crate::store::Backend;
+use crate::store::writer::{SIGNAL_PAYLOAD_BYTES, SIGNALS_CHANNEL};
 use crate::topics::hub::{StreamHome, TopicFrame};
 
 fn forbidden() -> AppError {
@@ -212,9 +212,6 @@ fn too_many(max: usize) -> AppError {
     }
 }
 
-/// Longest signal payload (PostgreSQL refuses 8000 bytes).
-const PAYLOAD_BYTES: usize = 7_800;
-
 /// Tells instance `node` to change stream `key`'s topics:
 /// `from|u|node|key|user|+a,-b`, in as many payloads as needed.
 async fn forward(
@@ -233,7 +230,7 @@ async fn forward(
     let mut payload = head.clone();
     let mut count = 0;
     for item in items {
-        if count > 0 && payload.len() + item.len() + 1 > PAYLOAD_BYTES {
+        if count > 0 && payload.len() + item.len() + 1 > SIGNAL_PAYLOAD_BYTES {
             state.store.notify(SIGNALS_CHANNEL, &payload).await?;
             payload = head.clone();
             count = 0;
