@@ -57,6 +57,8 @@ export default defineConfig({
       HERALD_REGISTRATIONS_PER_IP_PER_HOUR: "100000",
       HERALD_CONVERSATIONS_PER_MINUTE: "100000",
       HERALD_MEMBERSHIP_CHANGES_PER_MINUTE: "100000",
+      // The integrator endpoint that screens.spec.ts starts for POST actions.
+      HERALD_ACTION_ORIGINS: `http://127.0.0.1:${port + 1}`,
     },
   },
 });

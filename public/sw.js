@@ -116,7 +116,12 @@ async function showPush(payload) {
     silent: payload.priority === "low",
     icon: "/icons/icon-192.png",
     timestamp: Date.parse(payload.created_at) || Date.now(),
-    data: { id: payload.id, url: payload.url || "/notifications" },
+    // Buttons, where the browser shows them (Chromium); elsewhere the
+    // click opens the page, where the same buttons are.
+    actions: (payload.actions || [])
+      .slice(0, self.Notification && Notification.maxActions ? Notification.maxActions : 3)
+      .map((action, index) => ({ action: String(index), title: action.label })),
+    data: { id: payload.id, url: payload.url || "/notifications", actions: payload.actions || [] },
   });
 }
 
@@ -167,8 +172,39 @@ async function setBadge(unread) {
 self.addEventListener("notificationclick", (event) => {
   event.notification.close();
   const data = event.notification.data || {};
-  event.waitUntil(openAndMarkRead(data.id, data.url));
+  const action = event.action ? (data.actions || [])[Number(event.action)] : null;
+  if (action && action.method === "POST") {
+    event.waitUntil(sendAction(data.id, action));
+  } else {
+    event.waitUntil(openAndMarkRead(data.id, action ? action.url : data.url));
+  }
 });
+
+// A POST action chosen on the notification itself: its body goes to the
+// publisher's endpoint (with the cookies of its site), the notification
+// is marked read, and a failure is shown as a notification of its own.
+async function sendAction(id, action) {
+  let ok = false;
+  try {
+    const init = { method: "POST", credentials: "include" };
+    if (action.body !== undefined && action.body !== null) {
+      init.headers = { "content-type": "application/json" };
+      init.body = JSON.stringify(action.body);
+    }
+    ok = (await fetch(new URL(action.url, self.location.origin).href, init)).ok;
+  } catch (_) {
+    ok = false;
+  }
+  if (ok) {
+    await markRead(id);
+  } else {
+    await self.registration.showNotification(`"${action.label}" was not sent`, {
+      body: "Open Herald to try again.",
+      icon: "/icons/icon-192.png",
+      data: { id, url: "/notifications" },
+    });
+  }
+}
 
 async function openAndMarkRead(id, url) {
   const target = new URL(url || "/notifications", self.location.origin);

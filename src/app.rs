@@ -37,7 +37,9 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
         <html lang="en">
             <head>
                 <meta charset="utf-8" />
-                <meta name="viewport" content="width=device-width, initial-scale=1" />
+                // The on-screen keyboard shrinks the layout (and `dvh`), so the
+                // chat composer stays above it.
+                <meta name="viewport" content="width=device-width, initial-scale=1, interactive-widget=resizes-content" />
                 <meta name="color-scheme" content="light dark" />
                 // The manifest holds one theme colour; these give the dark
                 // theme its own.

@@ -215,9 +215,13 @@ async fn create_in_store(
 
 /// The user's conversations, most recent activity first.
 pub async fn list(state: &AppState, user: &User) -> Result<ConversationList, AppError> {
+    // First: whatever changes the list after it is replayed on top of it
+    // (the list's appliers take a repeat as a no-op).
+    let cursor = state.store.event_window(user.id).await?.cursor;
     let conversations = state.store.conversations(user.id, MAX_LISTED).await?;
     Ok(ConversationList {
         conversations: with_presence(state, user.id, conversations).await?,
+        cursor,
     })
 }
 
@@ -300,6 +304,7 @@ fn message_notification(
             "conversation_id": conversation.id,
             "unread": unread,
         })),
+        actions: Vec::new(),
     }
 }
 

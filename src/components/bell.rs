@@ -97,7 +97,7 @@ pub fn NotificationBell() -> impl IntoView {
                 aria-haspopup="dialog"
                 aria-expanded=move || if open.get() { "true" } else { "false" }
                 aria-controls="notification-panel"
-                class="relative rounded-full p-2 text-slate-600 hover:bg-slate-100 hover:text-slate-900 focus-visible:outline focus-visible:outline-2 focus-visible:outline-indigo-600 dark:text-slate-300 dark:hover:bg-slate-800 dark:hover:text-white"
+                class="relative flex h-11 w-11 items-center justify-center rounded-full text-slate-600 hover:bg-slate-100 hover:text-slate-900 focus-visible:outline focus-visible:outline-2 focus-visible:outline-indigo-600 dark:text-slate-300 dark:hover:bg-slate-800 dark:hover:text-white"
                 on:click=move |_| open.update(|o| *o = !*o)
             >
                 <svg aria-hidden="true" viewBox="0 0 24 24" class="h-6 w-6" fill="none" stroke="currentColor" stroke-width="1.8" stroke-linecap="round" stroke-linejoin="round">

@@ -9,8 +9,11 @@ use leptos::task::spawn_local;
 use leptos_router::hooks::use_navigate;
 
 use crate::components::focus::focus_by_id;
+use crate::components::notification_actions::NotificationActions;
 use crate::model::event::Event;
-use crate::model::notification::{Category, Notification, NotificationQuery, Priority};
+use crate::model::notification::{
+    Category, Notification, NotificationPage, NotificationQuery, Priority,
+};
 use crate::notifications::api::{
     delete_notification, list_notifications, mark_all_notifications_read, mark_notification_read,
     save_preferences,
@@ -91,21 +94,32 @@ enum Loading {
 /// The center. `id_prefix` keeps element ids unique when the panel and the
 /// page are on screen together; `on_follow` runs after an item's link is
 /// followed (the panel closes).
+/// `initial`: the first page of "All", when the server rendered it into
+/// the page (the list then needs no request after hydration).
 #[component]
 pub fn NotificationCenter(
     id_prefix: &'static str,
     #[prop(default = false)] compact: bool,
     #[prop(optional, into)] on_follow: Option<Callback<()>>,
+    #[prop(default = None)] initial: Option<NotificationPage>,
 ) -> impl IntoView {
     let realtime = use_realtime();
     let tab = RwSignal::new(Tab::All);
-    let items = RwSignal::new(Vec::<Notification>::new());
-    let next_before = RwSignal::new(None::<i64>);
-    let loading = RwSignal::new(Loading::Pending);
+    let rendered_cursor = initial.as_ref().map(|page| page.cursor);
+    let (first_items, first_next, first_state) = match initial {
+        Some(page) => (page.notifications, page.next_before, Loading::Loaded),
+        None => (Vec::new(), None, Loading::Pending),
+    };
+    let items = RwSignal::new(first_items);
+    let next_before = RwSignal::new(first_next);
+    let loading = RwSignal::new(first_state);
     let loading_more = RwSignal::new(false);
     let action_error = RwSignal::new(None::<String>);
     // Deliveries wait while a page loads; those the page reflects are skipped.
     let live = LiveList::new();
+    if let Some(cursor) = rendered_cursor {
+        live.loaded_at(cursor);
+    }
     // Answers to superseded requests (an earlier tab) are dropped.
     let generation = StoredValue::new(0_u64);
 
@@ -141,10 +155,17 @@ pub fn NotificationCenter(
         });
     };
     // Browser only (effects do not run on the server): load on open, on a
-    // tab change and when the stream says state must be refetched.
-    Effect::new(move |_| {
+    // tab change and when the stream says state must be refetched. A list
+    // the server rendered is kept when the stream replays what came after
+    // it.
+    Effect::new(move |previous: Option<()>| {
         realtime.resets.track();
-        load(tab.get());
+        let current = tab.get();
+        let kept = previous.is_none()
+            && rendered_cursor.is_some_and(|cursor| realtime.replay_after(cursor));
+        if !kept {
+            load(current);
+        }
     });
 
     live.subscribe(realtime, move |delivery: &Delivery| {
@@ -478,6 +499,11 @@ fn NotificationItem(
                     </time>
                     <span>{item.category.label()}</span>
                 </p>
+                <NotificationActions id actions=item.actions.clone() on_open=move |_: ()| {
+                    if let Some(callback) = on_follow {
+                        callback.run(());
+                    }
+                } />
             </div>
             <button
                 type="button"

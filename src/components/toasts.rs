@@ -9,6 +9,7 @@ use leptos::prelude::*;
 use leptos::task::spawn_local;
 use leptos_router::hooks::use_navigate;
 
+use crate::components::notification_actions::NotificationActions;
 use crate::model::event::Event;
 use crate::model::notification::{Notification, Priority};
 use crate::notifications::api::mark_notification_read;
@@ -16,6 +17,8 @@ use crate::realtime::client::{Delivery, follow_link, use_realtime};
 
 /// Toasts on screen at most; a fourth pushes out the oldest.
 const MAX_VISIBLE: usize = 3;
+/// The least time a toast with action buttons stays.
+const ACTIONS_MS: i64 = 15_000;
 /// How often remaining times are counted down.
 const TICK_MS: i64 = 250;
 
@@ -39,8 +42,14 @@ struct Toast {
 /// Adds a toast for `notification` (replacing an older one of it).
 fn push(toasts: &mut Vec<Toast>, notification: Notification) {
     toasts.retain(|t| t.notification.id != notification.id);
+    // Buttons need time to be read and reached.
+    let at_least = if notification.actions.is_empty() {
+        0
+    } else {
+        ACTIONS_MS
+    };
     toasts.push(Toast {
-        remaining_ms: lifetime_ms(notification.priority),
+        remaining_ms: lifetime_ms(notification.priority).map(|ms| ms.max(at_least)),
         notification,
         paused: false,
     });
@@ -182,6 +191,7 @@ fn ToastCard(notification: Notification, toasts: RwSignal<Vec<Toast>>) -> impl I
                     </svg>
                 </button>
             </div>
+            <NotificationActions id actions=notification.actions.clone() on_open=move |_: ()| dismiss() />
             {open.map(|open| view! {
                 <button
                     type="button"

@@ -304,6 +304,10 @@ impl SendMessage {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ConversationList {
     pub conversations: Vec<Conversation>,
+    /// The user's latest event sequence number, read before the list: a
+    /// stream resumed from it misses nothing that changed the list after.
+    #[serde(default)]
+    pub cursor: i64,
 }
 
 /// `GET /api/conversations/{id}/messages`.

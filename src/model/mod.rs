@@ -8,6 +8,7 @@
 
 pub mod channel;
 pub mod chat;
+pub mod dashboard;
 pub mod error;
 pub mod event;
 pub mod integration;

@@ -114,6 +114,44 @@ pub struct Notification {
     pub created_at: chrono::DateTime<chrono::Utc>,
     pub actor: Option<User>,
     pub data: Option<serde_json::Value>,
+    /// Up to three buttons; events stored before actions existed have none.
+    #[serde(default)]
+    pub actions: Vec<NotificationAction>,
+}
+
+/// What a notification's button does when used.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub enum ActionMethod {
+    /// Opens `url` (a page of this site or of the host app).
+    #[default]
+    #[serde(rename = "GET")]
+    Open,
+    /// Sends `body` to `url` from the browser, as the user's answer.
+    #[serde(rename = "POST")]
+    Post,
+}
+
+impl ActionMethod {
+    fn is_open(&self) -> bool {
+        *self == Self::Open
+    }
+}
+
+/// One button of a notification: `{"label", "url"}` opens a page;
+/// `{"label", "method": "POST", "url", "body"?}` calls the publisher's
+/// endpoint from the user's browser. Using either marks the notification
+/// read.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct NotificationAction {
+    pub label: String,
+    pub url: String,
+    #[serde(default, skip_serializing_if = "ActionMethod::is_open")]
+    pub method: ActionMethod,
+    /// The JSON a POST action sends.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub body: Option<serde_json::Value>,
 }
 
 #[cfg(test)]
@@ -132,6 +170,7 @@ impl Notification {
             created_at: chrono::DateTime::UNIX_EPOCH,
             actor: None,
             data: None,
+            actions: Vec::new(),
         }
     }
 }

@@ -4,7 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::model::notification::{Category, Notification, Priority};
+use crate::model::notification::{Category, Notification, NotificationAction, Priority};
 
 /// The VAPID public key browsers subscribe with (`GET /api/push/key`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -73,6 +73,10 @@ pub struct PushPayload {
     /// The user's unread notifications once this one arrived: the badge.
     pub unread_count: i64,
     pub created_at: chrono::DateTime<chrono::Utc>,
+    /// The notification's buttons (shown where the browser supports
+    /// notification actions).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub actions: Vec<NotificationAction>,
 }
 
 impl PushPayload {
@@ -82,7 +86,8 @@ impl PushPayload {
     pub const MAX_BYTES: usize = 3_990;
 
     /// The payload for `notification`, cut to fit [`Self::MAX_BYTES`]: the
-    /// body first, then the title, each to the longest start that fits
+    /// actions go first (the click then opens the page, whose buttons
+    /// remain), then the body, then the title, each to the longest start that fits
     /// (ended with "…"); past those the link and the key are left out (the
     /// click then opens the notification center, and the notification is
     /// tagged by id).
@@ -97,8 +102,12 @@ impl PushPayload {
             key: notification.key.clone(),
             unread_count,
             created_at: notification.created_at,
+            actions: notification.actions.clone(),
         };
         let fits = |payload: &Self| json(payload).len() <= Self::MAX_BYTES;
+        if !fits(&payload) {
+            payload.actions.clear();
+        }
         if !fits(&payload) {
             let body = std::mem::take(&mut payload.body);
             if fits(&payload) {
@@ -166,6 +175,15 @@ mod tests {
         n.body = "\u{1}\"💸".repeat(666) + "ab";
         n.url = Some(format!("https://example.com/{}", "a".repeat(1980)));
         n.key = Some("\\".repeat(200));
+        n.actions = vec![
+            NotificationAction {
+                label: "\"".repeat(40),
+                url: format!("https://example.com/{}", "a".repeat(1980)),
+                method: crate::model::notification::ActionMethod::Post,
+                body: Some(serde_json::json!({ "answer": "\"".repeat(1000) })),
+            };
+            3
+        ];
         n
     }
 
@@ -176,6 +194,7 @@ mod tests {
         assert!(json.len() > PushPayload::MAX_BYTES - 12, "{}", json.len());
         assert_eq!(serde_json::from_str::<PushPayload>(&json).unwrap(), payload);
         assert!(payload.body.ends_with('…') || payload.body.is_empty());
+        assert!(payload.actions.is_empty());
         println!("maximal push payload: {} bytes of JSON", json.len());
     }
 
@@ -199,9 +218,16 @@ mod tests {
         let mut n = Notification::example(7, Category::Job, Priority::High);
         n.body = "Your shift starts at 9.".into();
         n.url = Some("/jobs/7".into());
+        n.actions = vec![NotificationAction {
+            label: "Accept".into(),
+            url: "/jobs/7/accept".into(),
+            method: crate::model::notification::ActionMethod::Post,
+            body: None,
+        }];
         let (payload, json) = PushPayload::fit(&n, 3);
         assert_eq!(payload.body, n.body);
         assert_eq!(payload.url, n.url);
+        assert_eq!(payload.actions, n.actions);
         assert_eq!(payload.unread_count, 3);
         assert!(json.len() < 400);
     }

@@ -6,6 +6,7 @@
 use leptos::prelude::*;
 use leptos::server_fn::codec::Json;
 
+use crate::model::dashboard::DashboardSummary;
 use crate::model::error::{ApiError, Outcome};
 use crate::model::notification::{
     Category, NotificationDraft, NotificationPage, NotificationQuery, Preferences,
@@ -20,6 +21,18 @@ pub async fn list_notifications(query: NotificationQuery) -> Result<Notification
     let state = functions::state();
     let current: CurrentUser = functions::extract(&state).await?;
     Ok(crate::notifications::service::list_page(&state, current.user.id, &query).await?)
+}
+
+/// The dashboard's news: unread notifications by category, the most
+/// pressing ones, and conversations with unread messages.
+#[server(prefix = "/fn", endpoint = "dashboard", input = Json)]
+pub async fn load_dashboard() -> Result<DashboardSummary, ApiError> {
+    use crate::auth::extract::CurrentUser;
+    use crate::server::functions;
+
+    let state = functions::state();
+    let current: CurrentUser = functions::extract(&state).await?;
+    Ok(crate::notifications::service::dashboard(&state, &current.user).await?)
 }
 
 /// Marks one notification read (emits `notifications_read`).
@@ -99,7 +112,8 @@ pub async fn send_notification(draft: NotificationDraft) -> Result<Outcome<usize
     let publisher = Publisher::Admin(admin.user);
     let result = async {
         service::check_publish_rate(&state, &publisher, 1).await?;
-        let publish = PublishRequest::from(draft).parse(&publisher)?;
+        let publish =
+            PublishRequest::from(draft).parse(&publisher, &state.config.action_origins)?;
         service::publish(&state, &publish).await
     }
     .await;

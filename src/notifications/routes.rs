@@ -127,7 +127,7 @@ async fn publish(
     ApiJson(request): ApiJson<PublishRequest>,
 ) -> Result<Response, AppError> {
     service::check_publish_rate(&state, &publisher, 1).await?;
-    let publish = request.parse(&publisher)?;
+    let publish = request.parse(&publisher, &state.config.action_origins)?;
     idempotent(
         &state,
         &publisher,

@@ -8,10 +8,11 @@ use serde::Deserialize;
 
 use crate::auth::extract::Publisher;
 use crate::model::channel::ChannelName;
-use crate::model::integration::ExternalId;
+use crate::model::dashboard::{CategoryCount, DashboardSummary};
+use crate::model::integration::{ExternalId, WebOrigin};
 use crate::model::notification::{
-    Category, NotificationDraft, NotificationPage, NotificationQuery, Preferences, Priority,
-    Recipients,
+    ActionMethod, Category, NotificationAction, NotificationDraft, NotificationPage,
+    NotificationQuery, Preferences, Priority, Recipients,
 };
 use crate::model::user::{User, Username};
 use crate::server::clock::now_ms;
@@ -43,6 +44,112 @@ pub struct PublishRequest {
     pub key: Option<String>,
     #[serde(default)]
     pub data: Option<serde_json::Value>,
+    /// Up to three buttons.
+    #[serde(default)]
+    pub actions: Vec<ActionRequest>,
+}
+
+/// One action as sent: `{"label", "url"}` or `{"label", "method": "POST",
+/// "url", "body"?}`.
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ActionRequest {
+    pub label: String,
+    pub url: String,
+    /// `"POST"` to call `url`; left out to open it.
+    #[serde(default)]
+    pub method: Option<String>,
+    /// JSON sent by a POST action.
+    #[serde(default)]
+    pub body: Option<serde_json::Value>,
+}
+
+/// Most actions per notification.
+pub const MAX_ACTIONS: usize = 3;
+const MAX_ACTION_LABEL: usize = 40;
+const MAX_ACTION_BODY_BYTES: usize = 2 * 1024;
+
+/// Checks a publish's actions: at most three, each with a short label and
+/// a link as `url` is checked; a POST action may call only this site or an
+/// origin of the `action_origins` setting (the pages' CSP allows no other).
+pub fn parse_actions(
+    actions: Vec<ActionRequest>,
+    allowed: &crate::server::config::ActionOrigins,
+) -> Result<Vec<NotificationAction>, AppError> {
+    if actions.len() > MAX_ACTIONS {
+        return Err(AppError::validation(
+            "actions",
+            format!("A notification has at most {MAX_ACTIONS} actions."),
+        ));
+    }
+    actions
+        .into_iter()
+        .enumerate()
+        .map(|(index, action)| {
+            let bad = |message: String| {
+                AppError::validation("actions", format!("actions[{index}]: {message}"))
+            };
+            let label = action.label.trim().to_owned();
+            if label.is_empty() || label.chars().count() > MAX_ACTION_LABEL {
+                return Err(bad(format!(
+                    "An action's label must be 1 to {MAX_ACTION_LABEL} characters."
+                )));
+            }
+            let url = parse_url(&action.url).map_err(|_| {
+                bad("url must be a path on this site (/...) or an http(s) URL.".into())
+            })?;
+            let method = match action.method.as_deref() {
+                None => ActionMethod::Open,
+                Some("POST") => ActionMethod::Post,
+                Some(other) => {
+                    return Err(bad(format!(
+                        "method must be \"POST\" or left out (to open the url), not {other:?}."
+                    )));
+                }
+            };
+            let body = match (method, action.body) {
+                (_, None | Some(serde_json::Value::Null)) => None,
+                (ActionMethod::Open, Some(_)) => {
+                    return Err(bad("Only a POST action has a body.".into()));
+                }
+                (ActionMethod::Post, Some(body)) => {
+                    if body.to_string().len() > MAX_ACTION_BODY_BYTES {
+                        return Err(bad("An action's body must be at most 2 KiB of JSON.".into()));
+                    }
+                    Some(body)
+                }
+            };
+            if method == ActionMethod::Post && !url.starts_with('/') {
+                let origin = url_origin(&url);
+                if !origin.as_ref().is_some_and(|o| allowed.allows(o)) {
+                    return Err(bad(format!(
+                        "A POST action may call only this site or an origin listed in the \
+                         action_origins setting; {} is not listed.",
+                        origin.map_or_else(|| url.clone(), |o| o.as_str().to_owned())
+                    )));
+                }
+            }
+            Ok(NotificationAction {
+                label,
+                url,
+                method,
+                body,
+            })
+        })
+        .collect()
+}
+
+/// The origin of an absolute http(s) URL (`None` for one with credentials
+/// or no valid host).
+fn url_origin(url: &str) -> Option<WebOrigin> {
+    let scheme_end = url.find("://")? + 3;
+    let authority_end = url[scheme_end..]
+        .find(['/', '?', '#'])
+        .map_or(url.len(), |at| scheme_end + at);
+    if url[scheme_end..authority_end].contains('@') {
+        return None;
+    }
+    WebOrigin::parse(&url[..authority_end]).ok()
 }
 
 /// Who receives a publish.
@@ -164,7 +271,11 @@ fn parse_audience(to: &serde_json::Value) -> Result<Audience, AppError> {
 
 impl PublishRequest {
     /// Checks every field (API.md's limits) and names the first bad one.
-    pub fn parse(self, publisher: &Publisher) -> Result<Publish, AppError> {
+    pub fn parse(
+        self,
+        publisher: &Publisher,
+        action_origins: &crate::server::config::ActionOrigins,
+    ) -> Result<Publish, AppError> {
         let audience = parse_audience(&self.to)?;
         let title = self.title.trim().to_owned();
         let title_len = title.chars().count();
@@ -208,6 +319,7 @@ impl PublishRequest {
             }
             Some(_) => return Err(AppError::validation("data", "data must be a JSON object.")),
         };
+        let actions = parse_actions(self.actions, action_origins)?;
         let actor = match publisher {
             Publisher::Admin(user) => Some(user.clone()),
             Publisher::Token(_) => None,
@@ -223,6 +335,7 @@ impl PublishRequest {
                 key,
                 actor,
                 data,
+                actions,
             },
         })
     }
@@ -397,7 +510,7 @@ pub async fn publish_batch(
             .map_err(|e| {
                 AppError::validation("notifications", format!("Notification {index}: {e}"))
             })
-            .and_then(|request| request.parse(publisher));
+            .and_then(|request| request.parse(publisher, &state.config.action_origins));
         match parsed {
             Ok(Publish {
                 audience: Audience::Users(names),
@@ -585,6 +698,7 @@ impl From<NotificationDraft> for PublishRequest {
             url: draft.url,
             key: None,
             data: None,
+            actions: Vec::new(),
         }
     }
 }
@@ -610,6 +724,7 @@ pub async fn report_failed_sign_ins(state: &AppState, user: &User, failed: i64) 
             key: Some("failed_sign_ins".into()),
             actor: None,
             data: Some(serde_json::json!({ "failed_attempts": failed })),
+            actions: Vec::new(),
         },
     };
     if let Err(error) = publish(state, &notice).await {
@@ -638,9 +753,43 @@ pub async fn send_test(state: &AppState, user: &User) -> Result<Published, AppEr
             key: None,
             actor: None,
             data: None,
+            actions: Vec::new(),
         },
     };
     publish(state, &test).await
+}
+
+/// The dashboard's news for `user`. The cursor is read first: whatever
+/// changes the news after it reaches the page as an event.
+pub async fn dashboard(state: &AppState, user: &User) -> Result<DashboardSummary, AppError> {
+    let cursor = state.store.event_window(user.id).await?.cursor;
+    let counted = state.store.unread_by_category(user.id).await?;
+    let by_category: Vec<CategoryCount> = Category::ALL
+        .into_iter()
+        .filter_map(|category| {
+            counted
+                .iter()
+                .find(|(c, _)| *c == category)
+                .map(|(_, unread)| CategoryCount {
+                    category,
+                    unread: *unread,
+                })
+        })
+        .collect();
+    let pressing = state
+        .store
+        .most_pressing_unread(user.id, DashboardSummary::PRESSING)
+        .await?;
+    let mut conversations = crate::chat::service::list(state, user).await?.conversations;
+    conversations.retain(|c| c.unread_count > 0);
+    conversations.truncate(DashboardSummary::CONVERSATIONS);
+    Ok(DashboardSummary {
+        unread_count: by_category.iter().map(|c| c.unread).sum(),
+        by_category,
+        pressing,
+        conversations,
+        cursor,
+    })
 }
 
 /// Marks one of `user_id`'s notifications read; 404 when it has none such.

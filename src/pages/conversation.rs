@@ -716,7 +716,7 @@ fn Conversation(id: i64) -> impl IntoView {
                 </div>
             }.into_any(),
             Loading::Loaded => view! {
-                <div class="flex h-[calc(100vh-9rem)] min-h-96 flex-col">
+                <div class="flex h-[calc(100dvh-7.5rem)] min-h-64 flex-col lg:h-[calc(100dvh-9rem)] lg:min-h-96">
                     <header class="flex flex-wrap items-center justify-between gap-2 border-b border-slate-200 pb-3 dark:border-slate-800">
                         <div class="min-w-0">
                             <a href="/messages" class="text-sm text-indigo-600 hover:underline">"← Messages"</a>
@@ -774,12 +774,12 @@ fn Conversation(id: i64) -> impl IntoView {
                             </For>
                         </ul>
                         <div class="flex items-end gap-2">
-                            <label class="cursor-pointer rounded-lg border border-slate-300 px-3 py-2 text-sm focus-within:ring-2 focus-within:ring-indigo-500 dark:border-slate-700">
+                            <label class="flex min-h-11 cursor-pointer items-center rounded-lg border border-slate-300 px-3 text-sm focus-within:ring-2 focus-within:ring-indigo-500 dark:border-slate-700">
                                 <span>"Attach"</span>
                                 <input type="file" multiple class="sr-only" aria-label="Attach files" data-testid="attach" on:change=on_files />
                             </label>
                             <textarea id="composer" aria-label="Message" rows="2" placeholder="Write a message…"
-                                class="min-h-10 flex-1 resize-y rounded-lg border border-slate-300 bg-white px-3 py-2 text-sm dark:border-slate-700 dark:bg-slate-950"
+                                class="min-h-11 min-w-0 flex-1 resize-y rounded-lg border border-slate-300 bg-white px-3 py-2 text-base sm:text-sm dark:border-slate-700 dark:bg-slate-950"
                                 prop:value=move || draft.get()
                                 on:input=on_input
                                 on:keydown=move |ev: leptos::ev::KeyboardEvent| {
@@ -788,7 +788,7 @@ fn Conversation(id: i64) -> impl IntoView {
                                         send();
                                     }
                                 }></textarea>
-                            <button type="submit" class="rounded-lg bg-indigo-600 px-4 py-2 text-sm font-semibold text-white hover:bg-indigo-500">"Send"</button>
+                            <button type="submit" class="min-h-11 rounded-lg bg-indigo-600 px-4 text-sm font-semibold text-white hover:bg-indigo-500 focus-visible:outline focus-visible:outline-2 focus-visible:outline-offset-2 focus-visible:outline-indigo-600">"Send"</button>
                         </div>
                         <p class="mt-1 text-xs text-slate-500">"Enter sends; Shift+Enter starts a new line."</p>
                     </form>

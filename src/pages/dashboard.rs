@@ -1,105 +1,301 @@
-//! The dashboard: the signed-in user's home. Both sides.
+//! The dashboard: the signed-in user's home, with what is new for them
+//! since they last looked: unread notifications by category and the most
+//! pressing ones, conversations with unread messages, and quick ways in.
+//! Both sides: the server renders it whole, the browser keeps it live (any
+//! event that changes the news loads it again).
 
 use leptos::prelude::*;
 use leptos_meta::Title;
+use leptos_router::components::A;
 
-use crate::system::{SystemReport, system_info};
+use crate::auth::context::use_session;
+use crate::components::notification_actions::NotificationActions;
+use crate::components::notification_center::PriorityBadge;
+use crate::model::dashboard::DashboardSummary;
+use crate::model::event::Event;
+use crate::model::notification::Notification;
+use crate::notifications::api::load_dashboard;
+use crate::pages::messages::my_id;
+use crate::realtime::client::{Delivery, use_realtime};
+
+/// Card frame shared by the dashboard's sections.
+const CARD: &str = "rounded-xl border border-slate-200 bg-white p-5 shadow-sm dark:border-slate-800 dark:bg-slate-900";
+/// A link that reads as a button.
+const LINK_BUTTON: &str = "inline-flex min-h-11 items-center justify-center rounded-lg border border-slate-300 px-4 text-sm font-medium hover:bg-slate-100 focus-visible:outline focus-visible:outline-2 focus-visible:outline-offset-2 focus-visible:outline-indigo-600 dark:border-slate-700 dark:hover:bg-slate-800";
 
 /// Home page.
 #[component]
 pub fn DashboardPage() -> impl IntoView {
+    let realtime = use_realtime();
+    let session = use_session();
+    // Bumped by every event that changes the news: the summary loads again.
+    let changes = RwSignal::new(0_u64);
+    let summary = Resource::new(move || changes.get(), |_| load_dashboard());
+    realtime.subscribe(move |delivery: &Delivery| {
+        let relevant = !matches!(
+            delivery.event,
+            Event::ConversationMemberAdded { .. } | Event::ConversationMemberRemoved { .. }
+        );
+        if relevant {
+            changes.update(|n| *n += 1);
+        }
+    });
+    // The server's render reflects the events up to its cursor: the stream
+    // replays the rest, or (when it started later) the summary loads again.
+    // Also after a `reset`. Browser only.
+    Effect::new(move |previous: Option<()>| {
+        realtime.resets.track();
+        if previous.is_some() {
+            changes.update(|n| *n += 1);
+            return;
+        }
+        let rendered = summary
+            .get_untracked()
+            .and_then(Result::ok)
+            .map(|s| s.cursor);
+        if !rendered.is_some_and(|cursor| realtime.replay_after(cursor)) {
+            changes.update(|n| *n += 1);
+        }
+    });
+    let greeting = move || match session.user() {
+        Some(Ok(Some(user))) => format!("Hello, {}", user.display_name),
+        _ => "Dashboard".to_owned(),
+    };
+
     view! {
         <Title text="Dashboard" />
         <h1 class="text-2xl font-bold tracking-tight">"Dashboard"</h1>
-        <p class="mt-1 text-slate-600 dark:text-slate-400">
-            "Notifications and messages arrive here the moment they are sent."
-        </p>
-        <div class="mt-6 grid gap-4 md:grid-cols-2">
-            <SystemCard />
-        </div>
+        <Transition fallback=|| view! { <p class="mt-4 text-slate-500 dark:text-slate-400">"Loading…"</p> }>
+            {move || summary.get().map(|result| match result {
+                Ok(summary) => view! { <News summary greeting=greeting() /> }.into_any(),
+                Err(error) => view! {
+                    <p role="alert" class="mt-4 rounded-md border border-red-200 bg-red-50 px-3 py-2 text-sm text-red-800 dark:border-red-900 dark:bg-red-950 dark:text-red-200">
+                        "Your news could not be loaded: " {error.message}
+                    </p>
+                }.into_any(),
+            })}
+        </Transition>
+        <QuickLinks />
     }
 }
 
-/// Server and database health, re-checked on demand.
-#[component]
-fn SystemCard() -> impl IntoView {
-    let (checks, set_checks) = signal(0_u32);
-    let info = Resource::new(move || checks.get(), |_| system_info());
+/// "You have 3 unread notifications and 1 conversation with new messages."
+fn summary_line(summary: &DashboardSummary) -> String {
+    let plural = |n: i64, one: &str, many: &str| {
+        if n == 1 {
+            format!("1 {one}")
+        } else {
+            format!("{n} {many}")
+        }
+    };
+    let conversations = summary.conversations.len() as i64;
+    match (summary.unread_count, conversations) {
+        (0, 0) => "You're all caught up.".to_owned(),
+        (n, 0) => format!(
+            "You have {}.",
+            plural(n, "unread notification", "unread notifications")
+        ),
+        (0, c) => format!(
+            "You have {} with new messages.",
+            plural(c, "conversation", "conversations")
+        ),
+        (n, c) => format!(
+            "You have {} and {} with new messages.",
+            plural(n, "unread notification", "unread notifications"),
+            plural(c, "conversation", "conversations")
+        ),
+    }
+}
 
+#[component]
+fn News(summary: DashboardSummary, greeting: String) -> impl IntoView {
+    let line = summary_line(&summary);
     view! {
-        <section aria-labelledby="system-heading" class="rounded-xl border border-slate-200 bg-white p-5 shadow-sm dark:border-slate-800 dark:bg-slate-900">
-            <div class="flex items-center justify-between gap-4">
-                <h2 id="system-heading" class="font-semibold">"Server"</h2>
-                <button
-                    type="button"
-                    class="rounded-md border border-slate-300 px-3 py-1 text-sm font-medium hover:bg-slate-100 focus-visible:outline focus-visible:outline-2 focus-visible:outline-indigo-600 dark:border-slate-700 dark:hover:bg-slate-800"
-                    on:click=move |_| set_checks.update(|n| *n += 1)
-                >
-                    "Check now"
-                </button>
+        <p class="mt-1 text-slate-600 dark:text-slate-400">
+            <span class="sr-only">{greeting}". "</span>
+            <span data-testid="dashboard-summary" aria-live="polite">{line}</span>
+        </p>
+        <div class="mt-6 grid gap-4 md:grid-cols-2">
+            <UnreadNotifications summary=summary.clone() />
+            <UnreadConversations summary />
+        </div>
+    }
+    .into_any()
+}
+
+#[component]
+fn UnreadNotifications(summary: DashboardSummary) -> impl IntoView {
+    let empty = summary.pressing.is_empty();
+    view! {
+        <section aria-labelledby="news-heading" class=CARD data-testid="dashboard-notifications">
+            <div class="flex items-baseline justify-between gap-3">
+                <h2 id="news-heading" class="font-semibold">"New for you"</h2>
+                <span class="text-sm text-slate-600 dark:text-slate-400" data-testid="dashboard-unread">
+                    {format!("{} unread", summary.unread_count)}
+                </span>
             </div>
-            <div aria-live="polite" data-testid="system-status" class="mt-3 text-sm">
-                <Transition fallback=|| view! { <p class="text-slate-500">"Checking…"</p> }>
-                    {move || info.get().map(|result| match result {
-                        Ok(info) => view! { <SystemFacts info /> }.into_any(),
-                        Err(error) => view! {
-                            <p class="text-red-700 dark:text-red-300">"Unreachable: " {error.to_string()}</p>
-                        }.into_any(),
-                    })}
-                </Transition>
+            {(!summary.by_category.is_empty()).then(|| view! {
+                <ul class="mt-3 flex flex-wrap gap-2" aria-label="Unread by category">
+                    {summary.by_category.iter().map(|count| view! {
+                        <li
+                            class="rounded-full bg-indigo-50 px-3 py-1 text-sm text-indigo-900 dark:bg-indigo-950 dark:text-indigo-100"
+                            data-testid="dashboard-category"
+                            data-category=count.category.as_str()
+                        >
+                            {count.category.label()} " " <span class="font-semibold tabular-nums">{count.unread}</span>
+                        </li>
+                    }).collect_view()}
+                </ul>
+            })}
+            {if empty {
+                view! {
+                    <p class="mt-3 text-sm text-slate-600 dark:text-slate-400">
+                        "No unread notifications. New ones appear here the moment they are sent."
+                    </p>
+                }.into_any()
+            } else {
+                view! {
+                    <ul class="mt-3 divide-y divide-slate-100 dark:divide-slate-800">
+                        {summary.pressing.into_iter().map(|item| view! { <PressingItem item /> }).collect_view()}
+                    </ul>
+                }.into_any()
+            }}
+            <div class="mt-4">
+                <A href="/notifications" attr:class=LINK_BUTTON>"Open the notification center"</A>
             </div>
         </section>
     }
+    .into_any()
 }
 
 #[component]
-fn SystemFacts(info: SystemReport) -> impl IntoView {
-    let checked = info.checked_at.format("%H:%M:%S%.3f UTC").to_string();
+fn PressingItem(item: Notification) -> impl IntoView {
+    let href = item
+        .url
+        .clone()
+        .unwrap_or_else(|| "/notifications".to_owned());
     view! {
-        <dl class="grid grid-cols-[auto_1fr] gap-x-4 gap-y-1">
-            <dt class="text-slate-500 dark:text-slate-400">"Status"</dt>
-            <dd class="font-medium text-emerald-700 dark:text-emerald-400">"Operational"</dd>
-            <dt class="text-slate-500 dark:text-slate-400">"Database"</dt>
-            <dd>{format!("{} (schema {}), answered in {:.2} ms", info.database, info.schema_version, info.db_latency_ms)}</dd>
-            <dt class="text-slate-500 dark:text-slate-400">"Version"</dt>
-            <dd>{info.version}</dd>
-            <dt class="text-slate-500 dark:text-slate-400">"Up for"</dt>
-            <dd>{format_duration(info.uptime_s)}</dd>
-            <dt class="text-slate-500 dark:text-slate-400">"Checked"</dt>
-            <dd data-testid="checked-at">{checked}</dd>
-        </dl>
+        <li class="py-2" data-testid="dashboard-notification" data-id=item.id>
+            <div class="flex items-start gap-2">
+                <a href=href class="min-w-0 flex-1 text-sm font-medium hover:underline focus-visible:outline focus-visible:outline-2 focus-visible:outline-indigo-600">
+                    {item.title.clone()}
+                </a>
+                <PriorityBadge priority=item.priority />
+            </div>
+            {(!item.body.is_empty()).then(|| view! {
+                <p class="mt-0.5 line-clamp-2 text-sm text-slate-600 dark:text-slate-400">{item.body.clone()}</p>
+            })}
+            <NotificationActions id=item.id actions=item.actions.clone() />
+        </li>
     }
+    .into_any()
 }
 
-/// "3 d 4 h", "5 h 2 min", "42 s": the two largest units.
-pub fn format_duration(seconds: u64) -> String {
-    let (d, h, m, s) = (
-        seconds / 86_400,
-        seconds / 3600 % 24,
-        seconds / 60 % 60,
-        seconds % 60,
-    );
-    match (d, h, m) {
-        (0, 0, 0) => format!("{s} s"),
-        (0, 0, _) => format!("{m} min {s} s"),
-        (0, _, _) => format!("{h} h {m} min"),
-        _ => format!("{d} d {h} h"),
+#[component]
+fn UnreadConversations(summary: DashboardSummary) -> impl IntoView {
+    let me = my_id();
+    let empty = summary.conversations.is_empty();
+    view! {
+        <section aria-labelledby="chats-heading" class=CARD data-testid="dashboard-conversations">
+            <h2 id="chats-heading" class="font-semibold">"Unread messages"</h2>
+            {if empty {
+                view! {
+                    <p class="mt-3 text-sm text-slate-600 dark:text-slate-400">"No unread messages."</p>
+                }.into_any()
+            } else {
+                view! {
+                    <ul class="mt-3 divide-y divide-slate-100 dark:divide-slate-800">
+                        {summary.conversations.into_iter().map(|conversation| {
+                            let title = conversation.display_title(me.get_untracked());
+                            let unread = conversation.unread_count;
+                            let preview = conversation
+                                .last_message
+                                .as_ref()
+                                .map(|m| m.body.chars().take(80).collect::<String>())
+                                .unwrap_or_default();
+                            view! {
+                                <li data-testid="dashboard-conversation">
+                                    <a
+                                        href=format!("/messages/{}", conversation.id)
+                                        class="flex min-h-11 items-center gap-3 py-2 hover:bg-slate-50 focus-visible:outline focus-visible:outline-2 focus-visible:outline-indigo-600 dark:hover:bg-slate-800"
+                                    >
+                                        <span class="min-w-0 flex-1">
+                                            <span class="block truncate text-sm font-medium">{title}</span>
+                                            <span class="block truncate text-sm text-slate-600 dark:text-slate-400">{preview}</span>
+                                        </span>
+                                        <span class="min-w-6 rounded-full bg-indigo-600 px-1.5 text-center text-xs font-semibold text-white">
+                                            {unread} <span class="sr-only">" unread"</span>
+                                        </span>
+                                    </a>
+                                </li>
+                            }
+                        }).collect_view()}
+                    </ul>
+                }.into_any()
+            }}
+            <div class="mt-4">
+                <A href="/messages" attr:class=LINK_BUTTON>"Start a conversation"</A>
+            </div>
+        </section>
     }
+    .into_any()
+}
+
+/// The ways in that every user has, and the server's status for admins.
+#[component]
+fn QuickLinks() -> impl IntoView {
+    let session = use_session();
+    let admin = move || matches!(session.user(), Some(Ok(Some(user))) if user.is_admin());
+    view! {
+        <nav aria-label="Quick links" class="mt-6">
+            <ul class="flex flex-wrap gap-2">
+                <li><A href="/notifications" attr:class=LINK_BUTTON>"Notifications"</A></li>
+                <li><A href="/messages" attr:class=LINK_BUTTON>"Messages"</A></li>
+                <li><A href="/settings" attr:class=LINK_BUTTON>"Notification settings"</A></li>
+                {move || admin().then(|| view! {
+                    <li><A href="/admin/status" attr:class=LINK_BUTTON>"Server status"</A></li>
+                })}
+            </ul>
+        </nav>
+    }
+    .into_any()
 }
 
 #[cfg(test)]
 mod tests {
-    use super::format_duration;
+    use super::*;
+
+    fn summary(unread: i64, conversations: usize) -> DashboardSummary {
+        DashboardSummary {
+            unread_count: unread,
+            by_category: Vec::new(),
+            pressing: Vec::new(),
+            conversations: vec![
+                serde_json::from_value(serde_json::json!({
+                    "id": 1, "kind": "direct", "title": null, "members": [],
+                    "last_message": null, "unread_count": 1
+                }))
+                .unwrap();
+                conversations
+            ],
+            cursor: 0,
+        }
+    }
 
     #[test]
-    fn durations_read_naturally() {
-        assert_eq!(format_duration(42), "42 s");
-        assert_eq!(format_duration(125), "2 min 5 s");
-        assert_eq!(format_duration(3 * 3600 + 120), "3 h 2 min");
-        assert_eq!(format_duration(2 * 86_400 + 5 * 3600), "2 d 5 h");
-        assert_eq!(format_duration(12), "12 s");
-        assert_eq!(format_duration(250), "4 min 10 s");
-        assert_eq!(format_duration(7_500), "2 h 5 min");
-        assert_eq!(format_duration(3 * 86_400 + 4 * 3_600), "3 d 4 h");
+    fn the_summary_line_reads_naturally() {
+        assert_eq!(summary_line(&summary(0, 0)), "You're all caught up.");
+        assert_eq!(
+            summary_line(&summary(1, 0)),
+            "You have 1 unread notification."
+        );
+        assert_eq!(
+            summary_line(&summary(9, 2)),
+            "You have 9 unread notifications and 2 conversations with new messages."
+        );
+        assert_eq!(
+            summary_line(&summary(0, 1)),
+            "You have 1 conversation with new messages."
+        );
     }
 }

@@ -1,8 +1,8 @@
 //! The conversations list (`/messages`): most recent first, with the last
 //! message, an unread badge and, for direct chats, whether the other
 //! person is online or when they were last seen; and "New conversation".
-//! Kept current by the real-time context. Both sides (the list loads in
-//! the browser).
+//! Kept current by the real-time context. Both sides (the server renders
+//! the list; the browser keeps it live).
 
 use leptos::prelude::*;
 use leptos::task::spawn_local;
@@ -11,7 +11,7 @@ use leptos_router::hooks::use_navigate;
 
 use crate::auth::context::use_session;
 use crate::chat::api::{create_conversation, get_conversation, list_conversations};
-use crate::model::chat::{Conversation, ConversationKind, NewConversation};
+use crate::model::chat::{Conversation, ConversationKind, ConversationList, NewConversation};
 use crate::model::event::{Ephemeral, Event};
 use crate::realtime::client::{Delivery, LiveList, relative_time, use_realtime};
 
@@ -128,13 +128,38 @@ pub fn presence_text(
     Some((false, text))
 }
 
-/// Direct and group conversations.
+/// Direct and group conversations. The server renders the list into the
+/// HTML; the browser keeps it live.
 #[component]
 pub fn MessagesPage() -> impl IntoView {
+    let first = Resource::new(|| (), |_| list_conversations());
+    view! {
+        <Title text="Messages" />
+        <div class="flex flex-wrap items-center justify-between gap-3">
+            <h1 class="text-2xl font-bold tracking-tight">"Messages"</h1>
+        </div>
+        <NewConversationForm />
+        <section aria-labelledby="conversations-heading" class="mt-6">
+            <h2 id="conversations-heading" class="sr-only">"Conversations"</h2>
+            <Suspense fallback=|| view! { <p class="text-sm text-slate-500" role="status">"Loading conversations…"</p> }>
+                // A failed first load: the list loads (and reports) it
+                // itself in the browser.
+                {move || first.get().map(|list| view! { <Conversations initial=list.ok() /> })}
+            </Suspense>
+        </section>
+    }
+    .into_any()
+}
+
+/// The list, from `initial` (rendered by the server) or loaded in the
+/// browser, kept current by the real-time context.
+#[component]
+fn Conversations(initial: Option<ConversationList>) -> impl IntoView {
     let realtime = use_realtime();
     let me = my_id();
-    let conversations = RwSignal::new(Vec::<Conversation>::new());
-    let loaded = RwSignal::new(None::<Result<(), String>>);
+    let rendered_cursor = initial.as_ref().map(|list| list.cursor);
+    let conversations = RwSignal::new(initial.map(|list| list.conversations).unwrap_or_default());
+    let loaded = RwSignal::new(rendered_cursor.map(|_| Ok::<(), String>(())));
 
     let live = LiveList::new();
     let apply = move |delivery: &Delivery| {
@@ -184,10 +209,16 @@ pub fn MessagesPage() -> impl IntoView {
             }
         });
     };
-    // In the browser only: after hydration, and again after a reset.
-    Effect::new(move |_| {
+    // In the browser only: after hydration (unless the server rendered
+    // the list and the stream replays what came after it), and again
+    // after a reset.
+    Effect::new(move |previous: Option<()>| {
         realtime.resets.track();
-        load();
+        let kept = previous.is_none()
+            && rendered_cursor.is_some_and(|cursor| realtime.replay_after(cursor));
+        if !kept {
+            load();
+        }
     });
     live.subscribe(realtime, apply);
     realtime.subscribe_ephemeral(move |event| {
@@ -196,13 +227,6 @@ pub fn MessagesPage() -> impl IntoView {
     });
 
     view! {
-        <Title text="Messages" />
-        <div class="flex flex-wrap items-center justify-between gap-3">
-            <h1 class="text-2xl font-bold tracking-tight">"Messages"</h1>
-        </div>
-        <NewConversationForm />
-        <section aria-labelledby="conversations-heading" class="mt-6">
-            <h2 id="conversations-heading" class="sr-only">"Conversations"</h2>
             {move || match loaded.get() {
                 None => view! { <p class="text-sm text-slate-500" role="status">"Loading conversations…"</p> }.into_any(),
                 Some(Err(message)) => view! {
@@ -225,7 +249,6 @@ pub fn MessagesPage() -> impl IntoView {
                     </ul>
                 }.into_any(),
             }}
-        </section>
     }
     .into_any()
 }

@@ -166,6 +166,11 @@ pub struct Realtime {
     pub now_ms: RwSignal<Option<i64>>,
     /// Whether this tab holds the browser's one stream.
     pub leader: RwSignal<bool>,
+    /// The oldest cursor of a list the server rendered into the page: the
+    /// stream replays from it (see [`Realtime::replay_after`]).
+    rendered_floor: StoredValue<Option<i64>>,
+    /// Where this connection's stream started, once it has.
+    started_at: StoredValue<Option<i64>>,
     listeners: StoredValue<Vec<(u64, Listener)>>,
     ephemeral_listeners: StoredValue<Vec<(u64, EphemeralListener)>>,
     next_listener: StoredValue<u64>,
@@ -180,10 +185,49 @@ impl Realtime {
             resets: RwSignal::new(0),
             now_ms: RwSignal::new(None),
             leader: RwSignal::new(false),
+            rendered_floor: StoredValue::new(None),
+            started_at: StoredValue::new(None),
             listeners: StoredValue::new(Vec::new()),
             ephemeral_listeners: StoredValue::new(Vec::new()),
             next_listener: StoredValue::new(0),
         }
+    }
+
+    /// A list arrived rendered by the server, reflecting every event up to
+    /// `cursor`: the stream, when it starts, replays what came after, so
+    /// nothing that happened between the render and the stream is lost.
+    /// `false` when the stream already started after `cursor`: the list
+    /// must be loaded again.
+    pub fn replay_after(&self, cursor: i64) -> bool {
+        match self.started_at.get_value() {
+            Some(started) => started <= cursor,
+            None => {
+                self.rendered_floor
+                    .update_value(|floor| *floor = Some(floor.map_or(cursor, |f| f.min(cursor))));
+                true
+            }
+        }
+    }
+
+    /// The connection starts its stream after the snapshot's `cursor`, or
+    /// earlier where a server-rendered list needs it: the position to
+    /// start from.
+    #[cfg(feature = "hydrate")]
+    pub(super) fn start_stream(&self, cursor: i64) -> i64 {
+        let start = self
+            .rendered_floor
+            .get_value()
+            .map_or(cursor, |floor| floor.min(cursor));
+        self.started_at.set_value(Some(start));
+        start
+    }
+
+    /// The connection ended (sign-out, another user): the next one starts
+    /// afresh.
+    #[cfg(feature = "hydrate")]
+    pub(super) fn forget_stream(&self) {
+        self.started_at.set_value(None);
+        self.rendered_floor.set_value(None);
     }
 
     /// Calls `listener` with every event applied from now on, until the

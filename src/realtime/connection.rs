@@ -191,6 +191,7 @@ fn stop(conn: &Conn) {
     inner.alerts.close_all();
     inner.realtime.leader.set(false);
     inner.realtime.unread.set(None);
+    inner.realtime.forget_stream();
 }
 
 /// Loads the snapshot (unread count and the cursor it belongs to) and
@@ -217,7 +218,10 @@ async fn bootstrap(conn: Conn) {
     let next = {
         let mut inner = conn.borrow_mut();
         inner.live_after = page.cursor;
-        inner.sequencer.start(page.cursor)
+        // A list rendered by the server may be older than the snapshot:
+        // the stream then replays from the list's cursor (as backlog).
+        let start = realtime.start_stream(page.cursor);
+        inner.sequencer.start(start)
     };
     realtime.unread.set(Some(page.unread_count));
     proceed(&conn, next);

@@ -77,6 +77,7 @@ pub struct Config {
     pub max_topics_per_connection: NonZeroUsize,
     pub topic_ttl_secs: NonZeroU64,
     pub max_topic_values: NonZeroU32,
+    pub action_origins: ActionOrigins,
     pub admin_username: String,
     pub admin_password: String,
 }
@@ -148,6 +149,7 @@ impl Default for Config {
             max_topics_per_connection: nzu(100),
             topic_ttl_secs: nz64(24 * 3600),
             max_topic_values: nz32(100_000),
+            action_origins: ActionOrigins::default(),
             admin_username: String::new(),
             admin_password: String::new(),
         }
@@ -214,6 +216,47 @@ impl From<TopicAccessRules> for Vec<String> {
                 format!("{namespace}={rule}")
             })
             .collect()
+    }
+}
+
+/// Origins besides Herald's own that a notification's POST action may call
+/// from the user's browser (the pages' Content-Security-Policy allows
+/// exactly these in `connect-src`). Written as a TOML list or, in
+/// `HERALD_ACTION_ORIGINS`, as one comma-separated string.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(try_from = "ProxyList", into = "Vec<String>")]
+pub struct ActionOrigins(Vec<crate::model::integration::WebOrigin>);
+
+impl ActionOrigins {
+    /// Whether `origin` (normalised) is listed.
+    pub fn allows(&self, origin: &crate::model::integration::WebOrigin) -> bool {
+        self.0.contains(origin)
+    }
+
+    /// The origins, for the Content-Security-Policy.
+    pub fn iter(&self) -> impl Iterator<Item = &str> {
+        self.0
+            .iter()
+            .map(crate::model::integration::WebOrigin::as_str)
+    }
+}
+
+impl TryFrom<ProxyList> for ActionOrigins {
+    type Error = String;
+
+    fn try_from(value: ProxyList) -> Result<Self, Self::Error> {
+        value
+            .entries()
+            .iter()
+            .map(|entry| crate::model::integration::WebOrigin::parse(entry).map_err(|e| e.message))
+            .collect::<Result<Vec<_>, _>>()
+            .map(Self)
+    }
+}
+
+impl From<ActionOrigins> for Vec<String> {
+    fn from(value: ActionOrigins) -> Self {
+        value.0.iter().map(|o| o.as_str().to_owned()).collect()
     }
 }
 

@@ -34,9 +34,20 @@ pub fn content_security_policy() {
     ) else {
         return;
     };
+    // Notifications' POST actions may call these origins from the page.
+    let action_origins: String = use_context::<crate::server::state::AppState>()
+        .map(|state| {
+            state
+                .config
+                .action_origins
+                .iter()
+                .map(|origin| format!(" {origin}"))
+                .collect()
+        })
+        .unwrap_or_default();
     let policy = format!(
         "default-src 'self'; script-src 'self' 'nonce-{}' 'wasm-unsafe-eval'; \
-         style-src 'self' 'unsafe-inline'; img-src 'self' data: blob:; connect-src 'self'; \
+         style-src 'self' 'unsafe-inline'; img-src 'self' data: blob:; connect-src 'self'{action_origins}; \
          object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'",
         &*nonce
     );

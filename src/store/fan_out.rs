@@ -167,18 +167,19 @@ fn write_chunk(
     list.push(']');
 
     let data = new.data.as_ref().map(|d| d.to_string());
+    let actions = new.actions_json();
     let actor_id = new.actor.as_ref().map(|a| a.id);
     // Recipients come sorted, so every transaction locks their counter
     // rows (through the unread trigger, then the update) in the same
     // order: two instances fanning out at once wait, never deadlock.
     let insert = tx.backend().pick(
         "INSERT INTO notifications
-             (user_id, category, priority, title, body, url, key, actor_id, data, created_at)
-         SELECT value, $2, $3, $4, $5, $6, NULL, $7, $8, $9 FROM json_each($1)
+             (user_id, category, priority, title, body, url, key, actor_id, data, created_at, actions)
+         SELECT value, $2, $3, $4, $5, $6, NULL, $7, $8, $9, $10 FROM json_each($1)
          RETURNING user_id, id",
         "INSERT INTO notifications
-             (user_id, category, priority, title, body, url, key, actor_id, data, created_at)
-         SELECT value::bigint, $2, $3, $4, $5, $6, NULL, $7, $8, $9
+             (user_id, category, priority, title, body, url, key, actor_id, data, created_at, actions)
+         SELECT value::bigint, $2, $3, $4, $5, $6, NULL, $7, $8, $9, $10
          FROM jsonb_array_elements_text($1::jsonb)
          RETURNING user_id, id",
     );
@@ -194,7 +195,8 @@ fn write_chunk(
             &new.url,
             actor_id,
             &data,
-            now
+            now,
+            &actions
         ],
         |row| Ok((row.at(0)?, row.at(1)?)),
     )?;
@@ -302,6 +304,7 @@ mod tests {
             key: None,
             actor: None,
             data,
+            actions: Vec::new(),
         }
     }
 

@@ -6,7 +6,9 @@ use super::writer::WriteTx;
 use super::{Store, StoreError};
 use super::{events, fan_out};
 use crate::model::event::Event;
-use crate::model::notification::{Category, Notification, Preferences, Priority};
+use crate::model::notification::{
+    Category, Notification, NotificationAction, Preferences, Priority,
+};
 use crate::model::user::{Role, User};
 
 /// A notification to write for each recipient.
@@ -20,9 +22,17 @@ pub struct NewNotification {
     pub key: Option<String>,
     pub actor: Option<User>,
     pub data: Option<serde_json::Value>,
+    pub actions: Vec<NotificationAction>,
 }
 
 impl NewNotification {
+    /// The actions as stored: a JSON array, `None` when there are none.
+    pub(super) fn actions_json(&self) -> Option<String> {
+        (!self.actions.is_empty())
+            .then(|| serde_json::to_string(&self.actions).ok())
+            .flatten()
+    }
+
     /// The notification as written with `id` at `now` (unread), as its
     /// event carries it.
     pub(super) fn written(&self, id: i64, now: i64) -> Notification {
@@ -38,6 +48,7 @@ impl NewNotification {
             created_at: chrono::DateTime::from_timestamp_millis(now).unwrap_or_default(),
             actor: self.actor.clone(),
             data: self.data.clone(),
+            actions: self.actions.clone(),
         }
     }
 }
@@ -73,7 +84,7 @@ pub enum Idempotency {
 }
 
 const SELECT_NOTIFICATION: &str = "SELECT n.id, n.category, n.priority, n.title, n.body, n.url, n.key,
-        n.read_at, n.created_at, n.data,
+        n.read_at, n.created_at, n.data, n.actions,
         a.id AS actor_id, a.username AS actor_username, a.display_name AS actor_display_name, a.role AS actor_role
     FROM notifications n LEFT JOIN users a ON a.id = n.actor_id";
 
@@ -98,6 +109,12 @@ fn notification_from(row: &Row<'_>) -> Result<Notification, StoreError> {
         .map(|text| serde_json::from_str(&text))
         .transpose()
         .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    let actions = row
+        .value::<Option<String>>("actions")?
+        .map(|text| serde_json::from_str(&text))
+        .transpose()
+        .map_err(|e| StoreError::Corrupt(e.to_string()))?
+        .unwrap_or_default();
     Ok(Notification {
         id: row.value("id")?,
         category: Category::parse(&category).ok_or_else(|| corrupt("category", &category))?,
@@ -111,6 +128,7 @@ fn notification_from(row: &Row<'_>) -> Result<Notification, StoreError> {
             .unwrap_or_default(),
         actor,
         data,
+        actions,
     })
 }
 
@@ -174,6 +192,49 @@ impl Store {
                     filter.priority.map(Priority::as_str),
                     limit,
                 ],
+                notification_from,
+            )
+            .await
+    }
+
+    /// How many of `user_id`'s notifications are unread, by category (only
+    /// categories with some).
+    pub async fn unread_by_category(
+        &self,
+        user_id: i64,
+    ) -> Result<Vec<(Category, i64)>, StoreError> {
+        self.pool
+            .all(
+                "SELECT category, COUNT(*) AS unread FROM notifications
+                 WHERE user_id = $1 AND read_at IS NULL GROUP BY category",
+                &args![user_id],
+                |row| {
+                    let category: String = row.value("category")?;
+                    let category = Category::parse(&category)
+                        .ok_or_else(|| StoreError::Corrupt(format!("category {category}")))?;
+                    Ok((category, row.value("unread")?))
+                },
+            )
+            .await
+    }
+
+    /// `user_id`'s unread notifications that matter most: urgent first,
+    /// then high, normal and low, newest first within each.
+    pub async fn most_pressing_unread(
+        &self,
+        user_id: i64,
+        limit: u32,
+    ) -> Result<Vec<Notification>, StoreError> {
+        self.pool
+            .all(
+                &format!(
+                    "{SELECT_NOTIFICATION}
+                     WHERE n.user_id = $1 AND n.read_at IS NULL
+                     ORDER BY CASE n.priority WHEN 'urgent' THEN 3 WHEN 'high' THEN 2
+                                  WHEN 'normal' THEN 1 ELSE 0 END DESC, n.id DESC
+                     LIMIT $2"
+                ),
+                &args![user_id, limit],
                 notification_from,
             )
             .await
@@ -570,11 +631,12 @@ pub(super) fn write_notification(
     now: i64,
 ) -> Result<i64, StoreError> {
     let data = new.data.as_ref().map(|d| d.to_string());
+    let actions = new.actions_json();
     let actor_id = new.actor.as_ref().map(|a| a.id);
     let replaced: Option<i64> = match &new.key {
         Some(key) => tx.scalar(
             "UPDATE notifications SET category = $1, priority = $2, title = $3, body = $4, url = $5,
-                 actor_id = $6, data = $7, read_at = NULL, created_at = $8
+                 actor_id = $6, data = $7, read_at = NULL, created_at = $8, actions = $11
              WHERE user_id = $9 AND key = $10 RETURNING id",
             &args![
                 new.category.as_str(),
@@ -586,7 +648,8 @@ pub(super) fn write_notification(
                 &data,
                 now,
                 user_id,
-                key
+                key,
+                &actions
             ],
         )?,
         None => None,
@@ -595,8 +658,8 @@ pub(super) fn write_notification(
         Some(id) => id,
         None => tx.one(
             "INSERT INTO notifications
-                 (user_id, category, priority, title, body, url, key, actor_id, data, created_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id",
+                 (user_id, category, priority, title, body, url, key, actor_id, data, created_at, actions)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING id",
             &args![
                 user_id,
                 new.category.as_str(),
@@ -607,7 +670,8 @@ pub(super) fn write_notification(
                 &new.key,
                 actor_id,
                 &data,
-                now
+                now,
+                &actions
             ],
             |row| row.at(0),
         )?,

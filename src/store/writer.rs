@@ -1152,6 +1152,7 @@ mod tests {
             key: key.map(str::to_owned),
             actor: None,
             data: None,
+            actions: Vec::new(),
         };
         let counted = || async {
             let kept = store.unread_count(carol).await.unwrap();

@@ -11,7 +11,6 @@ use leptos_meta::Title;
 
 use crate::model::status::{HistogramBin, LatencyPercentiles, StatusReport};
 use crate::pages::admin::AdminNav;
-use crate::pages::dashboard::format_duration;
 use crate::realtime::client::{human_size, page_hidden};
 use crate::system::admin_status;
 
@@ -498,9 +497,36 @@ pub fn StatusPage() -> impl IntoView {
     }
 }
 
+/// "3 d 4 h", "5 h 2 min", "42 s": the two largest units.
+pub fn format_duration(seconds: u64) -> String {
+    let (d, h, m, s) = (
+        seconds / 86_400,
+        seconds / 3600 % 24,
+        seconds / 60 % 60,
+        seconds % 60,
+    );
+    match (d, h, m) {
+        (0, 0, 0) => format!("{s} s"),
+        (0, 0, _) => format!("{m} min {s} s"),
+        (0, _, _) => format!("{h} h {m} min"),
+        _ => format!("{d} d {h} h"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn durations_read_naturally() {
+        assert_eq!(format_duration(42), "42 s");
+        assert_eq!(format_duration(125), "2 min 5 s");
+        assert_eq!(format_duration(3 * 3600 + 120), "3 h 2 min");
+        assert_eq!(format_duration(2 * 86_400 + 5 * 3600), "2 d 5 h");
+        assert_eq!(format_duration(250), "4 min 10 s");
+        assert_eq!(format_duration(7_500), "2 h 5 min");
+        assert_eq!(format_duration(3 * 86_400 + 4 * 3_600), "3 d 4 h");
+    }
 
     #[test]
     fn counts_are_grouped_by_thousands() {
