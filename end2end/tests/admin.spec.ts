@@ -7,6 +7,7 @@ import {
   expect,
   hydrated,
   signUp,
+  signIn,
   watchErrors,
   uniqueName,
   adminApi,
@@ -18,12 +19,7 @@ import {
 const baseURL = () => test.info().project.use.baseURL as string;
 
 async function signInAdmin(page: Page) {
-  await page.goto("/login");
-  await hydrated(page);
-  await page.getByLabel("Username").fill(ADMIN.username);
-  await page.getByLabel("Password").fill(ADMIN.password);
-  await page.getByRole("button", { name: "Sign in" }).click();
-  await expect(page.getByTestId("user-menu")).toBeVisible();
+  await signIn(page, ADMIN.username, ADMIN.password);
 }
 
 /** Another person in their own browser context. */

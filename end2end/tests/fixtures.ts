@@ -54,11 +54,11 @@ export function watchErrors(page: Page, errors: string[]) {
 }
 
 /** Signs in an existing account through the UI. */
-export async function signIn(page: Page, username: string) {
+export async function signIn(page: Page, username: string, password = PASSWORD) {
   await page.goto("/login");
   await hydrated(page);
   await page.getByLabel("Username").fill(username);
-  await page.getByLabel("Password").fill(PASSWORD);
+  await page.getByLabel("Password").fill(password);
   await page.getByRole("button", { name: "Sign in" }).click();
   await expect(page.getByTestId("user-menu")).toBeVisible();
 }

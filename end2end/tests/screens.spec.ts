@@ -11,6 +11,7 @@ import {
   expect,
   hydrated,
   signUp,
+  signIn,
   adminApi,
   publish,
   connectionStatus,
@@ -190,12 +191,7 @@ test("at 360 px nothing scrolls sideways, the tab bar navigates and targets are 
       const page = await context.newPage();
       const errors: string[] = [];
       page.on("pageerror", (err) => errors.push(String(err)));
-      await page.goto("/login");
-      await hydrated(page);
-      await page.getByLabel("Username").fill(ADMIN.username);
-      await page.getByLabel("Password").fill(ADMIN.password);
-      await page.getByRole("button", { name: "Sign in" }).click();
-      await expect(page.getByTestId("user-menu")).toBeVisible();
+      await signIn(page, ADMIN.username, ADMIN.password);
       const paths = colorScheme === "light" && width === 360
         ? await everyPage(page, browser)
         : ["/", "/notifications", "/messages", "/settings", "/admin/status", "/admin/api"];
@@ -323,12 +319,7 @@ test("axe-core finds nothing serious or critical on any page, in either theme", 
       await hydrated(page);
       findings.push(...(await audit(page, axePath, `${path} (${colorScheme})`)));
     }
-    await page.goto("/login");
-    await hydrated(page);
-    await page.getByLabel("Username").fill(ADMIN.username);
-    await page.getByLabel("Password").fill(ADMIN.password);
-    await page.getByRole("button", { name: "Sign in" }).click();
-    await expect(page.getByTestId("user-menu")).toBeVisible();
+    await signIn(page, ADMIN.username, ADMIN.password);
     const api = await adminApi(baseURL());
     await publish(api, ADMIN.username, `Audit ${colorScheme}`, {
       priority: "high",

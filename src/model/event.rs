@@ -261,6 +261,19 @@ mod tests {
             serde_json::from_value(serde_json::json!({"type": "notifications_read", "ids": [5]}))
                 .unwrap();
         assert_eq!(old.unread_count(), None);
+        // Notifications stored before actions existed have none.
+        let before_actions: Event = serde_json::from_value(serde_json::json!({
+            "type": "notification", "unread_count": 1, "notification": {
+                "id": 1, "category": "job", "priority": "high", "title": "t", "body": "b",
+                "url": null, "key": null, "read": false, "created_at": "2026-01-01T00:00:00Z",
+                "actor": null, "data": null
+            }
+        }))
+        .unwrap();
+        let Event::Notification { notification, .. } = before_actions else {
+            panic!("not a notification");
+        };
+        assert!(notification.actions.is_empty());
         let ready = Ephemeral::Ready {
             cursor: 7,
             connection_id: "n.1.ab".into(),
@@ -285,7 +298,9 @@ mod tests {
         let notification = serde_json::json!({
             "id": 1, "category": "job", "priority": "high", "title": "t", "body": "b",
             "url": null, "key": null, "read": false, "created_at": "2026-01-01T00:00:00Z",
-            "actor": user, "data": null
+            "actor": user, "data": null,
+            "actions": [{"label": "Open", "url": "/jobs/1"},
+                        {"label": "Accept", "url": "/jobs/1/accept", "method": "POST", "body": {"a": 1}}]
         });
         let message = serde_json::json!({
             "id": 3, "conversation_id": 4, "sender": user, "body": "hi",

@@ -41,19 +41,24 @@ pub fn DashboardPage() -> impl IntoView {
         }
     });
     // The server's render reflects the events up to its cursor: the stream
-    // replays the rest, or (when it started later) the summary loads again.
-    // Also after a `reset`. Browser only.
+    // replays the rest, or (when it started before the summary arrived)
+    // the summary loads again. Browser only.
+    let registered = StoredValue::new(false);
+    Effect::new(move |_| {
+        if registered.get_value() {
+            return;
+        }
+        if let Some(Ok(rendered)) = summary.get() {
+            registered.set_value(true);
+            if !realtime.replay_after(rendered.cursor) {
+                changes.update(|n| *n += 1);
+            }
+        }
+    });
+    // After a `reset` the news may be stale.
     Effect::new(move |previous: Option<()>| {
         realtime.resets.track();
         if previous.is_some() {
-            changes.update(|n| *n += 1);
-            return;
-        }
-        let rendered = summary
-            .get_untracked()
-            .and_then(Result::ok)
-            .map(|s| s.cursor);
-        if !rendered.is_some_and(|cursor| realtime.replay_after(cursor)) {
             changes.update(|n| *n += 1);
         }
     });

@@ -196,11 +196,11 @@ impl Realtime {
     /// A list arrived rendered by the server, reflecting every event up to
     /// `cursor`: the stream, when it starts, replays what came after, so
     /// nothing that happened between the render and the stream is lost.
-    /// `false` when the stream already started after `cursor`: the list
-    /// must be loaded again.
+    /// `false` once a stream has started: events it delivered before the
+    /// list subscribed are gone for the list, which must load again.
     pub fn replay_after(&self, cursor: i64) -> bool {
         match self.started_at.get_value() {
-            Some(started) => started <= cursor,
+            Some(_) => false,
             None => {
                 self.rendered_floor
                     .update_value(|floor| *floor = Some(floor.map_or(cursor, |f| f.min(cursor))));
