@@ -92,7 +92,6 @@ pub fn NotificationBell() -> impl IntoView {
             <button
                 type="button"
                 id="notification-bell"
-                aria-label="Notifications"
                 aria-describedby="notification-bell-count"
                 aria-haspopup="dialog"
                 aria-expanded=move || if open.get() { "true" } else { "false" }
@@ -100,6 +99,9 @@ pub fn NotificationBell() -> impl IntoView {
                 class="relative flex h-11 w-11 items-center justify-center rounded-full text-slate-600 hover:bg-slate-100 hover:text-slate-900 focus-visible:outline focus-visible:outline-2 focus-visible:outline-indigo-600 dark:text-slate-300 dark:hover:bg-slate-800 dark:hover:text-white"
                 on:click=move |_| open.update(|o| *o = !*o)
             >
+                // Named by its content (not `aria-label`), so the name holds
+                // all the text it shows.
+                <span class="sr-only">"Notifications"</span>
                 <svg aria-hidden="true" viewBox="0 0 24 24" class="h-6 w-6" fill="none" stroke="currentColor" stroke-width="1.8" stroke-linecap="round" stroke-linejoin="round">
                     <path d="M14.857 17.082a23.848 23.848 0 0 0 5.454-1.31A8.967 8.967 0 0 1 18 9.75V9A6 6 0 0 0 6 9v.75a8.967 8.967 0 0 1-2.312 6.022c1.733.64 3.56 1.085 5.455 1.31m5.714 0a24.255 24.255 0 0 1-5.714 0m5.714 0a3 3 0 1 1-5.714 0" />
                 </svg>

@@ -115,9 +115,9 @@ fn ActionButton(
                 </button>
                 <span role="status" class="self-center text-xs text-slate-600 empty:hidden dark:text-slate-300" data-testid="notification-action-status">
                     {move || match sent.get() {
-                        Sent::Done => "Sent.".to_owned(),
-                        Sent::Failed(message) => message,
-                        _ => String::new(),
+                        Sent::Done => Some("Sent.".to_owned()),
+                        Sent::Failed(message) => Some(message),
+                        Sent::Idle | Sent::Sending => None,
                     }}
                 </span>
             }

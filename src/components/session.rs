@@ -28,7 +28,7 @@ pub fn RequireUser(children: ChildrenFn) -> impl IntoView {
     let location = use_location();
     let children = StoredValue::new(children);
     view! {
-        <Suspense fallback=|| view! { <p class="text-slate-500">"Loading…"</p> }>
+        <Suspense fallback=|| view! { <p class="text-slate-500 dark:text-slate-400">"Loading…"</p> }>
             {move || {
                 session
                     .user()

@@ -695,18 +695,18 @@ fn Conversation(id: i64) -> impl IntoView {
     view! {
         <Title text=title />
         {move || match loading.get() {
-            Loading::Pending => view! { <p role="status" class="text-sm text-slate-500">"Loading the conversation…"</p> }.into_any(),
+            Loading::Pending => view! { <p role="status" class="text-sm text-slate-500 dark:text-slate-400">"Loading the conversation…"</p> }.into_any(),
             Loading::NotFound => view! {
                 <div class="rounded-xl border border-slate-200 p-8 text-center dark:border-slate-800">
                     <h1 class="text-xl font-semibold">"Conversation not found"</h1>
                     <p class="mt-2 text-sm text-slate-600 dark:text-slate-400">"It does not exist, or you are not a member."</p>
-                    <a href="/messages" class="mt-4 inline-block font-medium text-indigo-600 underline">"Back to messages"</a>
+                    <a href="/messages" class="mt-4 inline-block font-medium text-indigo-600 underline dark:text-indigo-300">"Back to messages"</a>
                 </div>
             }.into_any(),
             Loading::Removed => view! {
                 <div role="alert" class="rounded-xl border border-slate-200 p-8 text-center dark:border-slate-800">
                     <h1 class="text-xl font-semibold">"You are no longer in this conversation"</h1>
-                    <a href="/messages" class="mt-4 inline-block font-medium text-indigo-600 underline">"Back to messages"</a>
+                    <a href="/messages" class="mt-4 inline-block font-medium text-indigo-600 underline dark:text-indigo-300">"Back to messages"</a>
                 </div>
             }.into_any(),
             Loading::Failed(message) => view! {
@@ -719,10 +719,10 @@ fn Conversation(id: i64) -> impl IntoView {
                 <div class="flex h-[calc(100dvh-7.5rem)] min-h-64 flex-col lg:h-[calc(100dvh-9rem)] lg:min-h-96">
                     <header class="flex flex-wrap items-center justify-between gap-2 border-b border-slate-200 pb-3 dark:border-slate-800">
                         <div class="min-w-0">
-                            <a href="/messages" class="text-sm text-indigo-600 hover:underline">"← Messages"</a>
+                            <a href="/messages" class="text-sm text-indigo-600 hover:underline dark:text-indigo-300">"← Messages"</a>
                             <h1 class="truncate text-xl font-bold tracking-tight">{title}</h1>
                             {move || conversation.with(|c| c.as_ref().and_then(|c| presence_text(c, my_id(), realtime.now_ms.get()))).map(|(online, text)| view! {
-                                <p class="flex items-center gap-1 text-xs text-slate-500" data-testid="presence" data-online=online.to_string()>
+                                <p class="flex items-center gap-1 text-xs text-slate-500 dark:text-slate-400" data-testid="presence" data-online=online.to_string()>
                                     <span aria-hidden="true" class=if online { "h-2 w-2 rounded-full bg-emerald-500" } else { "h-2 w-2 rounded-full bg-slate-400" }></span>
                                     {text}
                                 </p>
@@ -741,19 +741,19 @@ fn Conversation(id: i64) -> impl IntoView {
                         }>
                         <Show when=move || has_more.get()>
                             <div class="text-center">
-                                <button type="button" class="text-sm font-medium text-indigo-600 hover:underline" on:click=move |_| load_older()>
+                                <button type="button" class="text-sm font-medium text-indigo-600 hover:underline dark:text-indigo-300" on:click=move |_| load_older()>
                                     {move || if loading_older.get() { "Loading…" } else { "Load older messages" }}
                                 </button>
                             </div>
                         </Show>
                         <Show when=move || items.with(Vec::is_empty)>
-                            <p class="py-8 text-center text-sm text-slate-500">"No messages yet. Say hello!"</p>
+                            <p class="py-8 text-center text-sm text-slate-500 dark:text-slate-400">"No messages yet. Say hello!"</p>
                         </Show>
                         <For each=move || history.get() key=Row::key let:row>
                             <HistoryRow row conversation me=Signal::derive(my_id) retry />
                         </For>
                     </div>
-                    <p class="h-5 text-sm italic text-slate-500" data-testid="typing-indicator" aria-live="polite">{typing_text}</p>
+                    <p class="h-5 text-sm italic text-slate-500 dark:text-slate-400" data-testid="typing-indicator" aria-live="polite">{typing_text}</p>
                     {move || notice.get().map(|text| view! {
                         <p role="alert" data-testid="composer-notice" class="mb-2 rounded-lg bg-amber-50 px-3 py-2 text-sm text-amber-900 dark:bg-amber-950 dark:text-amber-100">{text}</p>
                     })}
@@ -763,7 +763,7 @@ fn Conversation(id: i64) -> impl IntoView {
                             <For each=move || files.get() key=|f| (f.local_id, format!("{:?}", f.state)) let:file>
                                 <li class="flex items-center gap-1 rounded-full bg-slate-100 px-2 py-1 dark:bg-slate-800">
                                     <span>{file.name.clone()}</span>
-                                    <span class="text-slate-500">{match &file.state {
+                                    <span class="text-slate-500 dark:text-slate-400">{match &file.state {
                                         Ok(None) => "uploading…".to_owned(),
                                         Ok(Some(a)) => human_size(u64::try_from(a.size).unwrap_or(0)),
                                         Err(e) => e.clone(),
@@ -790,7 +790,7 @@ fn Conversation(id: i64) -> impl IntoView {
                                 }></textarea>
                             <button type="submit" class="min-h-11 rounded-lg bg-indigo-600 px-4 text-sm font-semibold text-white hover:bg-indigo-500 focus-visible:outline focus-visible:outline-2 focus-visible:outline-offset-2 focus-visible:outline-indigo-600">"Send"</button>
                         </div>
-                        <p class="mt-1 text-xs text-slate-500">"Enter sends; Shift+Enter starts a new line."</p>
+                        <p class="mt-1 text-xs text-slate-500 dark:text-slate-400">"Enter sends; Shift+Enter starts a new line."</p>
                     </form>
                 </div>
             }.into_any(),
@@ -809,7 +809,7 @@ fn HistoryRow(
     let realtime = use_realtime();
     match row {
         Row::Day(label) => view! {
-            <div role="separator" class="my-3 flex items-center gap-3 text-xs font-medium text-slate-500" data-testid="day-separator">
+            <div role="separator" class="my-3 flex items-center gap-3 text-xs font-medium text-slate-500 dark:text-slate-400" data-testid="day-separator">
                 <span class="h-px flex-1 bg-slate-200 dark:bg-slate-800"></span>{label}<span class="h-px flex-1 bg-slate-200 dark:bg-slate-800"></span>
             </div>
         }
@@ -949,7 +949,7 @@ fn Members(
                 <ul class="space-y-1 text-sm" data-testid="members">
                     <For each=members key=|u| u.id let:member>
                         <li class="flex items-center justify-between gap-2">
-                            <span>{member.display_name.clone()} <span class="text-slate-500">{format!("@{}", member.username)}</span></span>
+                            <span>{member.display_name.clone()} <span class="text-slate-500 dark:text-slate-400">{format!("@{}", member.username)}</span></span>
                             {
                                 let name = member.username.clone();
                                 let member_id = member.id;

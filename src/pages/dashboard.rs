@@ -28,30 +28,31 @@ const LINK_BUTTON: &str = "inline-flex min-h-11 items-center justify-center roun
 pub fn DashboardPage() -> impl IntoView {
     let realtime = use_realtime();
     let session = use_session();
-    // Bumped by every event that changes the news: the summary loads again.
-    let changes = RwSignal::new(0_u64);
-    let summary = Resource::new(move || changes.get(), |_| load_dashboard());
+    // The first news, rendered by the server; later news replaces it.
+    let first = Resource::new(|| (), |_| load_dashboard());
+    let latest = RwSignal::new(None::<DashboardSummary>);
+    let refresh = Refresh::new(latest);
     realtime.subscribe(move |delivery: &Delivery| {
         let relevant = !matches!(
             delivery.event,
             Event::ConversationMemberAdded { .. } | Event::ConversationMemberRemoved { .. }
         );
         if relevant {
-            changes.update(|n| *n += 1);
+            refresh.run();
         }
     });
     // The server's render reflects the events up to its cursor: the stream
-    // replays the rest, or (when it started before the summary arrived)
-    // the summary loads again. Browser only.
+    // replays the rest, or (when it started before the news arrived) the
+    // news loads again. Browser only.
     let registered = StoredValue::new(false);
     Effect::new(move |_| {
         if registered.get_value() {
             return;
         }
-        if let Some(Ok(rendered)) = summary.get() {
+        if let Some(Ok(rendered)) = first.get() {
             registered.set_value(true);
             if !realtime.replay_after(rendered.cursor) {
-                changes.update(|n| *n += 1);
+                refresh.run();
             }
         }
     });
@@ -59,7 +60,7 @@ pub fn DashboardPage() -> impl IntoView {
     Effect::new(move |previous: Option<()>| {
         realtime.resets.track();
         if previous.is_some() {
-            changes.update(|n| *n += 1);
+            refresh.run();
         }
     });
     let greeting = move || match session.user() {
@@ -70,17 +71,78 @@ pub fn DashboardPage() -> impl IntoView {
     view! {
         <Title text="Dashboard" />
         <h1 class="text-2xl font-bold tracking-tight">"Dashboard"</h1>
-        <Transition fallback=|| view! { <p class="mt-4 text-slate-500 dark:text-slate-400">"Loading…"</p> }>
-            {move || summary.get().map(|result| match result {
-                Ok(summary) => view! { <News summary greeting=greeting() /> }.into_any(),
-                Err(error) => view! {
-                    <p role="alert" class="mt-4 rounded-md border border-red-200 bg-red-50 px-3 py-2 text-sm text-red-800 dark:border-red-900 dark:bg-red-950 dark:text-red-200">
-                        "Your news could not be loaded: " {error.message}
-                    </p>
-                }.into_any(),
-            })}
-        </Transition>
+        <Suspense fallback=|| view! { <p class="mt-4 text-slate-500 dark:text-slate-400">"Loading…"</p> }>
+            // `try_get`: when signing out disposes the page, Suspense may
+            // run this once more after its resource is gone.
+            {move || {
+                let first = first.try_get().flatten()?;
+                Some(match latest.try_get().flatten().map(Ok).unwrap_or(first) {
+                    Ok(summary) => view! { <News summary greeting=greeting() /> }.into_any(),
+                    Err(error) => view! {
+                        <p role="alert" class="mt-4 rounded-md border border-red-200 bg-red-50 px-3 py-2 text-sm text-red-800 dark:border-red-900 dark:bg-red-950 dark:text-red-200">
+                            "Your news could not be loaded: " {error.message}
+                        </p>
+                    }.into_any(),
+                })
+            }}
+        </Suspense>
         <QuickLinks />
+    }
+}
+
+/// Loads the news again, one request at a time: changes that arrive while
+/// one is under way make one more load when it is done. Answers that come
+/// after the page has gone are dropped.
+#[derive(Clone, Copy)]
+struct Refresh {
+    latest: RwSignal<Option<DashboardSummary>>,
+    /// (a load is under way, another is wanted after it)
+    state: StoredValue<(bool, bool)>,
+}
+
+impl Refresh {
+    fn new(latest: RwSignal<Option<DashboardSummary>>) -> Self {
+        Self {
+            latest,
+            state: StoredValue::new((false, false)),
+        }
+    }
+
+    fn run(self) {
+        let busy = self
+            .state
+            .try_update_value(|(loading, again)| {
+                let busy = *loading;
+                *loading = true;
+                *again = busy;
+                busy
+            })
+            .unwrap_or(true);
+        if busy {
+            return;
+        }
+        leptos::task::spawn_local(async move {
+            loop {
+                let answer = load_dashboard().await;
+                if let Ok(summary) = answer
+                    && self.latest.try_set(Some(summary)).is_some()
+                {
+                    return;
+                }
+                let again = self
+                    .state
+                    .try_update_value(|(loading, again)| {
+                        let more = *again;
+                        *again = false;
+                        *loading = more;
+                        more
+                    })
+                    .unwrap_or(false);
+                if !again {
+                    return;
+                }
+            }
+        });
     }
 }
 

@@ -141,10 +141,10 @@ pub fn MessagesPage() -> impl IntoView {
         <NewConversationForm />
         <section aria-labelledby="conversations-heading" class="mt-6">
             <h2 id="conversations-heading" class="sr-only">"Conversations"</h2>
-            <Suspense fallback=|| view! { <p class="text-sm text-slate-500" role="status">"Loading conversations…"</p> }>
+            <Suspense fallback=|| view! { <p class="text-sm text-slate-500 dark:text-slate-400" role="status">"Loading conversations…"</p> }>
                 // A failed first load: the list loads (and reports) it
                 // itself in the browser.
-                {move || first.get().map(|list| view! { <Conversations initial=list.ok() /> })}
+                {move || first.try_get().flatten().map(|list| view! { <Conversations initial=list.ok() /> })}
             </Suspense>
         </section>
     }
@@ -228,7 +228,7 @@ fn Conversations(initial: Option<ConversationList>) -> impl IntoView {
 
     view! {
             {move || match loaded.get() {
-                None => view! { <p class="text-sm text-slate-500" role="status">"Loading conversations…"</p> }.into_any(),
+                None => view! { <p class="text-sm text-slate-500 dark:text-slate-400" role="status">"Loading conversations…"</p> }.into_any(),
                 Some(Err(message)) => view! {
                     <div role="alert" class="rounded-lg border border-red-300 bg-red-50 p-4 text-sm text-red-800 dark:border-red-800 dark:bg-red-950 dark:text-red-200">
                         <p>{message}</p>
@@ -302,10 +302,10 @@ fn ConversationRow(conversation: Conversation, me: Signal<i64>) -> impl IntoView
                     <span class="flex items-center gap-2">
                         <span class="truncate font-medium" data-testid="conversation-title">{title.clone()}</span>
                         {(kind == ConversationKind::Group).then(|| view! {
-                            <span class="text-xs text-slate-500">{format!("{members} members")}</span>
+                            <span class="text-xs text-slate-500 dark:text-slate-400">{format!("{members} members")}</span>
                         })}
                         {move || presence().map(|(online, text)| view! {
-                            <span class="flex items-center gap-1 text-xs text-slate-500" data-testid="presence" data-online=online.to_string()>
+                            <span class="flex items-center gap-1 text-xs text-slate-500 dark:text-slate-400" data-testid="presence" data-online=online.to_string()>
                                 <span aria-hidden="true" class=if online { "h-2 w-2 rounded-full bg-emerald-500" } else { "h-2 w-2 rounded-full bg-slate-400" }></span>
                                 {text}
                             </span>
@@ -314,7 +314,7 @@ fn ConversationRow(conversation: Conversation, me: Signal<i64>) -> impl IntoView
                     <span class="block truncate text-sm text-slate-600 dark:text-slate-400" data-testid="conversation-preview">{preview}</span>
                 </span>
                 <span class="flex shrink-0 flex-col items-end gap-1">
-                    <span class="text-xs text-slate-500">
+                    <span class="text-xs text-slate-500 dark:text-slate-400">
                         {move || match (last_ms, realtime.now_ms.get()) {
                             (Some(then), Some(now)) => relative_time(then, now),
                             _ => String::new(),

@@ -19,7 +19,7 @@ pub fn NotificationsPage() -> impl IntoView {
             <Suspense fallback=|| view! {
                 <p class="py-8 text-center text-sm text-slate-500 dark:text-slate-400">"Loading notifications…"</p>
             }>
-                {move || first_page.get().map(|page| {
+                {move || first_page.try_get().flatten().map(|page| {
                     // A failed first page: the center loads (and reports) it
                     // itself in the browser.
                     view! { <NotificationCenter id_prefix="page" initial=page.ok() /> }

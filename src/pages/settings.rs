@@ -59,7 +59,7 @@ fn PrivacySettings() -> impl IntoView {
                 <input
                     type="checkbox"
                     data-testid="hide-presence"
-                    class="h-4 w-4 rounded border-slate-300 text-indigo-600 focus:ring-indigo-500"
+                    class="h-4 w-4 rounded border-slate-300 text-indigo-600 focus:ring-indigo-500 dark:text-indigo-300"
                     disabled=move || realtime.preferences.with(Option::is_none)
                     aria-describedby="presence-hint"
                     prop:checked=hidden
@@ -187,7 +187,7 @@ fn NotificationSettings() -> impl IntoView {
                             <label class="flex items-center gap-2 text-sm">
                                 <input
                                     type="checkbox"
-                                    class="h-4 w-4 rounded border-slate-300 text-indigo-600 focus:ring-indigo-500"
+                                    class="h-4 w-4 rounded border-slate-300 text-indigo-600 focus:ring-indigo-500 dark:text-indigo-300"
                                     prop:checked=move || muted(category)
                                     on:change=move |ev| {
                                         let mute = event_target_checked(&ev);
@@ -209,7 +209,7 @@ fn NotificationSettings() -> impl IntoView {
                 <label class="flex items-center gap-2 text-sm">
                     <input
                         type="checkbox"
-                        class="h-4 w-4 rounded border-slate-300 text-indigo-600 focus:ring-indigo-500"
+                        class="h-4 w-4 rounded border-slate-300 text-indigo-600 focus:ring-indigo-500 dark:text-indigo-300"
                         disabled=move || !loaded()
                         prop:checked=sound
                         on:change=move |ev| {
@@ -223,7 +223,7 @@ fn NotificationSettings() -> impl IntoView {
                     <label class="flex items-center gap-2 text-sm">
                         <input
                             type="checkbox"
-                            class="h-4 w-4 rounded border-slate-300 text-indigo-600 focus:ring-indigo-500"
+                            class="h-4 w-4 rounded border-slate-300 text-indigo-600 focus:ring-indigo-500 dark:text-indigo-300"
                             disabled=move || !loaded()
                             aria-describedby="browser-notifications-hint"
                             prop:checked=browser
@@ -244,7 +244,7 @@ fn NotificationSettings() -> impl IntoView {
                         <input
                             type="checkbox"
                             data-testid="push-preference"
-                            class="h-4 w-4 rounded border-slate-300 text-indigo-600 focus:ring-indigo-500"
+                            class="h-4 w-4 rounded border-slate-300 text-indigo-600 focus:ring-indigo-500 dark:text-indigo-300"
                             disabled=move || !loaded()
                             aria-describedby="push-preference-hint"
                             prop:checked=push

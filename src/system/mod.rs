@@ -65,15 +65,24 @@ pub async fn load_api_reference() -> Result<ApiReference, ApiError> {
     use crate::server::functions;
 
     let state = functions::state();
+    // Read before the first await: a server function called while the page
+    // renders may resume without the request's context.
+    let parts = use_context::<axum::http::request::Parts>();
     let _admin: AdminUser = functions::extract(&state).await?;
     // Built once by the router from its route list (`server::openapi`).
-    let reference = use_context::<axum::http::request::Parts>()
+    let reference = parts
+        .as_ref()
         .and_then(|parts| {
             parts
                 .extensions
                 .get::<std::sync::Arc<ApiReference>>()
                 .cloned()
         })
-        .ok_or_else(|| AppError::Internal("the API reference is not attached".into()))?;
+        .ok_or_else(|| {
+            AppError::Internal(format!(
+                "the API reference is not attached to {:?}",
+                parts.as_ref().map(|p| (&p.method, &p.uri))
+            ))
+        })?;
     Ok(ApiReference::clone(&reference))
 }

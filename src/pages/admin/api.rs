@@ -111,7 +111,7 @@ pub fn ApiReferencePage() -> impl IntoView {
             <a class="font-mono text-indigo-700 underline dark:text-indigo-300" href="/api/openapi.json" rel="external">"/api/openapi.json"</a>
             "; errors are " <code class="font-mono">"{\"error\": {\"code\", \"message\", \"field\"?}}"</code> "."
         </p>
-        <Transition fallback=|| view! { <p class="mt-4 text-slate-500">"Loading…"</p> }>
+        <Transition fallback=|| view! { <p class="mt-4 text-slate-500 dark:text-slate-400">"Loading…"</p> }>
             {move || reference.get().map(|result| match result {
                 Ok(reference) => view! { <Reference reference /> }.into_any(),
                 Err(error) => view! {

@@ -116,7 +116,7 @@ fn Sparkline(values: Vec<u32>, what: &'static str, testid: &'static str) -> impl
             <polyline points=points fill="none" stroke="currentColor" stroke-width="1.5" vector-effect="non-scaling-stroke" />
         </svg>
         // The axis, so that a spike at the right edge reads as "just now".
-        <p aria-hidden="true" class="flex justify-between text-[0.65rem] text-slate-400 dark:text-slate-500">
+        <p aria-hidden="true" class="flex justify-between text-[0.65rem] text-slate-600 dark:text-slate-400">
             <span>"15 min ago"</span>
             <span>{format!("peak {peak}")}</span>
             <span>"now"</span>
@@ -483,7 +483,7 @@ pub fn StatusPage() -> impl IntoView {
             </p>
         })}
         <div class="mt-4">
-            <Transition fallback=|| view! { <p class="text-slate-500">"Loading…"</p> }>
+            <Transition fallback=|| view! { <p class="text-slate-500 dark:text-slate-400">"Loading…"</p> }>
                 {move || report.get().map(|result| match result {
                     Ok(report) => view! { <StatusView report /> }.into_any(),
                     Err(error) => view! {

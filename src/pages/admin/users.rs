@@ -130,7 +130,7 @@ pub fn UsersPage() -> impl IntoView {
         </div>
         <div class="mt-4"><FormError error=error /></div>
         <div class="mt-2 overflow-x-auto rounded-xl border border-slate-200 bg-white p-4 shadow-sm dark:border-slate-800 dark:bg-slate-900">
-            <Transition fallback=|| view! { <p class="text-slate-500">"Loading…"</p> }>
+            <Transition fallback=|| view! { <p class="text-slate-500 dark:text-slate-400">"Loading…"</p> }>
                 {move || accounts.get().map(|result| match result {
                     Err(failure) => view! { <p role="alert" class="text-sm text-red-700 dark:text-red-300">{failure.message}</p> }.into_any(),
                     Ok(list) if list.is_empty() => view! { <p class="text-sm text-slate-500 dark:text-slate-400">"No user matches."</p> }.into_any(),
