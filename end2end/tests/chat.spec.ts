@@ -260,9 +260,11 @@ test("a message delivered while the conversation list loads is not lost", async 
     await released;
     await route.fulfill({ response });
   });
-  await page.goto("/messages");
+  // Opened inside the app (a direct load gets the list in the HTML).
+  await page.goto("/");
   await hydrated(page);
   await expect(connectionStatus(page)).toHaveText("Live");
+  await page.getByRole("navigation", { name: "Main" }).getByRole("link", { name: "Messages" }).click();
   await expect.poll(() => held).toBe(true);
   await alice.post(`/api/conversations/${id}/messages`, { data: { body: "sent while loading" } });
   // Give the stream time to deliver it before the stale list arrives.

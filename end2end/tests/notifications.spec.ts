@@ -93,7 +93,7 @@ test("the center filters by tab, marks read, deletes, pages and is keyboard usab
   await publish(api, user, "Nightly build failed", { category: "job", priority: "high", url: "/settings" });
   await publish(api, user, "Bob followed you", { category: "social" });
 
-  await page.getByRole("link", { name: "Notifications" }).click();
+  await page.getByRole("navigation", { name: "Main" }).getByRole("link", { name: "Notifications" }).click();
   await expect(page).toHaveURL(/\/notifications$/);
   const items = page.getByTestId("notification-item");
   await expect(items).toHaveCount(3);
