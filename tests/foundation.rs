@@ -91,8 +91,9 @@ async fn dashboard_is_server_rendered_with_navigation() {
     assert!(html.contains(r#"aria-current="page""#));
     assert!(html.contains("Sign out"));
     assert!(html.contains("/pkg/herald.css"));
-    // The server function's answer is rendered into the page.
-    assert!(html.contains("Operational"), "{html}");
+    // The server function's answer (the person's news) is rendered into
+    // the page.
+    assert!(html.contains("You're all caught up."), "{html}");
 }
 
 #[tokio::test]
