@@ -229,6 +229,16 @@ test("at 360 px nothing scrolls sideways, the tab bar navigates and targets are 
       await expect(nav.getByRole("link", { name: "Messages" })).toHaveAttribute("aria-current", "page");
       await nav.getByRole("link", { name: "Notifications" }).click();
       await expect(page.getByRole("heading", { level: 1 })).toHaveText("Notifications");
+      if (width < 640) {
+        // The center's controls are thumb-sized on a phone.
+        const center = page.getByTestId("page-center");
+        // (An item's title is stretched over the whole item by ::after.)
+        for (const control of await center.locator("button:not([class*='after:absolute']), a[data-testid=notification-action]").all()) {
+          const box = await control.boundingBox();
+          if (!box) continue;
+          expect(box.height, `${await control.textContent()} at ${width} px`).toBeGreaterThanOrEqual(44);
+        }
+      }
       // The bell's panel fits the screen.
       await page.locator("#notification-bell").tap();
       const panel = await page.locator("#notification-panel").boundingBox();

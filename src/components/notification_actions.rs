@@ -46,9 +46,9 @@ pub fn NotificationActions(
 /// The first action is the primary one.
 fn button_class(primary: bool) -> &'static str {
     if primary {
-        "inline-flex min-h-9 items-center rounded-md bg-indigo-600 px-3 py-1 text-sm font-medium text-white hover:bg-indigo-500 focus-visible:outline focus-visible:outline-2 focus-visible:outline-offset-2 focus-visible:outline-indigo-600 aria-disabled:opacity-60"
+        "inline-flex min-h-11 items-center rounded-md bg-indigo-600 sm:min-h-9 px-3 py-1 text-sm font-medium text-white hover:bg-indigo-500 focus-visible:outline focus-visible:outline-2 focus-visible:outline-offset-2 focus-visible:outline-indigo-600 aria-disabled:opacity-60"
     } else {
-        "inline-flex min-h-9 items-center rounded-md border border-slate-300 px-3 py-1 text-sm font-medium text-slate-800 hover:bg-slate-100 focus-visible:outline focus-visible:outline-2 focus-visible:outline-offset-2 focus-visible:outline-indigo-600 aria-disabled:opacity-60 dark:border-slate-600 dark:text-slate-100 dark:hover:bg-slate-800"
+        "inline-flex min-h-11 items-center rounded-md border border-slate-300 sm:min-h-9 px-3 py-1 text-sm font-medium text-slate-800 hover:bg-slate-100 focus-visible:outline focus-visible:outline-2 focus-visible:outline-offset-2 focus-visible:outline-indigo-600 aria-disabled:opacity-60 dark:border-slate-600 dark:text-slate-100 dark:hover:bg-slate-800"
     }
 }
 

@@ -265,7 +265,7 @@ pub fn NotificationCenter(
                                     aria-controls=panel_id.clone()
                                     aria-selected=move || if selected() { "true" } else { "false" }
                                     tabindex=move || if selected() { "0" } else { "-1" }
-                                    class="shrink-0 rounded-full border px-3 py-1 font-medium transition-colors focus-visible:outline focus-visible:outline-2 focus-visible:outline-offset-1 focus-visible:outline-indigo-600 border-slate-200 text-slate-600 hover:bg-slate-100 aria-selected:border-indigo-600 aria-selected:bg-indigo-600 aria-selected:text-white dark:border-slate-700 dark:text-slate-300 dark:hover:bg-slate-800"
+                                    class="min-h-11 shrink-0 rounded-full border px-3 py-1 font-medium transition-colors sm:min-h-0 focus-visible:outline focus-visible:outline-2 focus-visible:outline-offset-1 focus-visible:outline-indigo-600 border-slate-200 text-slate-600 hover:bg-slate-100 aria-selected:border-indigo-600 aria-selected:bg-indigo-600 aria-selected:text-white dark:border-slate-700 dark:text-slate-300 dark:hover:bg-slate-800"
                                     on:click=move |_| select(index)
                                 >
                                     {this.label()}
@@ -276,7 +276,7 @@ pub fn NotificationCenter(
                 </div>
                 <button
                     type="button"
-                    class="rounded-md px-2 py-1 text-sm font-medium text-indigo-700 hover:bg-indigo-50 focus-visible:outline focus-visible:outline-2 focus-visible:outline-indigo-600 aria-disabled:cursor-not-allowed aria-disabled:opacity-50 dark:text-indigo-300 dark:hover:bg-indigo-950"
+                    class="min-h-11 rounded-md px-2 py-1 text-sm font-medium text-indigo-700 sm:min-h-0 hover:bg-indigo-50 focus-visible:outline focus-visible:outline-2 focus-visible:outline-indigo-600 aria-disabled:cursor-not-allowed aria-disabled:opacity-50 dark:text-indigo-300 dark:hover:bg-indigo-950"
                     aria-disabled=move || (unread_now() == 0).then_some("true")
                     on:click=move |ev| {
                         if unread_now() > 0 {
@@ -307,7 +307,7 @@ pub fn NotificationCenter(
                             <p>"Notifications could not be loaded: " {message}</p>
                             <button
                                 type="button"
-                                class="mt-2 rounded-md border border-red-300 px-3 py-1 font-medium hover:bg-red-100 dark:border-red-800 dark:hover:bg-red-900"
+                                class="mt-2 min-h-11 rounded-md border border-red-300 px-3 py-1 font-medium sm:min-h-0 hover:bg-red-100 dark:border-red-800 dark:hover:bg-red-900"
                                 on:click=move |_| load(tab.get_untracked())
                             >
                                 "Try again"
@@ -336,7 +336,7 @@ pub fn NotificationCenter(
                                 <div class="pt-3 text-center">
                                     <button
                                         type="button"
-                                        class="rounded-md border border-slate-300 px-4 py-1.5 text-sm font-medium hover:bg-slate-100 focus-visible:outline focus-visible:outline-2 focus-visible:outline-indigo-600 dark:border-slate-700 dark:hover:bg-slate-800"
+                                        class="min-h-11 rounded-md border border-slate-300 px-4 py-1.5 text-sm font-medium sm:min-h-0 hover:bg-slate-100 focus-visible:outline focus-visible:outline-2 focus-visible:outline-indigo-600 dark:border-slate-700 dark:hover:bg-slate-800"
                                         aria-disabled=move || loading_more.get().then_some("true")
                                         on:click=load_more
                                     >
@@ -509,7 +509,7 @@ fn NotificationItem(
                 type="button"
                 aria-label=delete_label
                 title="Delete"
-                class="relative z-10 self-start rounded p-1 text-slate-400 opacity-60 hover:bg-slate-200 hover:text-slate-700 group-hover:opacity-100 focus-visible:opacity-100 focus-visible:outline focus-visible:outline-2 focus-visible:outline-indigo-600 dark:hover:bg-slate-700 dark:hover:text-slate-200"
+                class="relative z-10 -mr-2 -mt-2 flex h-11 w-11 shrink-0 items-center justify-center self-start rounded text-slate-500 opacity-60 sm:m-0 sm:h-auto sm:w-auto sm:p-1 hover:bg-slate-200 hover:text-slate-700 group-hover:opacity-100 focus-visible:opacity-100 focus-visible:outline focus-visible:outline-2 focus-visible:outline-indigo-600 dark:hover:bg-slate-700 dark:hover:text-slate-200"
                 on:click=remove
             >
                 <svg aria-hidden="true" viewBox="0 0 20 20" class="h-4 w-4" fill="currentColor">
@@ -572,7 +572,7 @@ fn PermissionPrompt() -> impl IntoView {
                 <p>"Get a browser notification when Herald is in the background."</p>
                 <button
                     type="button"
-                    class="rounded-md bg-indigo-600 px-3 py-1 font-medium text-white hover:bg-indigo-500 focus-visible:outline focus-visible:outline-2 focus-visible:outline-offset-2 focus-visible:outline-indigo-600"
+                    class="min-h-11 rounded-md bg-indigo-600 px-3 py-1 font-medium text-white hover:bg-indigo-500 focus-visible:outline focus-visible:outline-2 focus-visible:outline-offset-2 focus-visible:outline-indigo-600 sm:min-h-0"
                     on:click=enable
                 >
                     "Turn on"
