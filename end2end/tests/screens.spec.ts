@@ -158,19 +158,24 @@ test("actions work from the center and from toasts and mark the notification rea
   }
 });
 
-/** Every page a signed-in admin can open, with a conversation to show. */
-async function everyPage(page: Page, browser: Browser): Promise<string[]> {
+/** Signs up another person and starts a direct conversation with them
+ * from `page`'s list; returns the conversation's path. */
+async function startWithNewPerson(page: Page, browser: Browser): Promise<string> {
   const other = await browser.newContext();
-  const bobPage = await other.newPage();
-  const bob = await signUp(bobPage, uniqueName("b"));
+  const name = await signUp(await other.newPage(), uniqueName("b"));
   await other.close();
   await page.goto("/messages");
   await hydrated(page);
   await page.getByText("New conversation").click();
-  await page.getByLabel("Username").fill(bob);
+  await page.getByLabel("Username").fill(name);
   await page.getByRole("button", { name: "Start conversation" }).click();
   await expect(page).toHaveURL(/\/messages\/\d+$/);
-  const conversation = new URL(page.url()).pathname;
+  return new URL(page.url()).pathname;
+}
+
+/** Every page a signed-in admin can open, with a conversation to show. */
+async function everyPage(page: Page, browser: Browser): Promise<string[]> {
+  const conversation = await startWithNewPerson(page, browser);
   return [
     "/",
     "/notifications",
@@ -254,14 +259,7 @@ test("on a phone the chat composer stays above the on-screen keyboard", async ({
   const context = await browser.newContext({ viewport: { width: 360, height: 740 }, hasTouch: true });
   const page = await context.newPage();
   await signUp(page);
-  const other = await browser.newContext();
-  const bob = await signUp(await other.newPage(), uniqueName("b"));
-  await other.close();
-  await page.goto("/messages");
-  await hydrated(page);
-  await page.getByText("New conversation").click();
-  await page.getByLabel("Username").fill(bob);
-  await page.getByRole("button", { name: "Start conversation" }).click();
+  await startWithNewPerson(page, browser);
   const composer = page.getByRole("textbox", { name: "Message" });
   await expect(composer).toBeVisible();
   // The keyboard takes the lower part of the screen: the visual viewport
