@@ -1,6 +1,7 @@
 //! The server side: configuration, state, HTTP routing, serving and
 //! telemetry. Compiled only with the `ssr` feature.
 
+pub mod assets;
 pub mod client_ip;
 pub mod clock;
 pub mod config;

@@ -66,8 +66,13 @@ pub fn build(state: AppState) -> Router {
     let uploads = uploads
         .layer(RequestBodyLimitLayer::new(upload_limit))
         .layer(DefaultBodyLimit::max(upload_limit));
+    let pkg = crate::server::assets::pkg_routes(
+        &state.leptos_options.site_root,
+        &state.leptos_options.site_pkg_dir,
+    );
     router
         .leptos_routes_with_context(&state, routes, || {}, move || shell(leptos_options.clone()))
+        .merge(pkg)
         .fallback(leptos_axum::file_and_error_handler_with_context::<
             AppState,
             _,
