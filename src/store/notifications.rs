@@ -88,6 +88,11 @@ const SELECT_NOTIFICATION: &str = "SELECT n.id, n.category, n.priority, n.title,
         a.id AS actor_id, a.username AS actor_username, a.display_name AS actor_display_name, a.role AS actor_role
     FROM notifications n LEFT JOIN users a ON a.id = n.actor_id";
 
+/// A stored category name; anything else is a corrupt row.
+fn stored_category(name: &str) -> Result<Category, StoreError> {
+    Category::parse(name).ok_or_else(|| StoreError::Corrupt(format!("category {name}")))
+}
+
 fn notification_from(row: &Row<'_>) -> Result<Notification, StoreError> {
     let corrupt = |what: &str, value: &str| StoreError::Corrupt(format!("{what} {value}"));
     let category: String = row.value("category")?;
@@ -117,7 +122,7 @@ fn notification_from(row: &Row<'_>) -> Result<Notification, StoreError> {
         .unwrap_or_default();
     Ok(Notification {
         id: row.value("id")?,
-        category: Category::parse(&category).ok_or_else(|| corrupt("category", &category))?,
+        category: stored_category(&category)?,
         priority: Priority::parse(&priority).ok_or_else(|| corrupt("priority", &priority))?,
         title: row.value("title")?,
         body: row.value("body")?,
@@ -210,9 +215,7 @@ impl Store {
                 &args![user_id],
                 |row| {
                     let category: String = row.value("category")?;
-                    let category = Category::parse(&category)
-                        .ok_or_else(|| StoreError::Corrupt(format!("category {category}")))?;
-                    Ok((category, row.value("unread")?))
+                    Ok((stored_category(&category)?, row.value("unread")?))
                 },
             )
             .await
