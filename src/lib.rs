@@ -28,11 +28,31 @@ pub mod store;
 pub mod topics;
 
 /// Entry point of the WASM build: attaches the reactive app to the
-/// server-rendered DOM.
+/// server-rendered DOM, first fetching the chunk of a lazily loaded route
+/// when the page is one (`app.rs`).
 #[cfg(feature = "hydrate")]
 #[wasm_bindgen::prelude::wasm_bindgen]
 pub fn hydrate() {
-    console_error_panic_hook::set_once();
-    leptos::mount::hydrate_body(app::App);
+    use leptos::prelude::{ArcRwSignal, Set, provide_context};
+
+    components::load_error::install_panic_hook();
+    // `leptos::mount::hydrate_lazy`, plus the moment it is done (which
+    // starts Leptos' executor itself).
+    let done = ArcRwSignal::new(false);
+    let for_app = done.clone();
+    wasm_bindgen_futures::spawn_local(async move {
+        let page = leptos::mount::hydrate_from_async(
+            leptos::prelude::document()
+                .body()
+                .expect("the page has a body"),
+            move || {
+                provide_context(realtime::client::Hydrated(for_app));
+                app::App()
+            },
+        )
+        .await;
+        done.set(true);
+        page.forget();
+    });
     service_worker::register();
 }

@@ -97,6 +97,10 @@ async fn run(config: Config, config_path: PathBuf) -> Result<(), Failure> {
         .map_err(|e| format!("{}: [package.metadata.leptos]: {e}", config_path.display()))?
         .leptos_options;
     leptos.site_addr = config.addr;
+    // A release build names its files by content and lists the names in
+    // hash.txt beside the binary; the page must then ask for those names.
+    leptos.hash_files = herald::server::assets::site_is_hashed(&leptos.hash_file);
+    tracing::info!(hashed = leptos.hash_files, site = %leptos.site_root, "static files");
 
     herald::server::random::check()?;
     let hub = Hub::new(config.connection_queue.get());

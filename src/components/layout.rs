@@ -11,6 +11,7 @@ use crate::auth::context::use_session;
 use crate::components::bell::{ConnectionIndicator, NotificationBell};
 use crate::components::toasts::Toaster;
 use crate::model::user::User;
+use crate::realtime::client::use_hydrated;
 use crate::realtime::provide_realtime;
 
 /// One entry of the main navigation.
@@ -49,11 +50,10 @@ const ADMIN_NAV: NavItem = NavItem {
 #[component]
 pub fn Layout(children: Children) -> impl IntoView {
     provide_realtime();
-    // Effects run only in the browser: the attribute tells tests (and CSS)
-    // that the WASM has taken over the page.
+    // The attribute tells tests (and CSS) that the WASM has taken over the
+    // whole page, a lazily loaded route included.
     let session = use_session();
-    let (hydrated, set_hydrated) = signal(false);
-    Effect::new(move |_| set_hydrated.set(true));
+    let hydrated = use_hydrated();
 
     view! {
         <div class="flex min-h-screen flex-col" data-hydrated=move || hydrated.get().then_some("true")>

@@ -149,6 +149,24 @@ type Listener = Arc<dyn Fn(&Delivery) + Send + Sync>;
 /// A component's interest in typing and presence.
 type EphemeralListener = Arc<dyn Fn(&Ephemeral) + Send + Sync>;
 
+/// Whether the page has finished hydrating, a lazily loaded route's chunk
+/// included. Provided by the browser's entry point (`hydrate` in lib.rs);
+/// absent on the server, where it reads `false`. Anything that changes what
+/// a route renders (the clock, the event stream) starts only once this is
+/// true: the layout hydrates first and its effects run while the route's
+/// chunk is still downloading, and a route that then rendered other content
+/// than the server did would fail to hydrate.
+#[derive(Clone)]
+pub struct Hydrated(pub ArcRwSignal<bool>);
+
+/// The page's [`Hydrated`] state, tracked.
+pub fn use_hydrated() -> Signal<bool> {
+    match use_context::<Hydrated>() {
+        Some(Hydrated(done)) => Signal::derive(move || done.get()),
+        None => Signal::stored(false),
+    }
+}
+
 /// The real-time context. `Copy`: every field is an arena handle.
 #[derive(Clone, Copy)]
 pub struct Realtime {

@@ -32,7 +32,7 @@ use crate::model::event::{Ephemeral, Event, PollAnswer};
 use crate::model::notification::{NotificationPage, Preferences};
 use crate::realtime::alerts::Alerts;
 use crate::realtime::client::{
-    ConnectionStatus, Delivery, Realtime, backoff_ms, follow_link, page_hidden,
+    ConnectionStatus, Delivery, Realtime, backoff_ms, follow_link, page_hidden, use_hydrated,
 };
 use crate::realtime::sequencer::{Next, Sequencer};
 use crate::realtime::tabs::{self, Relay, TabChannel};
@@ -100,17 +100,26 @@ pub fn run(realtime: Realtime) {
     let navigate: Rc<dyn Fn(&str)> = Rc::new(move |url: &str| follow_link(url, &navigate));
     let current: Rc<RefCell<Option<Conn>>> = Rc::new(RefCell::new(None));
 
-    // The clock for relative times; set after hydration, not during it.
-    Effect::new(move |_| {
+    // The clock for relative times and the stream start once the whole
+    // page has hydrated (see `Hydrated`), not during it.
+    let hydrated = use_hydrated();
+    Effect::new(move |started: Option<bool>| {
+        if started == Some(true) || !hydrated.get() {
+            return started.unwrap_or(false);
+        }
         let tick = move || realtime.now_ms.set(Some(js_sys::Date::now() as i64));
         tick();
         let _ = set_interval_with_handle(tick, Duration::from_secs(30));
+        true
     });
 
     install_window_listeners(Rc::clone(&current));
 
     let current_for_preferences = Rc::clone(&current);
     Effect::new(move |_| {
+        if !hydrated.get() {
+            return;
+        }
         let user_id = match session.user() {
             Some(Ok(Some(user))) => Some(user.id),
             Some(Ok(None)) => None,

@@ -1,23 +1,45 @@
-//! The built app's files under `/pkg` (WASM, its JavaScript glue, the CSS),
-//! sent as the brotli or gzip copy that `scripts/precompress.mjs` wrote
-//! beside each one at build time, whichever the browser accepts, instead of
-//! being compressed again on every request. Server only.
+//! The built app's files under `/pkg` (the WASM and its chunks, their
+//! JavaScript glue, the CSS), sent as the brotli or gzip copy that
+//! `scripts/precompress.mjs` wrote beside each one at build time, whichever
+//! the browser accepts, instead of being compressed again on every request.
+//! Server only.
 //!
-//! The file names are not versioned yet, so browsers keep them but ask
-//! again each time (`no-cache`; `Last-Modified` makes that a 304).
+//! A release build names each file after a hash of its content
+//! (`herald.<hash>.wasm`, cargo-leptos' `hash-files`) and writes the names to
+//! `hash.txt` beside the binary. Those files never change, so browsers keep
+//! them for a year without asking again (`immutable`), and a page always
+//! loads the chunks of the build that rendered it. Anything else under
+//! `/pkg` (an unhashed debug build, wasm-bindgen's snippets) is `no-cache`:
+//! kept, but checked each time (`Last-Modified` makes that a 304).
 
 use std::path::{Path, PathBuf};
 
 use axum::Router;
-use axum::http::{HeaderValue, header};
+use axum::extract::Request;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::Response;
 use tower_http::services::ServeDir;
-use tower_http::set_header::SetResponseHeaderLayer;
 
 /// The path the files are served under.
 pub const PKG_PATH: &str = "/pkg";
 
-/// `/pkg` from `<site_root>/<pkg_dir>`.
-pub fn pkg_routes<S: Clone + Send + Sync + 'static>(site_root: &str, pkg_dir: &str) -> Router<S> {
+/// Whether the site was built with content-hashed file names: cargo-leptos
+/// then writes `hash_file` (relative to the binary's directory, as Leptos
+/// reads it when naming the files in the page).
+pub fn site_is_hashed(hash_file: &str) -> bool {
+    std::env::current_exe()
+        .ok()
+        .and_then(|exe| exe.parent().map(|dir| dir.join(hash_file)))
+        .is_some_and(|path| path.is_file())
+}
+
+/// `/pkg` from `<site_root>/<pkg_dir>`; `hashed` as [`site_is_hashed`] found.
+pub fn pkg_routes<S: Clone + Send + Sync + 'static>(
+    site_root: &str,
+    pkg_dir: &str,
+    hashed: bool,
+) -> Router<S> {
     let dir = Path::new(site_root).join(pkg_dir);
     drop_stale_copies(&dir);
     Router::new()
@@ -25,10 +47,40 @@ pub fn pkg_routes<S: Clone + Send + Sync + 'static>(site_root: &str, pkg_dir: &s
             PKG_PATH,
             ServeDir::new(dir).precompressed_br().precompressed_gzip(),
         )
-        .layer(SetResponseHeaderLayer::overriding(
-            header::CACHE_CONTROL,
-            HeaderValue::from_static("no-cache"),
-        ))
+        .layer(middleware::from_fn(move |request: Request, next: Next| {
+            let immutable = hashed && names_content_hash(request.uri().path());
+            async move {
+                let mut response: Response = next.run(request).await;
+                if response.status().is_success() || response.status() == StatusCode::NOT_MODIFIED {
+                    response.headers_mut().insert(
+                        header::CACHE_CONTROL,
+                        HeaderValue::from_static(if immutable {
+                            "public, max-age=31536000, immutable"
+                        } else {
+                            "no-cache"
+                        }),
+                    );
+                }
+                response
+            }
+        }))
+}
+
+/// Whether a file name carries cargo-leptos' content hash: a dot-separated
+/// part of 22 URL-safe base64 characters (an MD5 digest), as in
+/// `herald.<hash>.wasm` or `__wasm_split.<hash>.js`.
+fn names_content_hash(path: &str) -> bool {
+    let name = path.rsplit('/').next().unwrap_or_default();
+    let mut parts = name.split('.');
+    parts.next();
+    let mut middle: Vec<&str> = parts.collect();
+    middle.pop();
+    middle.iter().any(|part| {
+        part.len() == 22
+            && part
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    })
 }
 
 /// Deletes compressed copies older than their file: a build that did not
@@ -60,7 +112,22 @@ fn drop_stale_copies(dir: &Path) {
 
 #[cfg(test)]
 mod tests {
-    use super::drop_stale_copies;
+    use super::{drop_stale_copies, names_content_hash};
+
+    #[test]
+    fn hashed_names_are_told_from_plain_ones() {
+        assert!(names_content_hash(
+            "/pkg/herald.gMe5rX-3ZcYdO_u1AbCdEf.wasm"
+        ));
+        assert!(names_content_hash(
+            "/pkg/__wasm_split.gMe5rX-3ZcYdO_u1AbCdEf.js"
+        ));
+        assert!(!names_content_hash("/pkg/herald.wasm"));
+        assert!(!names_content_hash("/pkg/herald_bg.wasm"));
+        // 22 characters, but the name itself, not a hash part.
+        assert!(!names_content_hash("/pkg/gMe5rX-3ZcYdO_u1AbCdEf.js"));
+        assert!(!names_content_hash("/pkg/snippets/leptos-1a2b/inline0.js"));
+    }
 
     #[test]
     fn copies_older_than_their_file_are_dropped() {

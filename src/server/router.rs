@@ -69,6 +69,7 @@ pub fn build(state: AppState) -> Router {
     let pkg = crate::server::assets::pkg_routes(
         &state.leptos_options.site_root,
         &state.leptos_options.site_pkg_dir,
+        state.leptos_options.hash_files,
     );
     router
         .leptos_routes_with_context(&state, routes, || {}, move || shell(leptos_options.clone()))

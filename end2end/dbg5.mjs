@@ -1,0 +1,16 @@
+import { chromium } from "@playwright/test";
+const base = "http://127.0.0.1:3977";
+const browser = await chromium.launch({ executablePath: "/usr/bin/chromium", args: ["--no-sandbox"] });
+const page = await browser.newPage();
+page.on("console", (m) => { if (m.type() === "error") console.log("console", m.text().slice(0, 80)); });
+page.on("pageerror", (e) => console.log("pageerror", String(e).slice(0, 200)));
+await page.goto(base + "/login");
+await page.waitForSelector("[data-hydrated=true]");
+await page.getByLabel("Username").fill("admin");
+await page.getByLabel("Password").fill("admin-password-x");
+await page.getByRole("button", { name: "Sign in" }).click();
+await page.waitForSelector("[data-testid=user-menu]");
+await page.goto(base + process.argv[2]);
+await page.waitForTimeout(2000);
+console.log(process.argv[2], "hydrated", await page.locator("[data-hydrated=true]").count());
+await browser.close();

@@ -1,0 +1,143 @@
+// The split build: the first download holds the dashboard, the bell and
+// the notification center; chat, settings and the admin area are chunks of
+// their own, fetched when visited (preloaded by the server on a direct
+// load). Every route loads directly and by in-app navigation without a
+// console error, a chunk that cannot be downloaded leaves an error with a
+// Reload button rather than a dead page, and /pkg is named by content and
+// cached for good.
+import { test, expect, hydrated, signIn, signUp, uniqueName, ADMIN, PASSWORD } from "./fixtures";
+
+/** The main module is `herald.<hash>.wasm`; anything else is a route's chunk. */
+const isChunk = (url: string) => {
+  const { pathname } = new URL(url);
+  return pathname.startsWith("/pkg/") && pathname.endsWith(".wasm") && !/\/herald\.[^/]*wasm$/.test(pathname);
+};
+
+test("every route loads directly and by navigation, each from its own chunk", async ({ browser, request }) => {
+  // A second person to talk to, and the admin's conversation with them.
+  const other = uniqueName("split");
+  expect((await request.post("/api/auth/register", { data: { username: other, password: PASSWORD } })).status()).toBe(201);
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  const errors: string[] = [];
+  let where = "sign-in";
+  page.on("console", (msg) => {
+    if (msg.type() === "error") errors.push(`${where}: ${msg.text()} @ ${msg.location().url}`);
+  });
+  page.on("pageerror", (err) => errors.push(`${where}: ${String(err)}`));
+  await signIn(page, ADMIN.username, ADMIN.password);
+  const opened = await page.request.post("/api/conversations", { data: { kind: "direct", with: other } });
+  expect(opened.ok()).toBe(true);
+  const { conversation } = await opened.json();
+
+  const routes: [string, string][] = [
+    ["/", "Dashboard"],
+    ["/notifications", "Notifications"],
+    ["/messages", "Messages"],
+    [`/messages/${conversation.id}`, other],
+    ["/settings", "Settings"],
+    ["/admin/status", "Status"],
+    ["/admin/users", "Users"],
+    ["/admin/tokens", "API tokens"],
+    ["/admin/announce", "System announcement"],
+    ["/admin/notify", "Send a notification"],
+    ["/admin/api", "API reference"],
+  ];
+
+  const chunks: string[] = [];
+  page.on("request", (r) => {
+    if (isChunk(r.url())) chunks.push(new URL(r.url()).pathname);
+  });
+
+  // Direct loads: the page hydrates with its chunk, which the HTML preloads.
+  for (const [path, heading] of routes) {
+    where = path;
+    chunks.length = 0;
+    const response = await page.goto(path);
+    expect(response?.status(), path).toBe(200);
+    await hydrated(page);
+    await expect(page.getByRole("heading", { level: 1 }), path).toHaveText(heading);
+    // The server's HTML, before the app manages the head.
+    const html = (await response?.text()) ?? "";
+    const preloaded = [...html.matchAll(/<link[^>]*rel="preload"[^>]*>/g)]
+      .map((link) => /href="([^"]+\.wasm)"/.exec(link[0])?.[1])
+      .filter((href): href is string => !!href);
+    if (path === "/" || path === "/notifications") {
+      expect(chunks, `${path} needs no chunk`).toEqual([]);
+    } else {
+      expect(chunks.length, `${path} loads a chunk`).toBeGreaterThan(0);
+      for (const chunk of chunks) expect(preloaded, `${path} preloads ${chunk}`).toContain(chunk);
+    }
+  }
+
+  // In-app navigation from each route to the next, in one document.
+  await page.goto("/");
+  await hydrated(page);
+  await page.evaluate(() => ((window as unknown as { marker: number }).marker = 7));
+  const main = () => page.getByRole("navigation", { name: "Main" });
+  const admin = () => page.getByRole("navigation", { name: "Administration" });
+  const steps: [() => Promise<void>, string][] = [
+    [() => main().getByRole("link", { name: "Messages" }).click(), "Messages"],
+    [() => page.getByTestId("conversation").filter({ hasText: other }).click(), other],
+    [() => main().getByRole("link", { name: "Notifications" }).click(), "Notifications"],
+    [() => main().getByRole("link", { name: "Settings" }).click(), "Settings"],
+    [() => main().getByRole("link", { name: "Admin" }).click(), "Status"],
+    [() => admin().getByRole("link", { name: "Users" }).click(), "Users"],
+    [() => admin().getByRole("link", { name: "API tokens" }).click(), "API tokens"],
+    [() => admin().getByRole("link", { name: "Announcement" }).click(), "System announcement"],
+    [() => admin().getByRole("link", { name: "Send notification" }).click(), "Send a notification"],
+    [() => admin().getByRole("link", { name: "API reference" }).click(), "API reference"],
+    [() => main().getByRole("link", { name: "Dashboard" }).click(), "Dashboard"],
+  ];
+  for (const [go, heading] of steps) {
+    where = `navigating to ${heading}`;
+    await go();
+    await expect(page.getByRole("heading", { level: 1 })).toHaveText(heading);
+  }
+  expect(await page.evaluate(() => (window as unknown as { marker?: number }).marker), "one document").toBe(7);
+  expect(errors, "console errors").toEqual([]);
+  await context.close();
+});
+
+test("a chunk that cannot be downloaded shows an error with a Reload button", async ({ page, consoleErrors }) => {
+  await signUp(page);
+  await page.goto("/");
+  await hydrated(page);
+  // The network drops (or a new build replaced the files) before the
+  // person opens their messages.
+  // Through the context: the service worker fetches /pkg for the page.
+  await page.context().route(isChunk, (route) => route.abort("connectionreset"));
+  await page.getByRole("navigation", { name: "Main" }).getByRole("link", { name: "Messages" }).click();
+  const alert = page.getByTestId("load-error");
+  await expect(alert).toBeVisible();
+  await expect(alert).toHaveAttribute("role", "alert");
+  await expect(alert).toContainText("Part of Herald could not be downloaded");
+  const reload = alert.getByRole("button", { name: "Reload" });
+  await expect(reload).toBeFocused();
+
+  await page.context().unroute(isChunk);
+  await reload.click();
+  await hydrated(page);
+  await expect(page).toHaveURL(/\/messages$/);
+  await expect(page.getByRole("heading", { level: 1 })).toHaveText("Messages");
+  await expect(page.getByTestId("load-error")).toHaveCount(0);
+  // The failed download and the panic it caused were logged; nothing else.
+  expect(consoleErrors.length).toBeGreaterThan(0);
+  consoleErrors.length = 0;
+});
+
+test("the built files are named by their content and cached for a year", async ({ page, request }) => {
+  await signUp(page);
+  const html = await (await page.request.get("/")).text();
+  const names = [...html.matchAll(/\/pkg\/[^"]+\.(?:js|wasm|css)/g)].map((m) => m[0]);
+  expect(names.some((n) => /\/pkg\/herald\.[A-Za-z0-9_-]{22}\.wasm$/.test(n)), names.join(" ")).toBe(true);
+  expect(names.some((n) => /\/pkg\/herald\.[A-Za-z0-9_-]{22}\.css$/.test(n)), names.join(" ")).toBe(true);
+  for (const name of new Set(names)) {
+    const answer = await request.get(name, { headers: { "accept-encoding": "br, gzip" } });
+    expect(answer.status(), name).toBe(200);
+    expect(answer.headers()["cache-control"], name).toBe("public, max-age=31536000, immutable");
+    expect(answer.headers()["content-encoding"], name).toBe("br");
+  }
+  // The page itself is never kept.
+  expect((await page.request.get("/")).headers()["cache-control"]).toBe("no-store");
+});
