@@ -4,8 +4,11 @@
 // little headroom. Prints both. A regression past the budget fails here.
 import { test, expect, hydrated, signUp } from "./fixtures";
 
-/** Bytes on the wire of `/`'s first load, all of it and by kind. */
-const BUDGET_BYTES = 800_000;
+/**
+ * Bytes on the wire of `/`'s first load, all of it and by kind: 416,371 B
+ * measured with the split build (issue 19), plus about 5 %.
+ */
+const BUDGET_BYTES = 440_000;
 
 test("the first load of / stays within its transfer budget", async ({ browser }) => {
   const signUpContext = await browser.newContext();
