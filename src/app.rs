@@ -109,13 +109,13 @@ pub fn App() -> impl IntoView {
 // the only time a page waits for its chunk and then its data.
 
 /// On the server, adds `<link rel=preload>` tags for the chunks of the lazy
-/// route whose view is named `view` (`__<snake_case type>_view`, as
-/// `#[lazy_route]` names it) to the page's head. Leptos emits these itself,
+/// route `R` to the page's head (its view is `__<snake_case of R>_view` in
+/// the split manifest, as `#[lazy_route]` names it). Leptos emits these itself,
 /// but from a context it provides after rendering has begun, so in about
 /// half of the loads measured here they were missing and the chunks were
 /// fetched only once the main module ran. Where both appear the browser
 /// fetches each file once. Nothing on the client.
-fn preload_route_chunks(view: &str) {
+fn preload_route_chunks<R: LazyRoute>() {
     #[cfg(feature = "ssr")]
     {
         use leptos_meta::Link;
@@ -128,7 +128,7 @@ fn preload_route_chunks(view: &str) {
         };
         let (pkg_path, chunks, split_js) = &*manifest;
         // Keys end with a hash of the macro's call site.
-        let prefix = format!("{view}_");
+        let prefix = format!("__{}_view_", snake_case(route_name::<R>()));
         let Some(modules) = chunks
             .iter()
             .find_map(|(key, modules)| key.starts_with(&prefix).then_some(modules))
@@ -146,8 +146,39 @@ fn preload_route_chunks(view: &str) {
         }
         let _ = view! { <Link rel="modulepreload" href=format!("{pkg_path}/{split_js}") crossorigin=nonce /> }.to_html();
     }
-    #[cfg(not(feature = "ssr"))]
-    let _ = view;
+}
+
+/// The type's own name, without its module path.
+#[cfg(feature = "ssr")]
+fn route_name<R>() -> &'static str {
+    let name = std::any::type_name::<R>();
+    name.rsplit("::").next().unwrap_or(name)
+}
+
+/// `ApiReferenceRoute` -> `api_reference_route`.
+#[cfg(feature = "ssr")]
+fn snake_case(name: &str) -> String {
+    let mut snake = String::with_capacity(name.len() + 4);
+    for (i, c) in name.chars().enumerate() {
+        if c.is_ascii_uppercase() && i > 0 {
+            snake.push('_');
+        }
+        snake.push(c.to_ascii_lowercase());
+    }
+    snake
+}
+
+#[cfg(all(test, feature = "ssr"))]
+mod tests {
+    use super::{ApiReferenceRoute, route_name, snake_case};
+
+    #[test]
+    fn route_types_name_their_views_as_lazy_route_does() {
+        assert_eq!(
+            snake_case(route_name::<ApiReferenceRoute>()),
+            "api_reference_route"
+        );
+    }
 }
 
 /// `/admin/status`, in its own chunk.
@@ -156,7 +187,7 @@ pub struct StatusRoute;
 #[lazy_route]
 impl LazyRoute for StatusRoute {
     fn data() -> Self {
-        preload_route_chunks("__status_route_view");
+        preload_route_chunks::<Self>();
         Self
     }
 
@@ -171,7 +202,7 @@ pub struct UsersRoute;
 #[lazy_route]
 impl LazyRoute for UsersRoute {
     fn data() -> Self {
-        preload_route_chunks("__users_route_view");
+        preload_route_chunks::<Self>();
         Self
     }
 
@@ -186,7 +217,7 @@ pub struct TokensRoute;
 #[lazy_route]
 impl LazyRoute for TokensRoute {
     fn data() -> Self {
-        preload_route_chunks("__tokens_route_view");
+        preload_route_chunks::<Self>();
         Self
     }
 
@@ -201,7 +232,7 @@ pub struct ApiReferenceRoute;
 #[lazy_route]
 impl LazyRoute for ApiReferenceRoute {
     fn data() -> Self {
-        preload_route_chunks("__api_reference_route_view");
+        preload_route_chunks::<Self>();
         Self
     }
 
@@ -217,7 +248,7 @@ pub struct AnnounceRoute;
 #[lazy_route]
 impl LazyRoute for AnnounceRoute {
     fn data() -> Self {
-        preload_route_chunks("__announce_route_view");
+        preload_route_chunks::<Self>();
         Self
     }
 
@@ -233,7 +264,7 @@ pub struct SendNotificationRoute;
 #[lazy_route]
 impl LazyRoute for SendNotificationRoute {
     fn data() -> Self {
-        preload_route_chunks("__send_notification_route_view");
+        preload_route_chunks::<Self>();
         Self
     }
 
@@ -249,7 +280,7 @@ pub struct MessagesRoute;
 #[lazy_route]
 impl LazyRoute for MessagesRoute {
     fn data() -> Self {
-        preload_route_chunks("__messages_route_view");
+        preload_route_chunks::<Self>();
         Self
     }
 
@@ -264,7 +295,7 @@ pub struct ConversationRoute;
 #[lazy_route]
 impl LazyRoute for ConversationRoute {
     fn data() -> Self {
-        preload_route_chunks("__conversation_route_view");
+        preload_route_chunks::<Self>();
         Self
     }
 
@@ -279,7 +310,7 @@ pub struct SettingsRoute;
 #[lazy_route]
 impl LazyRoute for SettingsRoute {
     fn data() -> Self {
-        preload_route_chunks("__settings_route_view");
+        preload_route_chunks::<Self>();
         Self
     }
 
