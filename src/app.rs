@@ -92,8 +92,8 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/messages") view={Lazy::<MessagesRoute>::new()} ssr=SsrMode::Async />
                     <Route path=path!("/messages/:id") view={Lazy::<ConversationRoute>::new()} ssr=SsrMode::Async />
                     <Route path=path!("/settings") view={Lazy::<SettingsRoute>::new()} ssr=SsrMode::Async />
-                    <Route path=path!("/login") view=LoginPage ssr=SsrMode::Async />
-                    <Route path=path!("/register") view=RegisterPage ssr=SsrMode::Async />
+                    <Route path=path!("/login") view={Lazy::<LoginRoute>::new()} ssr=SsrMode::Async />
+                    <Route path=path!("/register") view={Lazy::<RegisterRoute>::new()} ssr=SsrMode::Async />
                 </Routes>
             </Layout>
         </Router>
@@ -316,5 +316,35 @@ impl LazyRoute for SettingsRoute {
 
     fn view(_this: Self) -> AnyView {
         view! { <RequireUser><SettingsPage /></RequireUser> }.into_any()
+    }
+}
+
+/// `/login`, in its own chunk: a signed-in person's first page never needs it.
+pub struct LoginRoute;
+
+#[lazy_route]
+impl LazyRoute for LoginRoute {
+    fn data() -> Self {
+        preload_route_chunks::<Self>();
+        Self
+    }
+
+    fn view(_this: Self) -> AnyView {
+        view! { <LoginPage /> }.into_any()
+    }
+}
+
+/// `/register`; shares the sign-in page's chunk.
+pub struct RegisterRoute;
+
+#[lazy_route]
+impl LazyRoute for RegisterRoute {
+    fn data() -> Self {
+        preload_route_chunks::<Self>();
+        Self
+    }
+
+    fn view(_this: Self) -> AnyView {
+        view! { <RegisterPage /> }.into_any()
     }
 }

@@ -1,6 +1,6 @@
 // The split build: the first download holds the dashboard, the bell and
-// the notification center; chat, settings and the admin area are chunks of
-// their own, fetched when visited (preloaded by the server on a direct
+// the notification center; chat, settings, the admin area and the sign-in
+// pages are chunks of their own, fetched when visited (preloaded by the server on a direct
 // load). Every route loads directly and by in-app navigation without a
 // console error, a chunk that cannot be downloaded leaves an error with a
 // Reload button rather than a dead page, and /pkg is named by content and
@@ -97,6 +97,38 @@ test("every route loads directly and by navigation, each from its own chunk", as
   expect(await page.evaluate(() => (window as unknown as { marker?: number }).marker), "one document").toBe(7);
   expect(errors, "console errors").toEqual([]);
   await context.close();
+});
+
+test("the sign-in pages are a chunk of their own, preloaded on a direct load", async ({ page }) => {
+  const chunks: string[] = [];
+  page.on("request", (r) => {
+    if (isChunk(r.url())) chunks.push(new URL(r.url()).pathname);
+  });
+  for (const path of ["/login", "/register"]) {
+    chunks.length = 0;
+    const response = await page.goto(path);
+    expect(response?.status(), path).toBe(200);
+    await hydrated(page);
+    const html = (await response?.text()) ?? "";
+    expect(chunks.length, `${path} loads a chunk`).toBeGreaterThan(0);
+    for (const chunk of chunks) expect(html, `${path} preloads ${chunk}`).toContain(`href="${chunk}"`);
+  }
+  // Signing out from the first download's menu fetches the sign-in chunk
+  // in the same document.
+  await page.getByLabel("Username").fill(uniqueName("out"));
+  await page.getByLabel("Password").fill(PASSWORD);
+  await page.getByRole("button", { name: "Create account" }).click();
+  await expect(page.getByTestId("user-menu")).toBeVisible();
+  await page.goto("/");
+  await hydrated(page);
+  chunks.length = 0;
+  await page.evaluate(() => ((window as unknown as { marker: number }).marker = 7));
+  await page.getByTestId("user-menu").locator("summary").click();
+  await page.getByRole("button", { name: "Sign out" }).click();
+  await expect(page).toHaveURL(/\/login$/);
+  await expect(page.getByRole("button", { name: "Sign in" })).toBeVisible();
+  expect(chunks.length, "the sign-in chunk was fetched").toBeGreaterThan(0);
+  expect(await page.evaluate(() => (window as unknown as { marker?: number }).marker), "one document").toBe(7);
 });
 
 test("a chunk that cannot be downloaded shows an error with a Reload button", async ({ page, consoleErrors }) => {

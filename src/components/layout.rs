@@ -1,12 +1,13 @@
 //! The page frame: header with the product name and navigation, the main
 //! area inside an error boundary, and the hydration marker. Both sides.
 
-use leptos::form::ActionForm;
 use leptos::prelude::*;
+use leptos::server_fn::ServerFn;
 use leptos_router::NavigateOptions;
 use leptos_router::components::A;
 use leptos_router::hooks::{use_location, use_navigate};
 
+use crate::auth::api::Logout;
 use crate::auth::context::use_session;
 use crate::components::bell::{ConnectionIndicator, NotificationBell};
 use crate::components::toasts::Toaster;
@@ -283,6 +284,7 @@ fn UserMenu(user: User) -> impl IntoView {
             navigate("/login", NavigateOptions::default());
         }
     });
+    let logout_url = <Logout as ServerFn>::url();
     let initial = user
         .display_name
         .chars()
@@ -302,11 +304,17 @@ fn UserMenu(user: User) -> impl IntoView {
                 <p class="px-2 py-1 text-xs text-slate-500 dark:text-slate-400">
                     "Signed in as " <span class="font-medium text-slate-700 dark:text-slate-200">"@" {user.username.clone()}</span>
                 </p>
-                <ActionForm action=session.logout>
+                // A plain form posting to the server function (it works
+                // before the WASM runs); once hydrated the action sends it.
+                // Not `ActionForm`: that decodes the form's fields with
+                // serde_qs, a parser the first download would carry for a
+                // form that has none.
+                <form method="post" action=logout_url
+                    on:submit=move |ev| { ev.prevent_default(); session.logout.dispatch(Logout {}); }>
                     <button type="submit" class="mt-1 min-h-11 w-full rounded-md px-2 text-left text-sm hover:bg-slate-100 focus-visible:outline focus-visible:outline-2 focus-visible:outline-indigo-600 dark:hover:bg-slate-800">
                         "Sign out"
                     </button>
-                </ActionForm>
+                </form>
             </div>
         </details>
     }
