@@ -94,6 +94,15 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/settings") view={Lazy::<SettingsRoute>::new()} ssr=SsrMode::Async />
                     <Route path=path!("/login") view={Lazy::<LoginRoute>::new()} ssr=SsrMode::Async />
                     <Route path=path!("/register") view={Lazy::<RegisterRoute>::new()} ssr=SsrMode::Async />
+                    // Unknown paths as a route rather than only the fallback:
+                    // leaving the fallback for a lazy route and then another
+                    // route within a second showed the first route's page
+                    // at the second's address (leptos_router 0.8.17; about
+                    // one try in three from the 404 page to /messages to
+                    // /notifications). The server does not register it (see
+                    // `server::router`): unknown paths reach the file
+                    // handler first, which renders this page with a 404.
+                    <Route path=path!("/*any") view=NotFoundPage ssr=SsrMode::Async />
                 </Routes>
             </Layout>
         </Router>

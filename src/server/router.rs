@@ -40,7 +40,13 @@ pub fn api_routes() -> Vec<ApiRoute> {
 
 /// Builds the whole HTTP surface for `state`.
 pub fn build(state: AppState) -> Router {
-    let routes = generate_route_list(App);
+    // The app's catch-all route (`/*any`, the 404 page) is for the client's
+    // router only: registered here it would answer for the static files
+    // that the fallback handler serves.
+    let routes: Vec<_> = generate_route_list(App)
+        .into_iter()
+        .filter(|listing| !listing.path().contains('*'))
+        .collect();
     let leptos_options = state.leptos_options.clone();
     let fallback_state = state.clone();
 
