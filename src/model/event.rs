@@ -1,72 +1,151 @@
 //! Events on the stream, as the server writes them and the browser reads
 //! them (`event: <type>` + `data: <JSON with the same "type">`). Both sides.
 
+use std::borrow::Cow;
+
 use serde::{Deserialize, Serialize};
 
 use crate::model::chat::{Conversation, Message};
 use crate::model::notification::{Category, Notification};
 use crate::model::user::User;
 
-/// A stored event: it has a per-user sequence number (`id:`) and is
-/// replayed to a client that resumes from an earlier one.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
+/// Declares an internally tagged enum of events (`{"type": "<name>",
+/// ...fields}`) from one list of variants, and from the same list:
+/// - `name()` and `NAMES`, the wire names (the SSE event names);
+/// - `decode(name, json)`, which reads one variant from its JSON.
 ///
-/// Every notification event carries `unread_count`: the recipient's number
-/// of unread notifications once the change is applied. Written in the same
-/// transaction, so a client that applies events in order always shows the
-/// right count without asking. (Optional only for events stored before the
-/// field existed.)
-pub enum Event {
-    Notification {
-        notification: Notification,
-        #[serde(default)]
-        unread_count: Option<i64>,
-    },
-    NotificationUpdated {
-        notification: Notification,
-        #[serde(default)]
-        unread_count: Option<i64>,
-    },
-    NotificationsRead {
-        ids: Vec<i64>,
-        #[serde(default)]
-        unread_count: Option<i64>,
-    },
-    NotificationsReadAll {
-        up_to_id: i64,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        category: Option<crate::model::notification::Category>,
-        #[serde(default)]
-        unread_count: Option<i64>,
-    },
-    NotificationsDeleted {
-        ids: Vec<i64>,
-        #[serde(default)]
-        unread_count: Option<i64>,
-    },
-    /// A chat message, to every member of its conversation.
-    Message { message: Message },
-    /// A member read a conversation up to a message.
-    ConversationRead {
-        conversation_id: i64,
-        user_id: i64,
-        up_to_message_id: i64,
-    },
-    /// A conversation was created, or the recipient joined it: the whole
-    /// conversation as the recipient sees it.
-    ConversationUpdated { conversation: Conversation },
-    /// Someone joined a group the recipient is in (`read_up_to`: their
-    /// read marker, the group's last message when they joined).
-    ConversationMemberAdded {
-        conversation_id: i64,
-        member: User,
-        read_up_to: i64,
-    },
-    /// Someone left, or was removed from, a group the recipient is in.
-    ConversationMemberRemoved { conversation_id: i64, user_id: i64 },
-    /// The recipient is no longer a member of this conversation.
-    ConversationRemoved { conversation_id: i64 },
+/// Why `decode` rather than a derived `Deserialize` in the browser: serde
+/// reads an internally tagged enum by buffering the whole object into its
+/// private `Content` tree and then reading the variant from that, which
+/// compiles every nested type's deserializer a second time, for `Content`.
+/// That was over 120 KB of the first WASM download (of 1.8 MB before
+/// `wasm-opt`). The stream names each event (`event:`), and `decode` reads
+/// that variant's fields straight from the text. The derived `Deserialize`
+/// is kept for the server only (stored events, tests), so that browser code
+/// cannot reach for it by accident.
+macro_rules! tagged_events {
+    (
+        $(#[$enum_meta:meta])*
+        pub enum $enum:ident {
+            $(
+                $(#[$variant_meta:meta])*
+                $variant:ident = $name:literal {
+                    $( $(#[$field_meta:meta])* $field:ident : $ty:ty ),* $(,)?
+                }
+            ),* $(,)?
+        }
+    ) => {
+        $(#[$enum_meta])*
+        #[derive(Debug, Clone, PartialEq, Serialize)]
+        #[cfg_attr(feature = "ssr", derive(Deserialize))]
+        #[serde(tag = "type")]
+        pub enum $enum {
+            $(
+                $(#[$variant_meta])*
+                #[serde(rename = $name)]
+                $variant { $( $(#[$field_meta])* $field: $ty ),* },
+            )*
+        }
+
+        impl $enum {
+            /// Every wire name (SSE event name, equal to the JSON `type`),
+            /// in declaration order.
+            pub const NAMES: &'static [&'static str] = &[$($name),*];
+
+            /// The SSE event name (equal to the JSON `type`).
+            pub fn name(&self) -> &'static str {
+                match self {
+                    $( Self::$variant { .. } => $name, )*
+                }
+            }
+
+            /// Reads the variant named `name` from its JSON object; other
+            /// members (`type` among them) are ignored.
+            pub fn decode(name: &str, json: &str) -> Result<Self, serde_json::Error> {
+                match name {
+                    $(
+                        $name => {
+                            #[derive(Deserialize)]
+                            struct Fields {
+                                $( $(#[$field_meta])* $field: $ty ),*
+                            }
+                            let Fields { $($field),* } = serde_json::from_str(json)?;
+                            Ok(Self::$variant { $($field),* })
+                        }
+                    )*
+                    _ => Err(<serde_json::Error as serde::de::Error>::unknown_variant(
+                        name,
+                        Self::NAMES,
+                    )),
+                }
+            }
+        }
+    };
+}
+
+tagged_events! {
+    /// A stored event: it has a per-user sequence number (`id:`) and is
+    /// replayed to a client that resumes from an earlier one.
+    ///
+    /// Every notification event carries `unread_count`: the recipient's number
+    /// of unread notifications once the change is applied. Written in the same
+    /// transaction, so a client that applies events in order always shows the
+    /// right count without asking. (Optional only for events stored before the
+    /// field existed.)
+    pub enum Event {
+        Notification = "notification" {
+            notification: Notification,
+            #[serde(default)]
+            unread_count: Option<i64>,
+        },
+        NotificationUpdated = "notification_updated" {
+            notification: Notification,
+            #[serde(default)]
+            unread_count: Option<i64>,
+        },
+        NotificationsRead = "notifications_read" {
+            ids: Vec<i64>,
+            #[serde(default)]
+            unread_count: Option<i64>,
+        },
+        NotificationsReadAll = "notifications_read_all" {
+            up_to_id: i64,
+            #[serde(default, skip_serializing_if = "Option::is_none")]
+            category: Option<Category>,
+            #[serde(default)]
+            unread_count: Option<i64>,
+        },
+        NotificationsDeleted = "notifications_deleted" {
+            ids: Vec<i64>,
+            #[serde(default)]
+            unread_count: Option<i64>,
+        },
+        /// A chat message, to every member of its conversation.
+        Message = "message" { message: Message },
+        /// A member read a conversation up to a message.
+        ConversationRead = "conversation_read" {
+            conversation_id: i64,
+            user_id: i64,
+            up_to_message_id: i64,
+        },
+        /// A conversation was created, or the recipient joined it: the whole
+        /// conversation as the recipient sees it.
+        ConversationUpdated = "conversation_updated" { conversation: Conversation },
+        /// Someone joined a group the recipient is in (`read_up_to`: their
+        /// read marker, the group's last message when they joined).
+        ConversationMemberAdded = "conversation_member_added" {
+            conversation_id: i64,
+            member: User,
+            read_up_to: i64,
+        },
+        /// Someone left, or was removed from, a group the recipient is in.
+        ConversationMemberRemoved = "conversation_member_removed" {
+            conversation_id: i64,
+            user_id: i64,
+        },
+        /// The recipient is no longer a member of this conversation.
+        ConversationRemoved = "conversation_removed" { conversation_id: i64 },
+    }
 }
 
 impl Event {
@@ -86,22 +165,6 @@ impl Event {
         }
     }
 
-    /// Every stored event name, for clients that must subscribe by name
-    /// (`EventSource.addEventListener`).
-    pub const NAMES: [&'static str; 11] = [
-        "notification",
-        "notification_updated",
-        "notifications_read",
-        "notifications_read_all",
-        "notifications_deleted",
-        "message",
-        "conversation_read",
-        "conversation_updated",
-        "conversation_member_added",
-        "conversation_member_removed",
-        "conversation_removed",
-    ];
-
     /// The recipient's unread count after this event, when it carries one.
     pub fn unread_count(&self) -> Option<i64> {
         match self {
@@ -118,82 +181,75 @@ impl Event {
             | Self::ConversationRemoved { .. } => None,
         }
     }
-
-    /// The SSE event name (equal to the JSON `type`).
-    pub fn name(&self) -> &'static str {
-        match self {
-            Self::Notification { .. } => "notification",
-            Self::NotificationUpdated { .. } => "notification_updated",
-            Self::NotificationsRead { .. } => "notifications_read",
-            Self::NotificationsReadAll { .. } => "notifications_read_all",
-            Self::NotificationsDeleted { .. } => "notifications_deleted",
-            Self::Message { .. } => "message",
-            Self::ConversationRead { .. } => "conversation_read",
-            Self::ConversationUpdated { .. } => "conversation_updated",
-            Self::ConversationMemberAdded { .. } => "conversation_member_added",
-            Self::ConversationMemberRemoved { .. } => "conversation_member_removed",
-            Self::ConversationRemoved { .. } => "conversation_removed",
-        }
-    }
 }
 
-/// An ephemeral event: not stored, no `id:`, never replayed.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
-pub enum Ephemeral {
-    /// First frame of every stream: the user's latest sequence number, and
-    /// the stream's id for changing its topics.
-    Ready {
-        cursor: i64,
-        #[serde(default)]
-        connection_id: String,
-    },
-    /// The resume point is outside the stored window: refetch state.
-    Reset { cursor: i64 },
-    /// Someone started or stopped typing in a conversation the recipient
-    /// is in.
-    Typing {
-        conversation_id: i64,
-        user: User,
-        is_typing: bool,
-    },
-    /// Someone the recipient shares a conversation with connected or left.
-    Presence { user_id: i64, online: bool },
-    /// The connection token expired and the stream ends: fetch a new token
-    /// and reconnect (resuming with the last event id).
-    TokenExpired {},
+tagged_events! {
+    /// An ephemeral event: not stored, no `id:`, never replayed.
+    pub enum Ephemeral {
+        /// First frame of every stream: the user's latest sequence number, and
+        /// the stream's id for changing its topics.
+        Ready = "ready" {
+            cursor: i64,
+            #[serde(default)]
+            connection_id: String,
+        },
+        /// The resume point is outside the stored window: refetch state.
+        Reset = "reset" { cursor: i64 },
+        /// Someone started or stopped typing in a conversation the recipient
+        /// is in.
+        Typing = "typing" {
+            conversation_id: i64,
+            user: User,
+            is_typing: bool,
+        },
+        /// Someone the recipient shares a conversation with connected or left.
+        Presence = "presence" { user_id: i64, online: bool },
+        /// The connection token expired and the stream ends: fetch a new token
+        /// and reconnect (resuming with the last event id).
+        TokenExpired = "token_expired" {},
+    }
 }
 
 impl Ephemeral {
     /// The ephemeral events a page hands to its components (the others
     /// steer the connection itself).
     pub const RELAYED: [&'static str; 2] = ["typing", "presence"];
-
-    /// The SSE event name (equal to the JSON `type`).
-    pub fn name(&self) -> &'static str {
-        match self {
-            Self::Ready { .. } => "ready",
-            Self::Reset { .. } => "reset",
-            Self::Typing { .. } => "typing",
-            Self::Presence { .. } => "presence",
-            Self::TokenExpired {} => "token_expired",
-        }
-    }
 }
 
 /// A stored event with its sequence number, as `/api/events/poll` lists it
 /// (`{"id": seq, "type": ..., ...}`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "ssr", derive(Deserialize))]
 pub struct Sequenced {
     pub id: i64,
     #[serde(flatten)]
     pub event: Event,
 }
 
-/// `GET /api/events/poll`'s answer.
+impl Sequenced {
+    /// Reads one from its JSON the way [`Event::decode`] does: first the
+    /// id and the type, then that type's fields.
+    pub fn decode(json: &str) -> Result<Self, serde_json::Error> {
+        #[derive(Deserialize)]
+        struct Head<'a> {
+            id: i64,
+            #[serde(rename = "type", borrow)]
+            name: Cow<'a, str>,
+        }
+        let head: Head = serde_json::from_str(json)?;
+        Ok(Self {
+            id: head.id,
+            event: Event::decode(&head.name, json)?,
+        })
+    }
+}
+
+/// `GET /api/events/poll`'s answer. The browser reads its events as raw
+/// JSON (`PollAnswer<&RawValue>`) and each with [`Sequenced::decode`],
+/// keeping the text to relay to its other tabs.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct PollAnswer {
-    pub events: Vec<Sequenced>,
+pub struct PollAnswer<E = Sequenced> {
+    pub events: Vec<E>,
     /// The user's latest sequence number.
     pub cursor: i64,
     /// The resume point is outside the stored window: refetch state.
@@ -202,6 +258,8 @@ pub struct PollAnswer {
 
 #[cfg(test)]
 mod tests {
+    use serde_json::value::RawValue;
+
     use super::*;
 
     #[test]
@@ -330,9 +388,52 @@ mod tests {
                 serde_json::from_value(sample.clone()).unwrap_or_else(|e| panic!("{sample}: {e}"));
             assert_eq!(sample["type"], event.name());
             assert_eq!(serde_json::to_value(&event).unwrap(), sample);
+            // The browser's reading gives the same event, from the text as
+            // the server writes it (`type` first) and with the members in
+            // another order (a `Value` writes them sorted).
+            let written = serde_json::to_string(&event).unwrap();
+            assert_eq!(Event::decode(event.name(), &written).unwrap(), event);
+            let sorted = sample.to_string();
+            assert_eq!(Event::decode(event.name(), &sorted).unwrap(), event);
             names.push(event.name());
         }
         assert_eq!(names, Event::NAMES, "every name has a sample, in order");
+    }
+
+    #[test]
+    fn decoding_refuses_unknown_types_and_missing_fields() {
+        let unknown = Event::decode("party", r#"{"type": "party"}"#).unwrap_err();
+        assert!(
+            unknown.to_string().contains("unknown variant `party`"),
+            "{unknown}"
+        );
+        assert!(
+            Event::decode(
+                "conversation_removed",
+                r#"{"type": "conversation_removed"}"#
+            )
+            .is_err()
+        );
+        assert!(Event::decode("message", "not json").is_err());
+        // Optional members keep their defaults, as the derived reading does.
+        assert_eq!(
+            Event::decode("notifications_read", r#"{"ids": [5]}"#).unwrap(),
+            Event::NotificationsRead {
+                ids: vec![5],
+                unread_count: None
+            }
+        );
+        assert_eq!(
+            Ephemeral::decode("token_expired", r#"{"type": "token_expired"}"#).unwrap(),
+            Ephemeral::TokenExpired {}
+        );
+        assert_eq!(
+            Ephemeral::decode("ready", r#"{"type": "ready", "cursor": 3}"#).unwrap(),
+            Ephemeral::Ready {
+                cursor: 3,
+                connection_id: String::new()
+            }
+        );
     }
 
     #[test]
@@ -349,6 +450,34 @@ mod tests {
             json,
             serde_json::json!({"id": 4, "type": "notifications_deleted", "ids": [3], "unread_count": 2})
         );
-        assert_eq!(serde_json::from_value::<Sequenced>(json).unwrap(), polled);
+        assert_eq!(
+            serde_json::from_value::<Sequenced>(json.clone()).unwrap(),
+            polled
+        );
+        assert_eq!(Sequenced::decode(&json.to_string()).unwrap(), polled);
+        let answer = PollAnswer {
+            events: vec![
+                polled.clone(),
+                Sequenced {
+                    id: 5,
+                    event: Event::ConversationRemoved { conversation_id: 9 },
+                },
+            ],
+            cursor: 5,
+            reset: false,
+        };
+        let text = serde_json::to_string(&answer).unwrap();
+        let raw: PollAnswer<&RawValue> = serde_json::from_str(&text).unwrap();
+        assert_eq!((raw.cursor, raw.reset), (5, false));
+        let events: Vec<Sequenced> = raw
+            .events
+            .iter()
+            .map(|e| Sequenced::decode(e.get()).unwrap())
+            .collect();
+        assert_eq!(events, answer.events);
+        assert!(
+            Sequenced::decode(r#"{"type": "conversation_removed", "conversation_id": 9}"#).is_err(),
+            "no id"
+        );
     }
 }

@@ -28,7 +28,9 @@ use wasm_bindgen::prelude::*;
 use web_sys::{EventSource, MessageEvent};
 
 use crate::auth::context::{Session, use_session};
-use crate::model::event::{Ephemeral, Event, PollAnswer};
+use serde_json::value::RawValue;
+
+use crate::model::event::{Ephemeral, Event, PollAnswer, Sequenced};
 use crate::model::notification::{NotificationPage, Preferences};
 use crate::realtime::alerts::Alerts;
 use crate::realtime::client::{
@@ -58,9 +60,8 @@ struct Inner {
     navigate: Rc<dyn Fn(&str)>,
     alerts: Alerts,
     channel: Option<TabChannel>,
-    /// In-order, exactly-once delivery; each event with whether it
-    /// arrived live.
-    sequencer: Sequencer<(Event, bool)>,
+    /// In-order, exactly-once delivery.
+    sequencer: Sequencer<Received>,
     /// Following another tab, streaming, polling, or stopped.
     transport: Transport,
     source: Option<EventSource>,
@@ -80,6 +81,15 @@ struct Inner {
 }
 
 type Conn = Rc<RefCell<Inner>>;
+
+/// An event on its way to the components: decoded, with the JSON it came
+/// as (the leader relays that to the other tabs) and whether it arrived
+/// live.
+struct Received {
+    event: Event,
+    json: String,
+    live: bool,
+}
 
 /// The `EventSource` listeners, created once per connection and added to
 /// every stream it opens (so none is ever dropped while a stream might
@@ -278,13 +288,14 @@ fn lead(conn: &Conn) {
 fn stream_handlers(conn: &Conn) -> StreamHandlers {
     let for_ready = Rc::clone(conn);
     let on_ready = Closure::<dyn FnMut(MessageEvent)>::new(move |message: MessageEvent| {
-        if let Some(Ephemeral::Ready { cursor, .. }) = parse_data::<Ephemeral>(&message) {
+        if let Some((Ephemeral::Ready { cursor, .. }, _)) = parse_data(&message, Ephemeral::decode)
+        {
             on_stream_ready(&for_ready, cursor);
         }
     });
     let for_reset = Rc::clone(conn);
     let on_reset = Closure::<dyn FnMut(MessageEvent)>::new(move |message: MessageEvent| {
-        if let Some(Ephemeral::Reset { cursor }) = parse_data::<Ephemeral>(&message) {
+        if let Some((Ephemeral::Reset { cursor }, _)) = parse_data(&message, Ephemeral::decode) {
             handle_reset(&for_reset, cursor, true);
         }
     });
@@ -293,19 +304,20 @@ fn stream_handlers(conn: &Conn) -> StreamHandlers {
         let Ok(seq) = message.last_event_id().parse::<i64>() else {
             return;
         };
-        if let Some(event) = parse_data::<Event>(&message) {
+        if let Some((event, json)) = parse_data(&message, Event::decode) {
             let live = seq > for_event.borrow().live_after;
-            deliver(&for_event, seq, event, live);
+            deliver(&for_event, seq, Received { event, json, live });
         }
     });
     let for_ephemeral = Rc::clone(conn);
     let on_ephemeral = Closure::<dyn FnMut(MessageEvent)>::new(move |message: MessageEvent| {
-        if let Some(event) = parse_data::<Ephemeral>(&message) {
+        if let Some((event, json)) = parse_data(&message, Ephemeral::decode) {
             let realtime = for_ephemeral.borrow().realtime;
             post(
                 &for_ephemeral,
                 &Relay::Ephemeral {
-                    event: event.clone(),
+                    name: event.name().to_owned(),
+                    json,
                 },
             );
             realtime.dispatch_ephemeral(&event);
@@ -324,8 +336,14 @@ fn stream_handlers(conn: &Conn) -> StreamHandlers {
     }
 }
 
-fn parse_data<T: serde::de::DeserializeOwned>(message: &MessageEvent) -> Option<T> {
-    serde_json::from_str(&message.data().as_string()?).ok()
+/// A stream message's data, decoded by its event name, and its text.
+fn parse_data<T>(
+    message: &MessageEvent,
+    decode: fn(&str, &str) -> Result<T, serde_json::Error>,
+) -> Option<(T, String)> {
+    let json = message.data().as_string()?;
+    let decoded = decode(&message.type_(), &json).ok()?;
+    Some((decoded, json))
 }
 
 /// Opens a stream resuming after the last applied event.
@@ -420,14 +438,14 @@ async fn poll_loop(conn: Conn) {
             inner.sequencer.last().unwrap_or(0)
         };
         let wait = if first { 0 } else { POLL_WAIT_SECS };
-        match fetch_poll(after, wait).await {
+        match fetch_poll(after, wait, !first).await {
             Ok(answer) => {
                 failures = 0;
                 if answer.reset {
                     handle_reset(&conn, answer.cursor, true);
                 } else {
-                    for sequenced in answer.events {
-                        deliver(&conn, sequenced.id, sequenced.event, !first);
+                    for (seq, received) in answer.events {
+                        deliver(&conn, seq, received);
                     }
                 }
                 first = false;
@@ -463,40 +481,70 @@ enum PollError {
     Failed,
 }
 
-async fn fetch_poll(after: i64, wait: u32) -> Result<PollAnswer, PollError> {
-    fetch_json(&format!("/api/events/poll?after={after}&wait={wait}")).await
+/// Asks `/api/events/poll` for the events after `after`, waiting up to
+/// `wait` seconds for one. Each event is decoded by its type and keeps its
+/// JSON text (see [`Received`]); one that does not decode is left out, as
+/// the stream leaves it out.
+async fn fetch_poll(
+    after: i64,
+    wait: u32,
+    live: bool,
+) -> Result<PollAnswer<(i64, Received)>, PollError> {
+    let text = fetch_text(&format!("/api/events/poll?after={after}&wait={wait}")).await?;
+    let answer: PollAnswer<&RawValue> =
+        serde_json::from_str(&text).map_err(|_| PollError::Failed)?;
+    let events = answer
+        .events
+        .iter()
+        .filter_map(|raw| {
+            let json = raw.get();
+            let Sequenced { id, event } = Sequenced::decode(json).ok()?;
+            let json = json.to_owned();
+            Some((id, Received { event, json, live }))
+        })
+        .collect();
+    Ok(PollAnswer {
+        events,
+        cursor: answer.cursor,
+        reset: answer.reset,
+    })
 }
 
 /// A GET of the HTTP API, decoded.
 async fn fetch_json<T: serde::de::DeserializeOwned>(url: &str) -> Result<T, PollError> {
+    serde_json::from_str(&fetch_text(url).await?).map_err(|_| PollError::Failed)
+}
+
+/// A GET of the HTTP API, as text.
+async fn fetch_text(url: &str) -> Result<String, PollError> {
     let response = gloo_net::http::Request::get(url)
         .send()
         .await
         .map_err(|_| PollError::Failed)?;
     match response.status() {
-        200 => response.json().await.map_err(|_| PollError::Failed),
+        200 => response.text().await.map_err(|_| PollError::Failed),
         401 => Err(PollError::SignedOut),
         _ => Err(PollError::Failed),
     }
 }
 
 /// Takes an event from the stream, a poll or another tab.
-fn deliver(conn: &Conn, seq: i64, event: Event, live: bool) {
+fn deliver(conn: &Conn, seq: i64, received: Received) {
     let next = {
         let mut inner = conn.borrow_mut();
         if inner.transport.stopped() {
             return;
         }
-        inner.sequencer.offer(seq, (event, live))
+        inner.sequencer.offer(seq, received)
     };
     proceed(conn, next);
 }
 
 /// Does what the sequencer answered: applies events in order, then starts
 /// filling a gap from the store when one was found.
-fn proceed(conn: &Conn, next: Next<(Event, bool)>) {
-    for (seq, (event, live)) in next.apply {
-        apply(conn, seq, event, live);
+fn proceed(conn: &Conn, next: Next<Received>) {
+    for (seq, received) in next.apply {
+        apply(conn, seq, received);
     }
     if let Some(after) = next.fill_after {
         // The gap's events are as live as the first one that waited for them.
@@ -504,14 +552,15 @@ fn proceed(conn: &Conn, next: Next<(Event, bool)>) {
             .borrow()
             .sequencer
             .first_held()
-            .is_none_or(|(_, live)| *live);
+            .is_none_or(|held| held.live);
         spawn_local(fill_gap(Rc::clone(conn), after, live));
     }
 }
 
 /// Applies one event in order: the unread count, the relay to the other
 /// tabs, alerts, then the components.
-fn apply(conn: &Conn, seq: i64, event: Event, live: bool) {
+fn apply(conn: &Conn, seq: i64, received: Received) {
+    let Received { event, json, live } = received;
     let (realtime, leading) = {
         let inner = conn.borrow();
         (inner.realtime, inner.transport.leading())
@@ -524,7 +573,8 @@ fn apply(conn: &Conn, seq: i64, event: Event, live: bool) {
             conn,
             &Relay::Event {
                 id: seq,
-                event: event.clone(),
+                name: event.name().to_owned(),
+                json,
                 live,
             },
         );
@@ -544,20 +594,15 @@ async fn fill_gap(conn: Conn, mut after: i64, live: bool) {
         if conn.borrow().transport.stopped() {
             return;
         }
-        match fetch_poll(after, 0).await {
+        match fetch_poll(after, 0, live).await {
             Ok(answer) if answer.reset => {
                 handle_reset(&conn, answer.cursor, false);
                 break;
             }
             Ok(answer) => {
-                let page = conn.borrow_mut().sequencer.fill_page(
-                    answer
-                        .events
-                        .into_iter()
-                        .map(|sequenced| (sequenced.id, (sequenced.event, live))),
-                );
-                for (seq, (event, live)) in page {
-                    apply(&conn, seq, event, live);
+                let page = conn.borrow_mut().sequencer.fill_page(answer.events);
+                for (seq, received) in page {
+                    apply(&conn, seq, received);
                 }
                 after = conn.borrow().sequencer.last().unwrap_or(after);
                 if after >= answer.cursor {
@@ -615,9 +660,22 @@ fn on_relay(conn: &Conn, relay: Relay) {
                 realtime.status.set(status);
             }
         }
-        Relay::Event { id, event, live } if !leading => deliver(conn, id, event, live),
+        Relay::Event {
+            id,
+            name,
+            json,
+            live,
+        } if !leading => {
+            if let Ok(event) = Event::decode(&name, &json) {
+                deliver(conn, id, Received { event, json, live });
+            }
+        }
         Relay::Reset { cursor } if !leading => handle_reset(conn, cursor, false),
-        Relay::Ephemeral { event } if !leading => realtime.dispatch_ephemeral(&event),
+        Relay::Ephemeral { name, json } if !leading => {
+            if let Ok(event) = Ephemeral::decode(&name, &json) {
+                realtime.dispatch_ephemeral(&event);
+            }
+        }
         Relay::Preferences { preferences } => {
             conn.borrow_mut().last_relayed_preferences = Some(preferences.clone());
             realtime.preferences.set(Some(preferences));

@@ -10,21 +10,25 @@ use wasm_bindgen::JsCast;
 use wasm_bindgen::prelude::*;
 use web_sys::{BroadcastChannel, MessageEvent};
 
-use crate::model::event::{Ephemeral, Event};
 use crate::model::notification::Preferences;
 
-/// What the tabs of one user tell each other.
+/// What the tabs of one user tell each other. Events travel as the JSON the
+/// stream carried, which each tab decodes by name (`Event::decode`): serde's
+/// derived reading of the tagged event types would cost the first download
+/// far more (see `model::event`). Externally tagged for the same reason.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(tag = "t", rename_all = "snake_case")]
+#[serde(rename_all = "snake_case")]
 pub enum Relay {
     /// A tab opened and asks the leader for the status.
     Hello,
     Status {
         status: String,
     },
+    /// A stored event (`name` is its type).
     Event {
         id: i64,
-        event: Event,
+        name: String,
+        json: String,
         live: bool,
     },
     Reset {
@@ -35,7 +39,8 @@ pub enum Relay {
     },
     /// Typing or presence, from the leader's stream.
     Ephemeral {
-        event: Ephemeral,
+        name: String,
+        json: String,
     },
 }
 
