@@ -82,7 +82,7 @@ pub fn App() -> impl IntoView {
             <Layout>
                 <Routes fallback=NotFoundPage>
                     <Route path=path!("/") view=|| view! { <RequireUser><DashboardPage /></RequireUser> } ssr=SsrMode::Async />
-                    <Route path=path!("/notifications") view=|| view! { <RequireUser><NotificationsPage /></RequireUser> } ssr=SsrMode::Async />
+                    <Route path=path!("/notifications") view={Lazy::<NotificationsRoute>::new()} ssr=SsrMode::Async />
                     <Route path=path!("/admin/status") view={Lazy::<StatusRoute>::new()} ssr=SsrMode::Async />
                     <Route path=path!("/admin/users") view={Lazy::<UsersRoute>::new()} ssr=SsrMode::Async />
                     <Route path=path!("/admin/tokens") view={Lazy::<TokensRoute>::new()} ssr=SsrMode::Async />
@@ -187,6 +187,22 @@ mod tests {
             snake_case(route_name::<ApiReferenceRoute>()),
             "api_reference_route"
         );
+    }
+}
+
+/// `/notifications`, in its own chunk (with the bell panel's center, which
+/// it shares).
+pub struct NotificationsRoute;
+
+#[lazy_route]
+impl LazyRoute for NotificationsRoute {
+    fn data() -> Self {
+        preload_route_chunks::<Self>();
+        Self
+    }
+
+    fn view(_this: Self) -> AnyView {
+        view! { <RequireUser><NotificationsPage /></RequireUser> }.into_any()
     }
 }
 

@@ -1,10 +1,12 @@
-// The split build: the first download holds the dashboard, the bell and
-// the notification center; chat, settings, the admin area and the sign-in
-// pages are chunks of their own, fetched when visited (preloaded by the server on a direct
-// load). Every route loads directly and by in-app navigation without a
-// console error, a chunk that cannot be downloaded leaves an error with a
-// Reload button rather than a dead page, and /pkg is named by content and
-// cached for good.
+// The split build: the first download holds the dashboard and the bell;
+// the notification center (the bell's panel and /notifications), chat,
+// settings, the admin area and the sign-in pages are chunks of their own,
+// fetched when visited (preloaded by the server on a direct load; the
+// panel's when the pointer or focus comes to the bell). Every route loads
+// directly and by in-app navigation without a console error, a route's
+// chunk that cannot be downloaded leaves an error with a Reload button
+// rather than a dead page, the panel's offers to try again, and /pkg is
+// named by content and cached for good.
 import { test, expect, hydrated, signIn, signUp, uniqueName, ADMIN, PASSWORD } from "./fixtures";
 
 /** The main module is `herald.<hash>.wasm`; anything else is a route's chunk. */
@@ -62,7 +64,7 @@ test("every route loads directly and by navigation, each from its own chunk", as
     const preloaded = [...html.matchAll(/<link[^>]*rel="preload"[^>]*>/g)]
       .map((link) => /href="([^"]+\.wasm)"/.exec(link[0])?.[1])
       .filter((href): href is string => !!href);
-    if (path === "/" || path === "/notifications") {
+    if (path === "/") {
       expect(chunks, `${path} needs no chunk`).toEqual([]);
     } else {
       expect(chunks.length, `${path} loads a chunk`).toBeGreaterThan(0);
@@ -154,7 +156,52 @@ test("from the 404 page to a chunked route and on at once, each page shows at it
   consoleErrors.splice(0, consoleErrors.length, ...consoleErrors.filter((e) => !intended(e)));
 });
 
-test("a chunk that cannot be downloaded shows an error with a Reload button", async ({ page, consoleErrors }) => {
+test("the bell's panel fetches its center on the way to the click, and offers to try again when it cannot", async ({
+  page,
+  consoleErrors,
+}) => {
+  await signUp(page);
+  const chunks: string[] = [];
+  page.on("request", (r) => {
+    if (isChunk(r.url())) chunks.push(new URL(r.url()).pathname);
+  });
+  await page.goto("/");
+  await hydrated(page);
+  expect(chunks, "the dashboard needs no chunk").toEqual([]);
+  const bell = page.getByRole("button", { name: "Notifications", exact: true });
+  const panel = page.getByRole("dialog", { name: "Notification center" });
+
+  // Offline before the first look: the panel says so, the page goes on,
+  // and "Try again" loads it in place once the network is back.
+  await page.context().route(isChunk, (route) => route.abort("connectionreset"));
+  await bell.click();
+  const failed = panel.getByRole("alert");
+  await expect(failed).toContainText("could not be downloaded");
+  await expect(page.getByTestId("load-error")).toHaveCount(0);
+  await page.context().unroute(isChunk);
+  await failed.getByRole("button", { name: "Try again" }).click();
+  await expect(panel.getByRole("tab", { name: "All" })).toBeFocused();
+  await expect(panel.getByTestId("panel-center")).toBeVisible();
+  await page.keyboard.press("Escape");
+  await expect(panel).toBeHidden();
+  await expect(bell).toBeFocused();
+
+  // In a new page, the pointer on its way to the bell fetches the chunk.
+  await page.goto("/");
+  await hydrated(page);
+  chunks.length = 0;
+  await bell.hover();
+  await expect.poll(() => chunks.length, "fetched on hover").toBeGreaterThan(0);
+  await bell.click();
+  await expect(panel.getByRole("tab", { name: "All" })).toBeFocused();
+  // The failed downloads were logged; nothing else.
+  const intended = (e: string) =>
+    (e.startsWith("Failed to load resource") && e.includes("/pkg/")) || e.startsWith("TypeError: Failed to fetch");
+  expect(consoleErrors.filter((e) => !intended(e))).toEqual([]);
+  consoleErrors.length = 0;
+});
+
+test("a route's chunk that cannot be downloaded shows an error with a Reload button", async ({ page, consoleErrors }) => {
   await signUp(page);
   await page.goto("/");
   await hydrated(page);

@@ -1,5 +1,6 @@
 //! The header's real-time pieces: the connection indicator and the
-//! notification bell with its unread badge and panel. Both sides.
+//! notification bell with its unread badge and panel. Both sides; the
+//! panel's Notification Center is a WASM chunk of its own.
 
 use leptos::prelude::*;
 use leptos_router::components::A;
@@ -57,10 +58,11 @@ pub fn NotificationBell() -> impl IntoView {
         location.pathname.track();
         open.set(false);
     });
-    // Opening moves focus into the panel (its first tab).
+    // Opening moves focus into the panel: the dialog itself, then its
+    // first tab once the center is there (`PanelCenter`).
     Effect::new(move |_| {
         if open.get() {
-            request_animation_frame(|| focus_by_id("panel-tab-all"));
+            request_animation_frame(|| focus_by_id("notification-panel"));
         }
     });
     // Escape closes the panel wherever focus is (an item that re-renders
@@ -98,6 +100,11 @@ pub fn NotificationBell() -> impl IntoView {
                 aria-controls="notification-panel"
                 class="relative flex h-11 w-11 items-center justify-center rounded-full text-slate-600 hover:bg-slate-100 hover:text-slate-900 focus-visible:outline focus-visible:outline-2 focus-visible:outline-indigo-600 dark:text-slate-300 dark:hover:bg-slate-800 dark:hover:text-white"
                 on:click=move |_| open.update(|o| *o = !*o)
+                // The center's chunk is fetched when someone is about to
+                // open the panel, so that it is there by the click.
+                on:pointerenter=move |_| preload_center()
+                on:touchstart=move |_| preload_center()
+                on:focus=move |_| preload_center()
             >
                 // Named by its content (not `aria-label`), so the name holds
                 // all the text it shows.
@@ -120,6 +127,7 @@ pub fn NotificationBell() -> impl IntoView {
                 <div class="fixed inset-0 z-30" aria-hidden="true" on:click=move |_| close()></div>
                 <div
                     id="notification-panel"
+                    tabindex="-1"
                     role="dialog"
                     aria-label="Notification center"
                     class="fixed inset-x-2 top-16 z-40 rounded-xl border border-slate-200 bg-white p-3 shadow-xl sm:absolute sm:inset-x-auto sm:right-0 sm:top-full sm:mt-2 sm:w-[28rem] dark:border-slate-700 dark:bg-slate-900"
@@ -130,12 +138,76 @@ pub fn NotificationBell() -> impl IntoView {
                             "View all"
                         </A>
                     </div>
-                    <NotificationCenter id_prefix="panel" compact=true on_follow=move |_| open.set(false) />
+                    <PanelCenter on_follow=Callback::new(move |()| open.set(false)) open />
                 </div>
             </Show>
         </div>
     }
     .into_any()
+}
+
+/// The panel's Notification Center. Most page loads never open the panel,
+/// so its code is not in the first download: it is fetched when the pointer
+/// or focus comes to the bell ([`preload_center`]), at the latest on the
+/// click. When it cannot be fetched (offline, or Herald was updated), the
+/// panel says so and offers to try again; the rest of the page keeps
+/// working (a route's chunk that fails stops the page instead).
+#[component]
+fn PanelCenter(on_follow: Callback<()>, open: RwSignal<bool>) -> impl IntoView {
+    let attempt = RwSignal::new(0_u32);
+    let retry = move |_| attempt.update(|n| *n += 1);
+    view! {
+        <Suspense fallback=|| view! {
+            <p role="status" class="py-8 text-center text-sm text-slate-500 dark:text-slate-400">"Loading notifications…"</p>
+        }>
+            {move || {
+                attempt.track();
+                Suspend::new(async move {
+                    match panel_center(on_follow).await {
+                        Ok(center) => {
+                            request_animation_frame(move || {
+                                if open.get_untracked() {
+                                    focus_by_id("panel-tab-all");
+                                }
+                            });
+                            center
+                        }
+                        Err(_) => view! {
+                            <div role="alert" class="py-6 text-center text-sm">
+                                <p>"The notification center could not be downloaded. Check the connection and try again."</p>
+                                <button type="button" on:click=retry
+                                    class="mt-3 min-h-11 rounded-md border border-slate-300 px-4 font-medium hover:bg-slate-100 focus-visible:outline focus-visible:outline-2 focus-visible:outline-indigo-600 dark:border-slate-700 dark:hover:bg-slate-800">
+                                    "Try again"
+                                </button>
+                            </div>
+                        }
+                        .into_any(),
+                    }
+                })
+            }}
+        </Suspense>
+    }
+    .into_any()
+}
+
+/// The center inside the panel, split into its own chunk (`fallible`: a
+/// failed download is an `Err`, not the panic a lazy route's would be).
+#[leptos::wasm_split::wasm_split(
+    notification_center,
+    wasm_split_path = ::leptos::wasm_split,
+    preload(preload_center_chunk),
+    fallible
+)]
+fn panel_center(on_follow: Callback<()>) -> Result<AnyView, leptos::wasm_split::SplitLoaderError> {
+    Ok(view! { <NotificationCenter id_prefix="panel" compact=true on_follow /> }.into_any())
+}
+
+/// Starts fetching the panel's chunk (once; a failure shows when the panel
+/// opens).
+fn preload_center() {
+    leptos::task::spawn_local(async {
+        let _ = preload_center_chunk().await;
+    });
 }
 
 /// Closes the panel and gives focus back to the bell.
