@@ -43,6 +43,7 @@ impl ChannelName {
 pub struct Channel {
     pub name: String,
     pub member_count: i64,
+    #[serde(deserialize_with = "crate::model::time::read")]
     pub created_at: chrono::DateTime<chrono::Utc>,
 }
 

@@ -80,6 +80,7 @@ pub struct Message {
     pub conversation_id: i64,
     pub sender: User,
     pub body: String,
+    #[serde(deserialize_with = "crate::model::time::read")]
     pub created_at: chrono::DateTime<chrono::Utc>,
     pub client_id: Option<String>,
     pub attachments: Vec<Attachment>,
@@ -97,6 +98,7 @@ pub struct ReadMarker {
 pub struct MemberPresence {
     pub user_id: i64,
     pub online: bool,
+    #[serde(default, deserialize_with = "crate::model::time::read_option")]
     pub last_seen_at: Option<chrono::DateTime<chrono::Utc>>,
 }
 
@@ -120,7 +122,7 @@ pub struct Conversation {
     #[serde(default)]
     pub presence: Vec<MemberPresence>,
     /// Time of the last message, or of creation.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::model::time::read_option")]
     pub last_activity_at: Option<chrono::DateTime<chrono::Utc>>,
 }
 

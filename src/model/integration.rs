@@ -55,6 +55,7 @@ pub struct ExternalUser {
     /// Herald's own pages).
     pub has_password: bool,
     pub disabled: bool,
+    #[serde(deserialize_with = "crate::model::time::read")]
     pub created_at: chrono::DateTime<chrono::Utc>,
 }
 
@@ -138,6 +139,7 @@ impl WebOrigin {
 pub struct Integration {
     pub name: String,
     pub origins: Vec<String>,
+    #[serde(deserialize_with = "crate::model::time::read")]
     pub created_at: chrono::DateTime<chrono::Utc>,
     /// The HMAC-SHA256 key for offline connection tokens, base64url.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -150,6 +152,7 @@ pub struct Integration {
 #[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct ConnectionToken {
     pub token: String,
+    #[serde(deserialize_with = "crate::model::time::read")]
     pub expires_at: chrono::DateTime<chrono::Utc>,
 }
 

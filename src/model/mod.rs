@@ -15,5 +15,6 @@ pub mod integration;
 pub mod notification;
 pub mod push;
 pub mod status;
+pub mod time;
 pub mod topic;
 pub mod user;

@@ -111,6 +111,7 @@ pub struct Notification {
     pub url: Option<String>,
     pub key: Option<String>,
     pub read: bool,
+    #[serde(deserialize_with = "crate::model::time::read")]
     pub created_at: chrono::DateTime<chrono::Utc>,
     pub actor: Option<User>,
     pub data: Option<serde_json::Value>,

@@ -42,8 +42,10 @@ pub struct PushDevice {
     /// The push service's host (`fcm.googleapis.com`): which browser
     /// family delivers to it, never the secret endpoint itself.
     pub service: String,
+    #[serde(deserialize_with = "crate::model::time::read")]
     pub created_at: chrono::DateTime<chrono::Utc>,
     /// When a push last reached its push service.
+    #[serde(default, deserialize_with = "crate::model::time::read_option")]
     pub last_push_at: Option<chrono::DateTime<chrono::Utc>>,
     /// Why the latest push failed, while it keeps failing.
     pub last_error: Option<String>,
@@ -72,6 +74,7 @@ pub struct PushPayload {
     pub key: Option<String>,
     /// The user's unread notifications once this one arrived: the badge.
     pub unread_count: i64,
+    #[serde(deserialize_with = "crate::model::time::read")]
     pub created_at: chrono::DateTime<chrono::Utc>,
     /// The notification's buttons (shown where the browser supports
     /// notification actions).

@@ -127,6 +127,7 @@ pub struct StatusReport {
     /// Web Push since this instance started.
     #[serde(default)]
     pub push: PushStatus,
+    #[serde(deserialize_with = "crate::model::time::read")]
     pub generated_at: chrono::DateTime<chrono::Utc>,
 }
 
@@ -158,8 +159,10 @@ pub struct InstanceStatus {
     pub connections: u64,
     /// Users with a live stream on that instance.
     pub online_users: u64,
+    #[serde(deserialize_with = "crate::model::time::read")]
     pub started_at: chrono::DateTime<chrono::Utc>,
     /// Its latest heartbeat (every few seconds while it runs).
+    #[serde(deserialize_with = "crate::model::time::read")]
     pub heartbeat_at: chrono::DateTime<chrono::Utc>,
 }
 
@@ -177,6 +180,7 @@ pub struct SystemReport {
     /// Round-trip time of a trivial query, in milliseconds.
     pub db_latency_ms: f64,
     /// When the check ran (server clock, RFC 3339).
+    #[serde(deserialize_with = "crate::model::time::read")]
     pub checked_at: chrono::DateTime<chrono::Utc>,
 }
 

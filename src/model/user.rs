@@ -57,6 +57,7 @@ pub struct UserAccount {
     #[serde(flatten)]
     pub user: User,
     pub disabled: bool,
+    #[serde(deserialize_with = "crate::model::time::read")]
     pub created_at: chrono::DateTime<chrono::Utc>,
 }
 
@@ -279,7 +280,9 @@ pub struct TokenInfo {
     pub name: String,
     /// Username of the admin who created it.
     pub created_by: String,
+    #[serde(deserialize_with = "crate::model::time::read")]
     pub created_at: chrono::DateTime<chrono::Utc>,
+    #[serde(default, deserialize_with = "crate::model::time::read_option")]
     pub last_used_at: Option<chrono::DateTime<chrono::Utc>>,
     /// Notifications it may publish per minute; `None`: the server's
     /// `publish_rate_per_minute`.
