@@ -7,13 +7,14 @@ use leptos::prelude::*;
 
 use crate::auth::api::{Login, Logout, Register, current_user};
 use crate::model::error::ApiError;
+use crate::model::json::JsonCodec;
 use crate::model::user::User;
 
 /// The session as the UI sees it. `Copy`: every field is an arena handle.
 #[derive(Clone, Copy)]
 pub struct Session {
     /// Who the page was loaded for.
-    initial: Resource<Result<Option<User>, ApiError>>,
+    initial: Resource<Result<Option<User>, ApiError>, JsonCodec>,
     /// Who the user is since a sign-in, registration or sign-out on this page.
     /// Set from the server's answer before the app navigates, so the next
     /// page never sees a stale "signed out".
@@ -45,7 +46,7 @@ pub fn provide_session() {
     let logout = ServerAction::<Logout>::new();
     // Blocking: the server waits for it before sending the page head, so a
     // page that needs a user can still answer with a redirect.
-    let initial = Resource::new_blocking(|| (), |_| current_user());
+    let initial = Resource::<_, JsonCodec>::new_with_options(|| (), |_| current_user(), true);
     provide_context(Session {
         initial,
         changed: RwSignal::new(None),

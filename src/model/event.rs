@@ -69,7 +69,7 @@ macro_rules! tagged_events {
                             struct Fields {
                                 $( $(#[$field_meta])* $field: $ty ),*
                             }
-                            let Fields { $($field),* } = serde_json::from_str(json)?;
+                            let Fields { $($field),* } = crate::model::json::from_str(json)?;
                             Ok(Self::$variant { $($field),* })
                         }
                     )*
@@ -236,7 +236,7 @@ impl Sequenced {
             #[serde(rename = "type", borrow)]
             name: Cow<'a, str>,
         }
-        let head: Head = serde_json::from_str(json)?;
+        let head: Head = crate::model::json::from_str(json)?;
         Ok(Self {
             id: head.id,
             event: Event::decode(&head.name, json)?,

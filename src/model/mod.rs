@@ -12,6 +12,7 @@ pub mod dashboard;
 pub mod error;
 pub mod event;
 pub mod integration;
+pub mod json;
 pub mod notification;
 pub mod push;
 pub mod status;

@@ -219,11 +219,11 @@ async fn upload_file(conversation_id: i64, file: web_sys::File) -> Result<Attach
         error: crate::model::error::ApiError,
     }
     if response.status() == 201 {
-        serde_json::from_str::<Uploaded>(&text)
+        crate::model::json::from_str::<Uploaded>(&text)
             .map(|u| u.attachment)
             .map_err(|_| "The server's answer was not understood.".to_owned())
     } else {
-        Err(serde_json::from_str::<Refused>(&text)
+        Err(crate::model::json::from_str::<Refused>(&text)
             .map(|r| r.error.message)
             .unwrap_or_else(|_| format!("The upload failed ({}).", response.status())))
     }

@@ -13,6 +13,7 @@ use crate::components::notification_actions::NotificationActions;
 use crate::components::notification_center::PriorityBadge;
 use crate::model::dashboard::DashboardSummary;
 use crate::model::event::Event;
+use crate::model::json::JsonCodec;
 use crate::model::notification::Notification;
 use crate::notifications::api::load_dashboard;
 use crate::pages::messages::my_id;
@@ -29,7 +30,7 @@ pub fn DashboardPage() -> impl IntoView {
     let realtime = use_realtime();
     let session = use_session();
     // The first news, rendered by the server; later news replaces it.
-    let first = Resource::new(|| (), |_| load_dashboard());
+    let first = Resource::<_, JsonCodec>::new_with_options(|| (), |_| load_dashboard(), false);
     let latest = RwSignal::new(None::<DashboardSummary>);
     let refresh = Refresh::new(latest);
     realtime.subscribe(move |delivery: &Delivery| {

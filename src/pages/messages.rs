@@ -13,6 +13,7 @@ use crate::auth::context::use_session;
 use crate::chat::api::{create_conversation, get_conversation, list_conversations};
 use crate::model::chat::{Conversation, ConversationKind, ConversationList, NewConversation};
 use crate::model::event::{Ephemeral, Event};
+use crate::model::json::JsonCodec;
 use crate::realtime::client::{Delivery, LiveList, relative_time, use_realtime};
 
 /// The signed-in user's id (0 while unknown).
@@ -132,7 +133,7 @@ pub fn presence_text(
 /// HTML; the browser keeps it live.
 #[component]
 pub fn MessagesPage() -> impl IntoView {
-    let first = Resource::new(|| (), |_| list_conversations());
+    let first = Resource::<_, JsonCodec>::new_with_options(|| (), |_| list_conversations(), false);
     view! {
         <Title text="Messages" />
         <div class="flex flex-wrap items-center justify-between gap-3">

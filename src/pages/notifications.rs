@@ -5,13 +5,18 @@ use leptos::prelude::*;
 use leptos_meta::Title;
 
 use crate::components::notification_center::NotificationCenter;
+use crate::model::json::JsonCodec;
 use crate::model::notification::NotificationQuery;
 use crate::notifications::api::list_notifications;
 
 /// `/notifications`.
 #[component]
 pub fn NotificationsPage() -> impl IntoView {
-    let first_page = Resource::new(|| (), |_| list_notifications(NotificationQuery::default()));
+    let first_page = Resource::<_, JsonCodec>::new_with_options(
+        || (),
+        |_| list_notifications(NotificationQuery::default()),
+        false,
+    );
     view! {
         <Title text="Notifications" />
         <h1 class="text-2xl font-bold tracking-tight">"Notifications"</h1>

@@ -82,7 +82,7 @@ pub async fn subscribe(public_key: &str) -> Result<NewPushSubscription, String> 
         .map_err(describe)?
         .as_string()
         .unwrap_or_default();
-    serde_json::from_str(&json)
+    crate::model::json::from_str(&json)
         .map_err(|e| format!("the browser's subscription is unreadable: {e}"))
 }
 

@@ -31,6 +31,7 @@ use crate::auth::context::{Session, use_session};
 use serde_json::value::RawValue;
 
 use crate::model::event::{Ephemeral, Event, PollAnswer, Sequenced};
+use crate::model::json;
 use crate::model::notification::{NotificationPage, Preferences};
 use crate::realtime::alerts::Alerts;
 use crate::realtime::client::{
@@ -491,8 +492,7 @@ async fn fetch_poll(
     live: bool,
 ) -> Result<PollAnswer<(i64, Received)>, PollError> {
     let text = fetch_text(&format!("/api/events/poll?after={after}&wait={wait}")).await?;
-    let answer: PollAnswer<&RawValue> =
-        serde_json::from_str(&text).map_err(|_| PollError::Failed)?;
+    let answer: PollAnswer<&RawValue> = json::from_str(&text).map_err(|_| PollError::Failed)?;
     let events = answer
         .events
         .iter()
@@ -512,7 +512,7 @@ async fn fetch_poll(
 
 /// A GET of the HTTP API, decoded.
 async fn fetch_json<T: serde::de::DeserializeOwned>(url: &str) -> Result<T, PollError> {
-    serde_json::from_str(&fetch_text(url).await?).map_err(|_| PollError::Failed)
+    json::from_str(&fetch_text(url).await?).map_err(|_| PollError::Failed)
 }
 
 /// A GET of the HTTP API, as text.

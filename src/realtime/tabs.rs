@@ -57,7 +57,7 @@ impl TabChannel {
         let channel = BroadcastChannel::new(&format!("herald:{user_id}")).ok()?;
         let on_message = Closure::<dyn FnMut(MessageEvent)>::new(move |message: MessageEvent| {
             if let Some(text) = message.data().as_string()
-                && let Ok(relay) = serde_json::from_str::<Relay>(&text)
+                && let Ok(relay) = crate::model::json::from_str::<Relay>(&text)
             {
                 on_relay(relay);
             }

@@ -6,6 +6,7 @@
 use leptos::prelude::*;
 use leptos_meta::Title;
 
+use crate::model::json::JsonCodec;
 use crate::model::status::{ApiReference, RouteInfo};
 use crate::pages::admin::AdminNav;
 use crate::system::load_api_reference;
@@ -101,7 +102,8 @@ fn Reference(reference: ApiReference) -> impl IntoView {
 /// `/admin/api`.
 #[component]
 pub fn ApiReferencePage() -> impl IntoView {
-    let reference = Resource::new(|| (), |_| load_api_reference());
+    let reference =
+        Resource::<_, JsonCodec>::new_with_options(|| (), |_| load_api_reference(), false);
     view! {
         <Title text="API reference" />
         <AdminNav />

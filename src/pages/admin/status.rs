@@ -9,6 +9,7 @@ use std::time::Duration;
 use leptos::prelude::*;
 use leptos_meta::Title;
 
+use crate::model::json::JsonCodec;
 use crate::model::status::{HistogramBin, LatencyPercentiles, StatusReport};
 use crate::pages::admin::AdminNav;
 use crate::realtime::client::{human_size, page_hidden};
@@ -431,7 +432,7 @@ fn live_figures() -> RwSignal<Option<(u64, u64)>> {
                 let update = event
                     .data()
                     .as_string()
-                    .and_then(|data| serde_json::from_str::<TopicUpdate>(&data).ok());
+                    .and_then(|data| crate::model::json::from_str::<TopicUpdate>(&data).ok());
                 if let Some(update) = update.filter(|u| u.topic == STATUS_TOPIC) {
                     let streams = update.value["streams"].as_u64().unwrap_or(0);
                     let online = update.value["users_online"].as_u64().unwrap_or(0);
@@ -451,7 +452,11 @@ fn live_figures() -> RwSignal<Option<(u64, u64)>> {
 pub fn StatusPage() -> impl IntoView {
     let live = live_figures();
     let refresh = RwSignal::new(0u64);
-    let report = Resource::new(move || refresh.get(), |_| admin_status());
+    let report = Resource::<_, JsonCodec>::new_with_options(
+        move || refresh.get(),
+        |_| admin_status(),
+        false,
+    );
 
     // Browser only: refresh every 2 s while the page is visible.
     Effect::new(move |_| {

@@ -9,6 +9,7 @@ use leptos_meta::Title;
 use crate::auth::admin_api::{create_token, list_tokens, revoke_token};
 use crate::components::form::{FormError, INPUT_CLASS};
 use crate::model::error::ApiError;
+use crate::model::json::JsonCodec;
 use crate::model::user::{CreatedToken, TokenInfo};
 use crate::pages::admin::AdminNav;
 use crate::realtime::client::{relative_time, use_realtime};
@@ -153,7 +154,8 @@ fn parse_rate(typed: &str) -> Result<Option<u32>, ApiError> {
 #[component]
 pub fn TokensPage() -> impl IntoView {
     let reload = RwSignal::new(0u32);
-    let tokens = Resource::new(move || reload.get(), |_| list_tokens());
+    let tokens =
+        Resource::<_, JsonCodec>::new_with_options(move || reload.get(), |_| list_tokens(), false);
     let name = RwSignal::new(String::new());
     let rate = RwSignal::new(String::new());
     let pending = RwSignal::new(false);

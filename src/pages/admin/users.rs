@@ -9,6 +9,7 @@ use leptos_meta::Title;
 use crate::auth::admin_api::{list_accounts, update_account};
 use crate::auth::context::use_session;
 use crate::components::form::FormError;
+use crate::model::json::JsonCodec;
 use crate::model::user::{AccountChange, Role, UserAccount};
 use crate::pages::admin::AdminNav;
 
@@ -97,7 +98,8 @@ fn AccountRow(
 pub fn UsersPage() -> impl IntoView {
     let session = use_session();
     let search = RwSignal::new(String::new());
-    let accounts = Resource::new(move || search.get(), list_accounts);
+    let accounts =
+        Resource::<_, JsonCodec>::new_with_options(move || search.get(), list_accounts, false);
     // Rows changed here, shown in place of the listed ones until the next search.
     let changed = RwSignal::new(Vec::<UserAccount>::new());
     let error = RwSignal::new(None::<String>);
