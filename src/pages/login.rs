@@ -7,7 +7,7 @@ use leptos_router::NavigateOptions;
 use leptos_router::components::A;
 use leptos_router::hooks::{use_navigate, use_query_map};
 
-use crate::auth::api::safe_next;
+use crate::auth::api::{Login, Register, safe_next};
 use crate::model::user::User;
 
 use crate::auth::context::use_session;
@@ -70,18 +70,18 @@ fn AuthCard(title: &'static str, children: Children) -> impl IntoView {
 /// `/login`.
 #[component]
 pub fn LoginPage() -> impl IntoView {
-    let session = use_session();
+    let login = ServerAction::<Login>::new();
     let next = next_param();
-    let error = refusal(session.login.value());
-    let pending = session.login.pending();
-    continue_when_signed_in(session.login.value(), next);
+    let error = refusal(login.value());
+    let pending = login.pending();
+    continue_when_signed_in(login.value(), next);
     let register_href = move || match next.get() {
         n if n.is_empty() => "/register".to_owned(),
         n => format!("/register?next={}", encode_component(&n)),
     };
     view! {
         <AuthCard title="Sign in">
-            <ActionForm action=session.login attr:class="mt-4 space-y-4" attr:novalidate=true>
+            <ActionForm action=login attr:class="mt-4 space-y-4" attr:novalidate=true>
                 <input type="hidden" name="next" prop:value=move || next.get() />
                 <FormError error=form_error(error) />
                 <Field label="Username" name="username" autocomplete="username" required=true error=field_error(error, "username") />
@@ -99,18 +99,18 @@ pub fn LoginPage() -> impl IntoView {
 /// `/register`.
 #[component]
 pub fn RegisterPage() -> impl IntoView {
-    let session = use_session();
+    let register = ServerAction::<Register>::new();
     let next = next_param();
-    let error = refusal(session.register.value());
-    let pending = session.register.pending();
-    continue_when_signed_in(session.register.value(), next);
+    let error = refusal(register.value());
+    let pending = register.pending();
+    continue_when_signed_in(register.value(), next);
     let login_href = move || match next.get() {
         n if n.is_empty() => "/login".to_owned(),
         n => format!("/login?next={}", encode_component(&n)),
     };
     view! {
         <AuthCard title="Create an account">
-            <ActionForm action=session.register attr:class="mt-4 space-y-4" attr:novalidate=true>
+            <ActionForm action=register attr:class="mt-4 space-y-4" attr:novalidate=true>
                 <input type="hidden" name="next" prop:value=move || next.get() />
                 <FormError error=form_error(error) />
                 <Field label="Username" name="username" autocomplete="username" required=true
