@@ -4,7 +4,7 @@
 use leptos::prelude::*;
 use leptos_meta::{HashedStylesheet, MetaTags, Title, provide_meta_context};
 use leptos_router::components::{Route, Router, Routes};
-use leptos_router::{Lazy, LazyRoute, SsrMode, lazy_route, path};
+use leptos_router::{Lazy, LazyRoute, SsrMode, path};
 
 use crate::auth::context::provide_session;
 use crate::components::layout::Layout;
@@ -109,22 +109,28 @@ pub fn App() -> impl IntoView {
     }
 }
 
-// The routes below are split out of the first download: each is its own
-// WASM chunk (`cargo leptos build --split`), fetched when the route is first
-// visited. On a direct load the server names the chunk in a `<link
-// rel=preload>` from its own route match, so the browser fetches it beside
-// the main module instead of after it. The data is loaded by the page
-// itself: the server renders it into the HTML, and in-app navigation is
-// the only time a page waits for its chunk and then its data.
+// The routes below are split out of the first download, by area: chat,
+// settings, the admin pages, the sign-in pages and the notification center
+// (its page and the bell's panel) are one WASM module each, fetched when
+// one of their pages is first visited (`cargo leptos build --split`). An
+// area per module rather than a module per route (`#[lazy_route]`): code
+// that several modules share is cut into a chunk per set of modules that
+// use it, and with a module per route one conversation needed 55 files, a
+// round trip each on a slow network. On a direct load the server names the
+// module's files in `<link rel=preload>` tags from its own route match, so
+// the browser fetches them beside the main module instead of after it. The
+// data is loaded by the page itself: the server renders it into the HTML,
+// and in-app navigation is the only time a page waits for its module and
+// then its data.
 
-/// On the server, adds `<link rel=preload>` tags for the chunks of the lazy
-/// route `R` to the page's head (its view is `__<snake_case of R>_view` in
-/// the split manifest, as `#[lazy_route]` names it). Leptos emits these itself,
-/// but from a context it provides after rendering has begun, so in about
-/// half of the loads measured here they were missing and the chunks were
-/// fetched only once the main module ran. Where both appear the browser
-/// fetches each file once. Nothing on the client.
-fn preload_route_chunks<R: LazyRoute>() {
+/// On the server, adds `<link rel=preload>` tags for the files of the split
+/// module `module` (its name in the split manifest) to the page's head.
+/// Leptos emits these itself, but from a context it provides after
+/// rendering has begun, so in about half of the loads measured here they
+/// were missing and the chunks were fetched only once the main module ran.
+/// Where both appear the browser fetches each file once. Nothing on the
+/// client.
+fn preload_module(module: &'static str) {
     #[cfg(feature = "ssr")]
     {
         use leptos_meta::Link;
@@ -136,240 +142,114 @@ fn preload_route_chunks<R: LazyRoute>() {
             return;
         };
         let (pkg_path, chunks, split_js) = &*manifest;
-        // Keys end with a hash of the macro's call site.
-        let prefix = format!("__{}_view_", snake_case(route_name::<R>()));
-        let Some(modules) = chunks
-            .iter()
-            .find_map(|(key, modules)| key.starts_with(&prefix).then_some(modules))
-        else {
+        let Some(files) = chunks.get(module) else {
             return;
         };
         let nonce = leptos::nonce::use_nonce()
             .map(|n| n.to_string())
             .unwrap_or_default();
-        for module in modules {
+        for file in files {
             let _ = view! {
-                <Link rel="preload" href=format!("{pkg_path}/{module}.wasm") as_="fetch" type_="application/wasm" crossorigin=nonce.clone() />
+                <Link rel="preload" href=format!("{pkg_path}/{file}.wasm") as_="fetch" type_="application/wasm" crossorigin=nonce.clone() />
             }
             .to_html();
         }
         let _ = view! { <Link rel="modulepreload" href=format!("{pkg_path}/{split_js}") crossorigin=nonce /> }.to_html();
     }
+    #[cfg(not(feature = "ssr"))]
+    let _ = module;
 }
 
-/// The type's own name, without its module path.
-#[cfg(feature = "ssr")]
-fn route_name<R>() -> &'static str {
-    let name = std::any::type_name::<R>();
-    name.rsplit("::").next().unwrap_or(name)
-}
+/// Declares lazy routes that share one split module: for each route a unit
+/// struct whose `LazyRoute` impl preloads the module on the server and
+/// renders the page from it, and the module's one entry point, which
+/// renders the page a route names.
+macro_rules! split_area {
+    (
+        $(#[$area_meta:meta])*
+        module $module:ident, entry $entry:ident, preload $preload:ident;
+        $( $(#[$route_meta:meta])* $route:ident => $page:expr; )+
+    ) => {
+        $(
+            $(#[$route_meta])*
+            pub struct $route;
 
-/// `ApiReferenceRoute` -> `api_reference_route`.
-#[cfg(feature = "ssr")]
-fn snake_case(name: &str) -> String {
-    let mut snake = String::with_capacity(name.len() + 4);
-    for (i, c) in name.chars().enumerate() {
-        if c.is_ascii_uppercase() && i > 0 {
-            snake.push('_');
+            impl LazyRoute for $route {
+                fn data() -> Self {
+                    preload_module(stringify!($module));
+                    Self
+                }
+
+                async fn view(_this: Self) -> AnyView {
+                    $entry(stringify!($route)).await
+                }
+
+                async fn preload() {
+                    $preload().await;
+                }
+            }
+        )+
+
+        $(#[$area_meta])*
+        #[leptos::wasm_split::wasm_split($module, wasm_split_path = ::leptos::wasm_split, preload($preload))]
+        fn $entry(route: &'static str) -> AnyView {
+            $( if route == stringify!($route) { return $page; } )+
+            unreachable!("every route of the area is listed")
         }
-        snake.push(c.to_ascii_lowercase());
-    }
-    snake
+    };
 }
 
-#[cfg(all(test, feature = "ssr"))]
-mod tests {
-    use super::{ApiReferenceRoute, route_name, snake_case};
-
-    #[test]
-    fn route_types_name_their_views_as_lazy_route_does() {
-        assert_eq!(
-            snake_case(route_name::<ApiReferenceRoute>()),
-            "api_reference_route"
-        );
-    }
+split_area! {
+    /// Chat: the conversation list and one conversation.
+    module chat, entry chat_view, preload preload_chat;
+    /// `/messages`.
+    MessagesRoute => view! { <RequireUser><MessagesPage /></RequireUser> }.into_any();
+    /// `/messages/{id}`.
+    ConversationRoute => view! { <RequireUser><ConversationPage /></RequireUser> }.into_any();
 }
 
-/// `/notifications`, in its own chunk (with the bell panel's center, which
-/// it shares).
-pub struct NotificationsRoute;
-
-#[lazy_route]
-impl LazyRoute for NotificationsRoute {
-    fn data() -> Self {
-        preload_route_chunks::<Self>();
-        Self
-    }
-
-    fn view(_this: Self) -> AnyView {
-        view! { <RequireUser><NotificationsPage /></RequireUser> }.into_any()
-    }
+split_area! {
+    /// The notification center's page; the bell's panel (`components::bell`)
+    /// adds its own entry to the same module.
+    module notification_center, entry notifications_view, preload preload_notifications;
+    /// `/notifications`.
+    NotificationsRoute => view! { <RequireUser><NotificationsPage /></RequireUser> }.into_any();
 }
 
-/// `/admin/status`, in its own chunk.
-pub struct StatusRoute;
-
-#[lazy_route]
-impl LazyRoute for StatusRoute {
-    fn data() -> Self {
-        preload_route_chunks::<Self>();
-        Self
-    }
-
-    fn view(_this: Self) -> AnyView {
-        view! { <RequireUser><RequireAdmin><StatusPage /></RequireAdmin></RequireUser> }.into_any()
-    }
+split_area! {
+    /// Settings.
+    module settings, entry settings_view, preload preload_settings;
+    /// `/settings`.
+    SettingsRoute => view! { <RequireUser><SettingsPage /></RequireUser> }.into_any();
 }
 
-/// `/admin/users`, in its own chunk.
-pub struct UsersRoute;
-
-#[lazy_route]
-impl LazyRoute for UsersRoute {
-    fn data() -> Self {
-        preload_route_chunks::<Self>();
-        Self
-    }
-
-    fn view(_this: Self) -> AnyView {
-        view! { <RequireUser><RequireAdmin><UsersPage /></RequireAdmin></RequireUser> }.into_any()
-    }
+split_area! {
+    /// The admin area.
+    module admin, entry admin_view, preload preload_admin;
+    /// `/admin/status`.
+    StatusRoute => admin(|| view! { <StatusPage /> }.into_any());
+    /// `/admin/users`.
+    UsersRoute => admin(|| view! { <UsersPage /> }.into_any());
+    /// `/admin/tokens`.
+    TokensRoute => admin(|| view! { <TokensPage /> }.into_any());
+    /// `/admin/api`.
+    ApiReferenceRoute => admin(|| view! { <ApiReferencePage /> }.into_any());
+    /// `/admin/announce`.
+    AnnounceRoute => admin(|| view! { <SendNotificationPage announcement=true /> }.into_any());
+    /// `/admin/notify`.
+    SendNotificationRoute => admin(|| view! { <SendNotificationPage /> }.into_any());
 }
 
-/// `/admin/tokens`, in its own chunk.
-pub struct TokensRoute;
-
-#[lazy_route]
-impl LazyRoute for TokensRoute {
-    fn data() -> Self {
-        preload_route_chunks::<Self>();
-        Self
-    }
-
-    fn view(_this: Self) -> AnyView {
-        view! { <RequireUser><RequireAdmin><TokensPage /></RequireAdmin></RequireUser> }.into_any()
-    }
+/// An admin page, for admins only.
+fn admin(page: fn() -> AnyView) -> AnyView {
+    view! { <RequireUser><RequireAdmin>{move || page()}</RequireAdmin></RequireUser> }.into_any()
 }
 
-/// `/admin/api`, in its own chunk.
-pub struct ApiReferenceRoute;
-
-#[lazy_route]
-impl LazyRoute for ApiReferenceRoute {
-    fn data() -> Self {
-        preload_route_chunks::<Self>();
-        Self
-    }
-
-    fn view(_this: Self) -> AnyView {
-        view! { <RequireUser><RequireAdmin><ApiReferencePage /></RequireAdmin></RequireUser> }
-            .into_any()
-    }
-}
-
-/// `/admin/announce`; shares the send form's chunk.
-pub struct AnnounceRoute;
-
-#[lazy_route]
-impl LazyRoute for AnnounceRoute {
-    fn data() -> Self {
-        preload_route_chunks::<Self>();
-        Self
-    }
-
-    fn view(_this: Self) -> AnyView {
-        view! { <RequireUser><RequireAdmin><SendNotificationPage announcement=true /></RequireAdmin></RequireUser> }
-            .into_any()
-    }
-}
-
-/// `/admin/notify`; shares the send form's chunk.
-pub struct SendNotificationRoute;
-
-#[lazy_route]
-impl LazyRoute for SendNotificationRoute {
-    fn data() -> Self {
-        preload_route_chunks::<Self>();
-        Self
-    }
-
-    fn view(_this: Self) -> AnyView {
-        view! { <RequireUser><RequireAdmin><SendNotificationPage /></RequireAdmin></RequireUser> }
-            .into_any()
-    }
-}
-
-/// `/messages`, in its own chunk.
-pub struct MessagesRoute;
-
-#[lazy_route]
-impl LazyRoute for MessagesRoute {
-    fn data() -> Self {
-        preload_route_chunks::<Self>();
-        Self
-    }
-
-    fn view(_this: Self) -> AnyView {
-        view! { <RequireUser><MessagesPage /></RequireUser> }.into_any()
-    }
-}
-
-/// `/messages/{id}`, in its own chunk.
-pub struct ConversationRoute;
-
-#[lazy_route]
-impl LazyRoute for ConversationRoute {
-    fn data() -> Self {
-        preload_route_chunks::<Self>();
-        Self
-    }
-
-    fn view(_this: Self) -> AnyView {
-        view! { <RequireUser><ConversationPage /></RequireUser> }.into_any()
-    }
-}
-
-/// `/settings`, in its own chunk.
-pub struct SettingsRoute;
-
-#[lazy_route]
-impl LazyRoute for SettingsRoute {
-    fn data() -> Self {
-        preload_route_chunks::<Self>();
-        Self
-    }
-
-    fn view(_this: Self) -> AnyView {
-        view! { <RequireUser><SettingsPage /></RequireUser> }.into_any()
-    }
-}
-
-/// `/login`, in its own chunk: a signed-in person's first page never needs it.
-pub struct LoginRoute;
-
-#[lazy_route]
-impl LazyRoute for LoginRoute {
-    fn data() -> Self {
-        preload_route_chunks::<Self>();
-        Self
-    }
-
-    fn view(_this: Self) -> AnyView {
-        view! { <LoginPage /> }.into_any()
-    }
-}
-
-/// `/register`; shares the sign-in page's chunk.
-pub struct RegisterRoute;
-
-#[lazy_route]
-impl LazyRoute for RegisterRoute {
-    fn data() -> Self {
-        preload_route_chunks::<Self>();
-        Self
-    }
-
-    fn view(_this: Self) -> AnyView {
-        view! { <RegisterPage /> }.into_any()
-    }
+split_area! {
+    /// The sign-in pages: a signed-in person's first page never needs them.
+    module sign_in, entry sign_in_view, preload preload_sign_in;
+    /// `/login`.
+    LoginRoute => view! { <LoginPage /> }.into_any();
+    /// `/register`.
+    RegisterRoute => view! { <RegisterPage /> }.into_any();
 }

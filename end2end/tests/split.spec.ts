@@ -1,6 +1,6 @@
 // The split build: the first download holds the dashboard and the bell;
 // the notification center (the bell's panel and /notifications), chat,
-// settings, the admin area and the sign-in pages are chunks of their own,
+// settings, the admin area and the sign-in pages are a split module each,
 // fetched when visited (preloaded by the server on a direct load; the
 // panel's when the pointer or focus comes to the bell). Every route loads
 // directly and by in-app navigation without a console error, a route's
@@ -15,7 +15,7 @@ const isChunk = (url: string) => {
   return pathname.startsWith("/pkg/") && pathname.endsWith(".wasm") && !/\/herald\.[^/]*wasm$/.test(pathname);
 };
 
-test("every route loads directly and by navigation, each from its own chunk", async ({ browser, request }) => {
+test("every route loads directly and by navigation, each from its area's chunks", async ({ browser, request }) => {
   // A second person to talk to, and the admin's conversation with them.
   const other = uniqueName("split");
   expect((await request.post("/api/auth/register", { data: { username: other, password: PASSWORD } })).status()).toBe(201);
