@@ -194,6 +194,27 @@ test("the bell's panel fetches its center on the way to the click, and offers to
   await expect.poll(() => chunks.length, "fetched on hover").toBeGreaterThan(0);
   await bell.click();
   await expect(panel.getByRole("tab", { name: "All" })).toBeFocused();
+
+  // A center that arrives after the person has moved on inside the panel
+  // leaves their focus where it is.
+  await page.goto("/");
+  await hydrated(page);
+  let release = () => {};
+  const held = new Promise<void>((resolve) => (release = resolve));
+  await page.context().route(isChunk, async (route) => {
+    await held;
+    await route.continue();
+  });
+  await bell.focus();
+  await page.keyboard.press("Enter");
+  await expect(panel).toBeFocused();
+  await page.keyboard.press("Tab");
+  const viewAll = panel.getByRole("link", { name: "View all" });
+  await expect(viewAll).toBeFocused();
+  release();
+  await expect(panel.getByRole("tab", { name: "All" })).toBeVisible();
+  await expect(viewAll).toBeFocused();
+  await page.context().unroute(isChunk);
   // The failed downloads were logged; nothing else.
   const intended = (e: string) =>
     (e.startsWith("Failed to load resource") && e.includes("/pkg/")) || e.startsWith("TypeError: Failed to fetch");

@@ -6,7 +6,7 @@ use leptos::prelude::*;
 use leptos_router::components::A;
 use leptos_router::hooks::use_location;
 
-use crate::components::focus::focus_by_id;
+use crate::components::focus::{focus_by_id, focus_on_or_nowhere};
 use crate::components::notification_center::NotificationCenter;
 use crate::realtime::client::{ConnectionStatus, use_realtime};
 
@@ -58,11 +58,17 @@ pub fn NotificationBell() -> impl IntoView {
         location.pathname.track();
         open.set(false);
     });
-    // Opening moves focus into the panel: the dialog itself, then its
-    // first tab once the center is there (`PanelCenter`).
+    // Opening moves focus into the panel: to its first tab, or to the
+    // dialog itself while the center is still on its way (`PanelCenter`
+    // then moves it to the tab, unless the person has moved it meanwhile;
+    // after "Try again", whose button is gone, it does).
     Effect::new(move |_| {
         if open.get() {
-            request_animation_frame(|| focus_by_id("notification-panel"));
+            request_animation_frame(|| {
+                if !focus_by_id("panel-tab-all") {
+                    focus_by_id("notification-panel");
+                }
+            });
         }
     });
     // Escape closes the panel wherever focus is (an item that re-renders
@@ -166,7 +172,8 @@ fn PanelCenter(on_follow: Callback<()>, open: RwSignal<bool>) -> impl IntoView {
                     match panel_center(on_follow).await {
                         Ok(center) => {
                             request_animation_frame(move || {
-                                if open.get_untracked() {
+                                let waiting = focus_on_or_nowhere("notification-panel");
+                                if open.get_untracked() && waiting {
                                     focus_by_id("panel-tab-all");
                                 }
                             });
