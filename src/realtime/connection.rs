@@ -23,13 +23,12 @@ use std::time::Duration;
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 use leptos_router::hooks::use_navigate;
+use serde_json::value::RawValue;
 use wasm_bindgen::JsCast;
 use wasm_bindgen::prelude::*;
 use web_sys::{EventSource, MessageEvent};
 
 use crate::auth::context::{Session, use_session};
-use serde_json::value::RawValue;
-
 use crate::model::event::{Ephemeral, Event, PollAnswer, Sequenced};
 use crate::model::json;
 use crate::model::notification::{NotificationPage, Preferences};
