@@ -372,7 +372,7 @@ async fn polling_returns_exactly_what_the_stream_returns() {
     let polled: Value = polled.json();
     assert_eq!(polled["cursor"], 8);
     assert_eq!(polled["reset"], false);
-    let polled: Vec<Sequenced> = serde_json::from_value(polled["events"].clone()).unwrap();
+    let polled: Vec<Sequenced> = serde_json::from_str(&polled["events"].to_string()).unwrap();
 
     let mut stream = EventStream::open(&alice, "/api/events", &[("last-event-id", "2")]).await;
     let streamed = read_stored(&mut stream, 6).await;

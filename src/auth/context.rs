@@ -1,12 +1,12 @@
 //! The signed-in user as the page knows it: one context with the user
-//! resource and the sign-out action. (The sign-in and registration actions
-//! belong to their pages, which are a chunk of their own, and record the
-//! user with [`Session::set_user`].) UI components, pages and the real-time connection read it;
-//! it imports no UI. Both sides.
+//! resource. (Signing in, registering and signing out belong to their
+//! pages and the user menu, which record the user with
+//! [`Session::set_user`].) UI components, pages and the real-time
+//! connection read it; it imports no UI. Both sides.
 
 use leptos::prelude::*;
 
-use crate::auth::api::{Logout, current_user};
+use crate::auth::api::current_user;
 use crate::model::error::ApiError;
 use crate::model::json::JsonCodec;
 use crate::model::user::User;
@@ -20,7 +20,6 @@ pub struct Session {
     /// Set from the server's answer before the app navigates, so the next
     /// page never sees a stale "signed out".
     changed: RwSignal<Option<Option<User>>>,
-    pub logout: ServerAction<Logout>,
 }
 
 impl Session {
@@ -40,14 +39,12 @@ impl Session {
 
 /// Provides the session context; call once at the app root.
 pub fn provide_session() {
-    let logout = ServerAction::<Logout>::new();
     // Blocking: the server waits for it before sending the page head, so a
     // page that needs a user can still answer with a redirect.
     let initial = Resource::<_, JsonCodec>::new_with_options(|| (), |_| current_user(), true);
     provide_context(Session {
         initial,
         changed: RwSignal::new(None),
-        logout,
     });
 }
 

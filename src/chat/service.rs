@@ -13,6 +13,7 @@ use crate::model::chat::{
     MAX_TITLE_CHARS, Message, MessagePage, NewConversation, SendMessage, is_safe_image,
 };
 use crate::model::event::Ephemeral;
+use crate::model::json::OpaqueJson;
 use crate::model::notification::{Category, Priority};
 use crate::model::user::{User, Username, is_invisible_format};
 use crate::realtime::frames;
@@ -300,10 +301,11 @@ fn message_notification(
         url: Some(format!("/messages/{}", conversation.id)),
         key: Some(chat_store::notification_key(conversation.id)),
         actor: Some(message.sender.clone()),
-        data: Some(serde_json::json!({
+        data: OpaqueJson::from_value(&serde_json::json!({
             "conversation_id": conversation.id,
             "unread": unread,
-        })),
+        }))
+        .ok(),
         actions: Vec::new(),
     }
 }

@@ -7,7 +7,7 @@ use leptos_router::NavigateOptions;
 use leptos_router::components::A;
 use leptos_router::hooks::{use_location, use_navigate};
 
-use crate::auth::api::Logout;
+use crate::auth::api::{Logout, logout};
 use crate::auth::context::use_session;
 use crate::components::bell::{ConnectionIndicator, NotificationBell};
 use crate::components::toasts::Toaster;
@@ -272,8 +272,16 @@ fn InstallButton() -> impl IntoView {
 fn UserMenu(user: User) -> impl IntoView {
     let session = use_session();
     let navigate = use_navigate();
-    Effect::new(move |_| {
-        if let Some(Ok(())) = session.logout.value().get() {
+    let sign_out = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        let navigate = navigate.clone();
+        leptos::task::spawn_local(async move {
+            // Not a `ServerAction`: on hydration that reads a no-script
+            // error back from the URL, a base64 and JSON decoder the first
+            // download would carry for a call that returns nothing.
+            if logout().await.is_err() {
+                return;
+            }
             // A browser signed out of stops receiving the account's pushes
             // (a shared computer); its push service then answers 410 and
             // the server forgets the device.
@@ -282,8 +290,8 @@ fn UserMenu(user: User) -> impl IntoView {
             });
             session.set_user(None);
             navigate("/login", NavigateOptions::default());
-        }
-    });
+        });
+    };
     let logout_url = <Logout as ServerFn>::url();
     let initial = user
         .display_name
@@ -310,7 +318,7 @@ fn UserMenu(user: User) -> impl IntoView {
                 // serde_qs, a parser the first download would carry for a
                 // form that has none.
                 <form method="post" action=logout_url
-                    on:submit=move |ev| { ev.prevent_default(); session.logout.dispatch(Logout {}); }>
+                    on:submit=sign_out>
                     <button type="submit" class="mt-1 min-h-11 w-full rounded-md px-2 text-left text-sm hover:bg-slate-100 focus-visible:outline focus-visible:outline-2 focus-visible:outline-indigo-600 dark:hover:bg-slate-800">
                         "Sign out"
                     </button>

@@ -133,7 +133,10 @@ async fn call(action: &NotificationAction) -> Result<(), String> {
     let request = gloo_net::http::Request::post(&action.url)
         .credentials(web_sys::RequestCredentials::Include);
     let request = match &action.body {
-        Some(body) => request.json(body),
+        // Sent as the publisher wrote it.
+        Some(body) => request
+            .header("Content-Type", "application/json")
+            .body(body.get()),
         None => request.build(),
     }
     .map_err(|_| "Could not send.".to_owned())?;

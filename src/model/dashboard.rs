@@ -24,9 +24,42 @@ pub struct DashboardSummary {
     /// then the newest.
     pub pressing: Vec<Notification>,
     /// Conversations with unread messages, most recent first.
-    pub conversations: Vec<Conversation>,
+    pub conversations: Vec<ConversationDigest>,
     /// The user's latest event sequence number, read before the rest.
     pub cursor: i64,
+}
+
+/// A conversation as the dashboard lists it: what it is called for the
+/// reader, how much of it is unread and the start of its last message.
+/// Not the whole [`Conversation`]: the first download then reads no
+/// conversation, message or member lists (the chat pages, a module of
+/// their own, do).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConversationDigest {
+    pub id: i64,
+    pub title: String,
+    pub unread: i64,
+    /// The last message's first characters ([`Self::PREVIEW_CHARS`]).
+    pub preview: String,
+}
+
+impl ConversationDigest {
+    /// Characters of the last message shown.
+    pub const PREVIEW_CHARS: usize = 80;
+
+    /// `conversation` as `me` sees it.
+    pub fn of(conversation: &Conversation, me: i64) -> Self {
+        Self {
+            id: conversation.id,
+            title: conversation.display_title(me),
+            unread: conversation.unread_count,
+            preview: conversation
+                .last_message
+                .as_ref()
+                .map(|m| m.body.chars().take(Self::PREVIEW_CHARS).collect())
+                .unwrap_or_default(),
+        }
+    }
 }
 
 impl DashboardSummary {

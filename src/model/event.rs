@@ -6,6 +6,7 @@ use std::borrow::Cow;
 use serde::{Deserialize, Serialize};
 
 use crate::model::chat::{Conversation, Message};
+use crate::model::json::Deferred;
 use crate::model::notification::{Category, Notification};
 use crate::model::user::User;
 
@@ -23,6 +24,15 @@ use crate::model::user::User;
 /// that variant's fields straight from the text. The derived `Deserialize`
 /// is kept for the server only (stored events, tests), so that browser code
 /// cannot reach for it by accident.
+///
+/// The server reads events the same way (its `Deserialize` reads the
+/// `type`, then [`decode`]s), not with a derived reading: that buffers the
+/// object, and the text that [`Deferred`] and [`OpaqueJson`] keep would be
+/// gone. So events are read from JSON text (`serde_json::from_str`), never
+/// from a `serde_json::Value`.
+///
+/// [`decode`]: Event::decode
+/// [`OpaqueJson`]: crate::model::json::OpaqueJson
 macro_rules! tagged_events {
     (
         $(#[$enum_meta:meta])*
@@ -37,7 +47,6 @@ macro_rules! tagged_events {
     ) => {
         $(#[$enum_meta])*
         #[derive(Debug, Clone, PartialEq, Serialize)]
-        #[cfg_attr(feature = "ssr", derive(Deserialize))]
         #[serde(tag = "type")]
         pub enum $enum {
             $(
@@ -80,7 +89,27 @@ macro_rules! tagged_events {
                 }
             }
         }
+
+        /// Reads `{"type": ..., ...}` from JSON text (see the macro).
+        #[cfg(feature = "ssr")]
+        impl<'de> Deserialize<'de> for $enum {
+            fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+                let raw = Box::<serde_json::value::RawValue>::deserialize(deserializer)?;
+                let head: Head = crate::model::json::from_str(raw.get())
+                    .map_err(serde::de::Error::custom)?;
+                Self::decode(&head.name, raw.get()).map_err(serde::de::Error::custom)
+            }
+        }
     };
+}
+
+/// An event's `type` (and, when polled, its `id`), read before the rest.
+#[derive(Deserialize)]
+struct Head<'a> {
+    #[serde(default)]
+    id: Option<i64>,
+    #[serde(rename = "type", borrow)]
+    name: Cow<'a, str>,
 }
 
 tagged_events! {
@@ -120,8 +149,9 @@ tagged_events! {
             #[serde(default)]
             unread_count: Option<i64>,
         },
-        /// A chat message, to every member of its conversation.
-        Message = "message" { message: Message },
+        /// A chat message, to every member of its conversation. (Read by
+        /// the chat pages only: see [`Deferred`].)
+        Message = "message" { message: Deferred<Message> },
         /// A member read a conversation up to a message.
         ConversationRead = "conversation_read" {
             conversation_id: i64,
@@ -130,7 +160,7 @@ tagged_events! {
         },
         /// A conversation was created, or the recipient joined it: the whole
         /// conversation as the recipient sees it.
-        ConversationUpdated = "conversation_updated" { conversation: Conversation },
+        ConversationUpdated = "conversation_updated" { conversation: Deferred<Conversation> },
         /// Someone joined a group the recipient is in (`read_up_to`: their
         /// read marker, the group's last message when they joined).
         ConversationMemberAdded = "conversation_member_added" {
@@ -219,7 +249,6 @@ impl Ephemeral {
 /// A stored event with its sequence number, as `/api/events/poll` lists it
 /// (`{"id": seq, "type": ..., ...}`).
 #[derive(Debug, Clone, PartialEq, Serialize)]
-#[cfg_attr(feature = "ssr", derive(Deserialize))]
 pub struct Sequenced {
     pub id: i64,
     #[serde(flatten)]
@@ -230,17 +259,23 @@ impl Sequenced {
     /// Reads one from its JSON the way [`Event::decode`] does: first the
     /// id and the type, then that type's fields.
     pub fn decode(json: &str) -> Result<Self, serde_json::Error> {
-        #[derive(Deserialize)]
-        struct Head<'a> {
-            id: i64,
-            #[serde(rename = "type", borrow)]
-            name: Cow<'a, str>,
-        }
         let head: Head = crate::model::json::from_str(json)?;
+        let id = head
+            .id
+            .ok_or_else(|| <serde_json::Error as serde::de::Error>::missing_field("id"))?;
         Ok(Self {
-            id: head.id,
+            id,
             event: Event::decode(&head.name, json)?,
         })
+    }
+}
+
+/// Reads `{"id": ..., "type": ..., ...}` from JSON text, as events are.
+#[cfg(feature = "ssr")]
+impl<'de> Deserialize<'de> for Sequenced {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let raw = Box::<serde_json::value::RawValue>::deserialize(deserializer)?;
+        Self::decode(raw.get()).map_err(serde::de::Error::custom)
     }
 }
 
@@ -312,21 +347,26 @@ mod tests {
             let json = serde_json::to_value(&event).unwrap();
             assert_eq!(json["type"], event.name());
             assert!(Event::NAMES.contains(&event.name()));
-            assert_eq!(serde_json::from_value::<Event>(json).unwrap(), event);
+            assert_eq!(
+                serde_json::from_str::<Event>(&json.to_string()).unwrap(),
+                event
+            );
         }
         // Events stored before `unread_count` existed still parse.
         let old: Event =
-            serde_json::from_value(serde_json::json!({"type": "notifications_read", "ids": [5]}))
-                .unwrap();
+            serde_json::from_str(r#"{"type": "notifications_read", "ids": [5]}"#).unwrap();
         assert_eq!(old.unread_count(), None);
         // Notifications stored before actions existed have none.
-        let before_actions: Event = serde_json::from_value(serde_json::json!({
-            "type": "notification", "unread_count": 1, "notification": {
-                "id": 1, "category": "job", "priority": "high", "title": "t", "body": "b",
-                "url": null, "key": null, "read": false, "created_at": "2026-01-01T00:00:00Z",
-                "actor": null, "data": null
-            }
-        }))
+        let before_actions: Event = serde_json::from_str(
+            &serde_json::json!({
+                "type": "notification", "unread_count": 1, "notification": {
+                    "id": 1, "category": "job", "priority": "high", "title": "t", "body": "b",
+                    "url": null, "key": null, "read": false, "created_at": "2026-01-01T00:00:00Z",
+                    "actor": null, "data": null
+                }
+            })
+            .to_string(),
+        )
         .unwrap();
         let Event::Notification { notification, .. } = before_actions else {
             panic!("not a notification");
@@ -384,8 +424,10 @@ mod tests {
         ];
         let mut names: Vec<&str> = Vec::new();
         for sample in samples {
-            let event: Event =
-                serde_json::from_value(sample.clone()).unwrap_or_else(|e| panic!("{sample}: {e}"));
+            // From text: a message's or conversation's reader keeps the
+            // text it was given (`Deferred`), which a `Value` has not.
+            let event: Event = serde_json::from_str(&sample.to_string())
+                .unwrap_or_else(|e| panic!("{sample}: {e}"));
             assert_eq!(sample["type"], event.name());
             assert_eq!(serde_json::to_value(&event).unwrap(), sample);
             // The browser's reading gives the same event, from the text as
@@ -451,7 +493,7 @@ mod tests {
             serde_json::json!({"id": 4, "type": "notifications_deleted", "ids": [3], "unread_count": 2})
         );
         assert_eq!(
-            serde_json::from_value::<Sequenced>(json.clone()).unwrap(),
+            serde_json::from_str::<Sequenced>(&json.to_string()).unwrap(),
             polled
         );
         assert_eq!(Sequenced::decode(&json.to_string()).unwrap(), polled);

@@ -2,6 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::model::json::OpaqueJson;
 use crate::model::user::User;
 
 /// What a notification is about.
@@ -114,7 +115,9 @@ pub struct Notification {
     #[serde(deserialize_with = "crate::model::time::read")]
     pub created_at: chrono::DateTime<chrono::Utc>,
     pub actor: Option<User>,
-    pub data: Option<serde_json::Value>,
+    /// The publisher's JSON object, passed on unread.
+    #[cfg_attr(feature = "ssr", schema(value_type = Option<serde_json::Value>))]
+    pub data: Option<OpaqueJson>,
     /// Up to three buttons; events stored before actions existed have none.
     #[serde(default)]
     pub actions: Vec<NotificationAction>,
@@ -152,7 +155,8 @@ pub struct NotificationAction {
     pub method: ActionMethod,
     /// The JSON a POST action sends.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub body: Option<serde_json::Value>,
+    #[cfg_attr(feature = "ssr", schema(value_type = Option<serde_json::Value>))]
+    pub body: Option<OpaqueJson>,
 }
 
 #[cfg(test)]

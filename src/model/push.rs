@@ -183,7 +183,12 @@ mod tests {
                 label: "\"".repeat(40),
                 url: format!("https://example.com/{}", "a".repeat(1980)),
                 method: crate::model::notification::ActionMethod::Post,
-                body: Some(serde_json::json!({ "answer": "\"".repeat(1000) })),
+                body: Some(
+                    crate::model::json::OpaqueJson::from_value(
+                        &serde_json::json!({ "answer": "\"".repeat(1000) })
+                    )
+                    .unwrap()
+                ),
             };
             3
         ];

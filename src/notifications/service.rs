@@ -8,8 +8,9 @@ use serde::Deserialize;
 
 use crate::auth::extract::Publisher;
 use crate::model::channel::ChannelName;
-use crate::model::dashboard::{CategoryCount, DashboardSummary};
+use crate::model::dashboard::{CategoryCount, ConversationDigest, DashboardSummary};
 use crate::model::integration::{ExternalId, WebOrigin};
+use crate::model::json::OpaqueJson;
 use crate::model::notification::{
     ActionMethod, Category, NotificationAction, NotificationDraft, NotificationPage,
     NotificationQuery, Preferences, Priority, Recipients,
@@ -113,10 +114,11 @@ pub fn parse_actions(
                     return Err(bad("Only a POST action has a body.".into()));
                 }
                 (ActionMethod::Post, Some(body)) => {
-                    if body.to_string().len() > MAX_ACTION_BODY_BYTES {
+                    let text = body.to_string();
+                    if text.len() > MAX_ACTION_BODY_BYTES {
                         return Err(bad("An action's body must be at most 2 KiB of JSON.".into()));
                     }
-                    Some(body)
+                    Some(OpaqueJson::parse(text).map_err(|_| bad("body must be JSON.".into()))?)
                 }
             };
             if method == ActionMethod::Post && !url.starts_with('/') {
@@ -309,13 +311,16 @@ impl PublishRequest {
         let data = match self.data {
             None | Some(serde_json::Value::Null) => None,
             Some(object @ serde_json::Value::Object(_)) => {
-                if object.to_string().len() > MAX_DATA_BYTES {
+                let text = object.to_string();
+                if text.len() > MAX_DATA_BYTES {
                     return Err(AppError::validation(
                         "data",
                         "data must be at most 8 KiB of JSON.",
                     ));
                 }
-                Some(object)
+                let data = OpaqueJson::parse(text)
+                    .map_err(|_| AppError::validation("data", "data must be a JSON object."))?;
+                Some(data)
             }
             Some(_) => return Err(AppError::validation("data", "data must be a JSON object.")),
         };
@@ -723,7 +728,7 @@ pub async fn report_failed_sign_ins(state: &AppState, user: &User, failed: i64) 
             url: Some("/settings".into()),
             key: Some("failed_sign_ins".into()),
             actor: None,
-            data: Some(serde_json::json!({ "failed_attempts": failed })),
+            data: OpaqueJson::from_value(&serde_json::json!({ "failed_attempts": failed })).ok(),
             actions: Vec::new(),
         },
     };
@@ -780,9 +785,14 @@ pub async fn dashboard(state: &AppState, user: &User) -> Result<DashboardSummary
         .store
         .most_pressing_unread(user.id, DashboardSummary::PRESSING)
         .await?;
-    let mut conversations = crate::chat::service::list(state, user).await?.conversations;
-    conversations.retain(|c| c.unread_count > 0);
-    conversations.truncate(DashboardSummary::CONVERSATIONS);
+    let conversations: Vec<ConversationDigest> = crate::chat::service::list(state, user)
+        .await?
+        .conversations
+        .iter()
+        .filter(|c| c.unread_count > 0)
+        .take(DashboardSummary::CONVERSATIONS)
+        .map(|c| ConversationDigest::of(c, user.id))
+        .collect();
     Ok(DashboardSummary {
         unread_count: by_category.iter().map(|c| c.unread).sum(),
         by_category,

@@ -310,13 +310,19 @@ fn Conversation(id: i64) -> impl IntoView {
 
     let live = LiveList::new();
     let apply = move |delivery: &Delivery| match &delivery.event {
-        Event::Message { message } if message.conversation_id == id => {
+        Event::Message { message } => {
+            let Ok(message) = message.read() else {
+                return;
+            };
+            if message.conversation_id != id {
+                return;
+            }
             let follow = near_bottom() || message.sender.id == my_id();
             typing.update(|list| list.retain(|(user, _)| user.id != message.sender.id));
             items.update(|list| upsert(list, message.clone()));
             conversation.update(|c| {
                 if let Some(c) = c {
-                    c.last_message = Some(message.clone());
+                    c.last_message = Some(message);
                 }
             });
             if follow {
@@ -335,9 +341,14 @@ fn Conversation(id: i64) -> impl IntoView {
         }),
         Event::ConversationUpdated {
             conversation: updated,
-        } if updated.id == id => {
+        } => {
+            let Ok(mut updated) = updated.read() else {
+                return;
+            };
+            if updated.id != id {
+                return;
+            }
             conversation.update(|c| {
-                let mut updated = updated.clone();
                 if let Some(old) = c {
                     updated.keep_live_presence(old);
                 }

@@ -11,12 +11,11 @@ use leptos_router::components::A;
 use crate::auth::context::use_session;
 use crate::components::notification_actions::NotificationActions;
 use crate::components::notification_center::PriorityBadge;
-use crate::model::dashboard::DashboardSummary;
+use crate::model::dashboard::{ConversationDigest, DashboardSummary};
 use crate::model::event::Event;
 use crate::model::json::JsonCodec;
 use crate::model::notification::Notification;
 use crate::notifications::api::load_dashboard;
-use crate::pages::messages::my_id;
 use crate::realtime::client::{Delivery, use_realtime};
 
 /// Card frame shared by the dashboard's sections.
@@ -261,7 +260,6 @@ fn PressingItem(item: Notification) -> impl IntoView {
 
 #[component]
 fn UnreadConversations(summary: DashboardSummary) -> impl IntoView {
-    let me = my_id();
     let empty = summary.conversations.is_empty();
     view! {
         <section aria-labelledby="chats-heading" class=CARD data-testid="dashboard-conversations">
@@ -274,17 +272,11 @@ fn UnreadConversations(summary: DashboardSummary) -> impl IntoView {
                 view! {
                     <ul class="mt-3 divide-y divide-slate-100 dark:divide-slate-800">
                         {summary.conversations.into_iter().map(|conversation| {
-                            let title = conversation.display_title(me.get_untracked());
-                            let unread = conversation.unread_count;
-                            let preview = conversation
-                                .last_message
-                                .as_ref()
-                                .map(|m| m.body.chars().take(80).collect::<String>())
-                                .unwrap_or_default();
+                            let ConversationDigest { id, title, unread, preview } = conversation;
                             view! {
                                 <li data-testid="dashboard-conversation">
                                     <a
-                                        href=format!("/messages/{}", conversation.id)
+                                        href=format!("/messages/{id}")
                                         class="flex min-h-11 items-center gap-3 py-2 hover:bg-slate-50 focus-visible:outline focus-visible:outline-2 focus-visible:outline-indigo-600 dark:hover:bg-slate-800"
                                     >
                                         <span class="min-w-0 flex-1">
@@ -339,11 +331,12 @@ mod tests {
             by_category: Vec::new(),
             pressing: Vec::new(),
             conversations: vec![
-                serde_json::from_value(serde_json::json!({
-                    "id": 1, "kind": "direct", "title": null, "members": [],
-                    "last_message": null, "unread_count": 1
-                }))
-                .unwrap();
+                ConversationDigest {
+                    id: 1,
+                    title: "Bob".into(),
+                    unread: 1,
+                    preview: String::new(),
+                };
                 conversations
             ],
             cursor: 0,

@@ -30,6 +30,9 @@ pub fn my_id() -> Signal<i64> {
 pub fn apply_to_list(list: &mut Vec<Conversation>, event: &Event, me: i64, open: Option<i64>) {
     match event {
         Event::Message { message } => {
+            let Ok(message) = message.read() else {
+                return;
+            };
             if let Some(index) = list.iter().position(|c| c.id == message.conversation_id) {
                 let mut conversation = list.remove(index);
                 let newer = conversation
@@ -41,13 +44,15 @@ pub fn apply_to_list(list: &mut Vec<Conversation>, event: &Event, me: i64, open:
                         conversation.unread_count += 1;
                     }
                     conversation.last_activity_at = Some(message.created_at);
-                    conversation.last_message = Some(message.clone());
+                    conversation.last_message = Some(message);
                 }
                 list.insert(0, conversation);
             }
         }
         Event::ConversationUpdated { conversation } => {
-            let mut updated = conversation.clone();
+            let Ok(mut updated) = conversation.read() else {
+                return;
+            };
             if let Some(index) = list.iter().position(|c| c.id == updated.id) {
                 let old = list.remove(index);
                 updated.keep_live_presence(&old);
@@ -169,12 +174,11 @@ fn Conversations(initial: Option<ConversationList>) -> impl IntoView {
         // conversation new to the list asks for its members' live presence,
         // since nobody's coming online will be announced again.
         let new_conversation = match &delivery.event {
-            Event::ConversationUpdated { conversation }
-                if conversations
-                    .with_untracked(|list| list.iter().all(|c| c.id != conversation.id)) =>
-            {
-                Some(conversation.id)
-            }
+            Event::ConversationUpdated { conversation } => conversation
+                .read()
+                .ok()
+                .map(|conversation| conversation.id)
+                .filter(|id| conversations.with_untracked(|list| list.iter().all(|c| c.id != *id))),
             _ => None,
         };
         conversations.update(|list| apply_to_list(list, &delivery.event, me, None));

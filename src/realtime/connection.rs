@@ -36,8 +36,9 @@ use crate::realtime::alerts::Alerts;
 use crate::realtime::client::{
     ConnectionStatus, Delivery, Realtime, backoff_ms, follow_link, page_hidden, use_hydrated,
 };
+use crate::realtime::relay::Relay;
 use crate::realtime::sequencer::{Next, Sequencer};
-use crate::realtime::tabs::{self, Relay, TabChannel};
+use crate::realtime::tabs::{self, TabChannel};
 use crate::realtime::transport::Transport;
 
 /// Stream failures in a row after which long-polling starts.
@@ -405,6 +406,8 @@ fn on_stream_error(conn: &Conn) {
         set_status(conn, ConnectionStatus::Offline);
         return;
     }
+    // Polling may be next.
+    preload_poll();
     // While long-polling delivers, the indicator stays `Live`.
     if !failure.still_delivering {
         set_status(conn, ConnectionStatus::Reconnecting);
@@ -491,7 +494,31 @@ async fn fetch_poll(
     live: bool,
 ) -> Result<PollAnswer<(i64, Received)>, PollError> {
     let text = fetch_text(&format!("/api/events/poll?after={after}&wait={wait}")).await?;
-    let answer: PollAnswer<&RawValue> = json::from_str(&text).map_err(|_| PollError::Failed)?;
+    read_poll_answer(text, live)
+        .await
+        .ok()
+        .flatten()
+        .ok_or(PollError::Failed)
+}
+
+/// Reads a poll answer (`None` when it is not one), in a module of its own
+/// (`poll`): events arrive by the stream, and a page whose stream works
+/// never downloads this. Fetched when the stream first fails
+/// ([`preload_poll`]); a failed download is a failed poll, retried like
+/// one.
+#[leptos::wasm_split::wasm_split(
+    poll,
+    wasm_split_path = ::leptos::wasm_split,
+    preload(preload_poll_chunk),
+    fallible
+)]
+fn read_poll_answer(
+    text: String,
+    live: bool,
+) -> Result<Option<PollAnswer<(i64, Received)>>, leptos::wasm_split::SplitLoaderError> {
+    let Ok(answer) = json::from_str::<PollAnswer<&RawValue>>(&text) else {
+        return Ok(None);
+    };
     let events = answer
         .events
         .iter()
@@ -502,11 +529,18 @@ async fn fetch_poll(
             Some((id, Received { event, json, live }))
         })
         .collect();
-    Ok(PollAnswer {
+    Ok(Some(PollAnswer {
         events,
         cursor: answer.cursor,
         reset: answer.reset,
-    })
+    }))
+}
+
+/// Starts fetching the poll module, once the stream has failed.
+fn preload_poll() {
+    spawn_local(async {
+        let _ = preload_poll_chunk().await;
+    });
 }
 
 /// A GET of the HTTP API, decoded.

@@ -4,6 +4,7 @@
 //! (ssr only).
 
 pub mod client;
+pub mod relay;
 pub mod sequencer;
 pub mod transport;
 

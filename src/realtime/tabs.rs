@@ -5,44 +5,11 @@
 //! connection decides what to relay and what a relay means. Browser only
 //! (hydrate).
 
-use serde::{Deserialize, Serialize};
 use wasm_bindgen::JsCast;
 use wasm_bindgen::prelude::*;
 use web_sys::{BroadcastChannel, MessageEvent};
 
-use crate::model::notification::Preferences;
-
-/// What the tabs of one user tell each other. Events travel as the JSON the
-/// stream carried, which each tab decodes by name (`Event::decode`): serde's
-/// derived reading of the tagged event types would cost the first download
-/// far more (see `model::event`). Externally tagged for the same reason.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Relay {
-    /// A tab opened and asks the leader for the status.
-    Hello,
-    Status {
-        status: String,
-    },
-    /// A stored event (`name` is its type).
-    Event {
-        id: i64,
-        name: String,
-        json: String,
-        live: bool,
-    },
-    Reset {
-        cursor: i64,
-    },
-    Preferences {
-        preferences: Preferences,
-    },
-    /// Typing or presence, from the leader's stream.
-    Ephemeral {
-        name: String,
-        json: String,
-    },
-}
+use crate::realtime::relay::Relay;
 
 /// The channel to the same user's other tabs.
 pub struct TabChannel {
@@ -57,7 +24,7 @@ impl TabChannel {
         let channel = BroadcastChannel::new(&format!("herald:{user_id}")).ok()?;
         let on_message = Closure::<dyn FnMut(MessageEvent)>::new(move |message: MessageEvent| {
             if let Some(text) = message.data().as_string()
-                && let Ok(relay) = crate::model::json::from_str::<Relay>(&text)
+                && let Some(relay) = Relay::decode(&text)
             {
                 on_relay(relay);
             }
@@ -71,9 +38,9 @@ impl TabChannel {
 
     /// Tells the other tabs.
     pub fn post(&self, relay: &Relay) {
-        if let Ok(text) = serde_json::to_string(relay) {
-            let _ = self.channel.post_message(&JsValue::from_str(&text));
-        }
+        let _ = self
+            .channel
+            .post_message(&JsValue::from_str(&relay.encode()));
     }
 
     /// Leaves the channel.

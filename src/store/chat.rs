@@ -14,6 +14,7 @@ use crate::model::chat::{
     Attachment, Conversation, ConversationKind, MemberPresence, Message, ReadMarker, ValidMessage,
 };
 use crate::model::event::Event;
+use crate::model::json::Deferred;
 use crate::model::user::User;
 
 /// The notification key that collapses a conversation's message
@@ -694,7 +695,8 @@ impl WriteTx {
         // nothing unread): serialized once, written to each.
         if let Some(conversation) = conversation_in_tx(self, id, new.created_by)? {
             let event = Event::ConversationUpdated {
-                conversation: without_presence(conversation),
+                conversation: Deferred::new(&without_presence(conversation))
+                    .map_err(|e| StoreError::Corrupt(e.to_string()))?,
             };
             append_to_all(self, &new.members, &event, now)?;
         }
@@ -778,7 +780,7 @@ impl WriteTx {
         )?;
         let written = message_in_tx(self, id)?;
         let event = Event::Message {
-            message: written.clone(),
+            message: Deferred::new(&written).map_err(|e| StoreError::Corrupt(e.to_string()))?,
         };
         let members = member_ids_in_tx(self, conversation_id)?;
         append_to_all(self, &members, &event, now)?;
@@ -877,7 +879,8 @@ impl WriteTx {
                 .find(|m| m.id == user_id)
                 .cloned();
             let event = Event::ConversationUpdated {
-                conversation: without_presence(conversation),
+                conversation: Deferred::new(&without_presence(conversation))
+                    .map_err(|e| StoreError::Corrupt(e.to_string()))?,
             };
             events::append(self, user_id, &event, now)?;
             if let Some(member) = member {

@@ -19,6 +19,7 @@ use super::notifications::NewNotification;
 use super::rows::{Arg, Columns, args};
 use super::writer::WriteTx;
 use crate::model::event::Event;
+use crate::model::json::OpaqueJson;
 use crate::model::notification::Notification;
 
 /// Recipients per group of statements: large enough that statement costs
@@ -166,7 +167,7 @@ fn write_chunk(
     }
     list.push(']');
 
-    let data = new.data.as_ref().map(|d| d.to_string());
+    let data = new.data.as_ref().map(OpaqueJson::get);
     let actions = new.actions_json();
     let actor_id = new.actor.as_ref().map(|a| a.id);
     // Recipients come sorted, so every transaction locks their counter
@@ -303,7 +304,7 @@ mod tests {
             url: Some("/status".into()),
             key: None,
             actor: None,
-            data,
+            data: data.map(|data| OpaqueJson::from_value(&data).unwrap()),
             actions: Vec::new(),
         }
     }

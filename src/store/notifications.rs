@@ -6,6 +6,7 @@ use super::writer::WriteTx;
 use super::{Store, StoreError};
 use super::{events, fan_out};
 use crate::model::event::Event;
+use crate::model::json::OpaqueJson;
 use crate::model::notification::{
     Category, Notification, NotificationAction, Preferences, Priority,
 };
@@ -21,7 +22,7 @@ pub struct NewNotification {
     pub url: Option<String>,
     pub key: Option<String>,
     pub actor: Option<User>,
-    pub data: Option<serde_json::Value>,
+    pub data: Option<OpaqueJson>,
     pub actions: Vec<NotificationAction>,
 }
 
@@ -111,7 +112,7 @@ fn notification_from(row: &Row<'_>) -> Result<Notification, StoreError> {
     };
     let data = row
         .value::<Option<String>>("data")?
-        .map(|text| serde_json::from_str(&text))
+        .map(OpaqueJson::parse)
         .transpose()
         .map_err(|e| StoreError::Corrupt(e.to_string()))?;
     let actions = row
@@ -633,7 +634,7 @@ pub(super) fn write_notification(
     new: &NewNotification,
     now: i64,
 ) -> Result<i64, StoreError> {
-    let data = new.data.as_ref().map(|d| d.to_string());
+    let data = new.data.as_ref().map(OpaqueJson::get);
     let actions = new.actions_json();
     let actor_id = new.actor.as_ref().map(|a| a.id);
     let replaced: Option<i64> = match &new.key {

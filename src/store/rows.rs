@@ -101,6 +101,12 @@ impl<'a> From<Option<&'a str>> for Arg<'a> {
     }
 }
 
+impl<'a> From<&Option<&'a str>> for Arg<'a> {
+    fn from(value: &Option<&'a str>) -> Self {
+        Self::Text(*value)
+    }
+}
+
 impl<'a> From<&'a Option<String>> for Arg<'a> {
     fn from(value: &'a Option<String>) -> Self {
         Self::Text(value.as_deref())
