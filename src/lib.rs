@@ -13,6 +13,7 @@ pub mod model;
 pub mod notifications;
 pub mod pages;
 pub mod push;
+pub mod reactive;
 pub mod realtime;
 pub mod system;
 

@@ -8,6 +8,7 @@ use leptos_router::hooks::use_location;
 
 use crate::components::focus::{focus_by_id, focus_on_or_nowhere};
 use crate::components::notification_center::NotificationCenter;
+use crate::reactive::effect;
 use crate::realtime::client::{ConnectionStatus, use_realtime};
 
 /// The badge's text: hidden at 0, "99+" above 99.
@@ -54,7 +55,7 @@ pub fn NotificationBell() -> impl IntoView {
     let open = RwSignal::new(false);
     let location = use_location();
     // Following a link (or any navigation) closes the panel.
-    Effect::new(move |_| {
+    effect(move |_| {
         location.pathname.track();
         open.set(false);
     });
@@ -62,7 +63,7 @@ pub fn NotificationBell() -> impl IntoView {
     // dialog itself while the center is still on its way (`PanelCenter`
     // then moves it to the tab, unless the person has moved it meanwhile;
     // after "Try again", whose button is gone, it does).
-    Effect::new(move |_| {
+    effect(move |_| {
         if open.get() {
             request_animation_frame(|| {
                 if !focus_by_id("panel-tab-all") {
@@ -81,7 +82,7 @@ pub fn NotificationBell() -> impl IntoView {
     on_cleanup(move || escape.remove());
     // The installed app's icon shows the same count while a page runs (the
     // service worker sets it from pushes while none does).
-    Effect::new(move |_| {
+    effect(move |_| {
         if let Some(unread) = realtime.unread.get() {
             crate::push::browser::set_app_badge(unread);
         }

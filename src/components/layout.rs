@@ -12,6 +12,7 @@ use crate::auth::context::use_session;
 use crate::components::bell::{ConnectionIndicator, NotificationBell};
 use crate::components::toasts::Toaster;
 use crate::model::user::User;
+use crate::reactive::effect;
 use crate::realtime::client::use_hydrated;
 use crate::realtime::provide_realtime;
 
@@ -67,7 +68,12 @@ pub fn Layout(children: Children) -> impl IntoView {
                         <img src="/favicon.svg" alt="" class="h-6 w-6" />
                         "Herald"
                     </A>
-                    <Transition fallback=|| ()>
+                    // `Suspense`, not `Transition`: the session's resource
+                    // is read once (later changes are a signal's), so there
+                    // is nothing to keep on screen while it reloads, and
+                    // `Transition` brings its own machinery into the first
+                    // download.
+                    <Suspense fallback=|| ()>
                         {move || session.user().map(|result| match result {
                             Ok(Some(user)) => view! {
                                 <MainNav admin=user.is_admin() placement=NavPlacement::Header />
@@ -84,7 +90,7 @@ pub fn Layout(children: Children) -> impl IntoView {
                                 </div>
                             }.into_any(),
                         })}
-                    </Transition>
+                    </Suspense>
                     <InstallButton />
                 </div>
             </header>
@@ -96,12 +102,12 @@ pub fn Layout(children: Children) -> impl IntoView {
             <Toaster />
             // Below the large breakpoint the main navigation is a tab bar
             // at the bottom of the screen, in reach of a thumb.
-            <Transition fallback=|| ()>
+            <Suspense fallback=|| ()>
                 {move || session.user().map(|result| match result {
                     Ok(Some(user)) => view! { <MainNav admin=user.is_admin() placement=NavPlacement::TabBar /> }.into_any(),
                     _ => ().into_any(),
                 })}
-            </Transition>
+            </Suspense>
             <footer class="border-t border-slate-200 py-4 pb-24 text-center text-xs text-slate-600 lg:pb-4 dark:border-slate-800 dark:text-slate-400">
                 "Herald " {env!("CARGO_PKG_VERSION")}
             </footer>
@@ -230,7 +236,7 @@ fn InstallButton() -> impl IntoView {
         offered.set(install_offer().is_some());
     });
     on_cleanup(move || changed.remove());
-    Effect::new(move |_| offered.set(install_offer().is_some()));
+    effect(move |_| offered.set(install_offer().is_some()));
     let install = move |_| {
         let Some(offer) = install_offer() else {
             return offered.set(false);

@@ -2,6 +2,10 @@
 //! hidden after a time that depends on the priority (urgent ones stay until
 //! dismissed), paused while the pointer or focus is on them. Both sides
 //! (toasts only ever appear in the browser).
+//!
+//! The region and its list are in the first download; the code that draws
+//! a toast is a module of its own (`toasts`), fetched with the first toast:
+//! most page loads show none.
 
 use std::time::Duration;
 
@@ -13,6 +17,7 @@ use crate::components::notification_actions::NotificationActions;
 use crate::model::event::Event;
 use crate::model::notification::{Notification, Priority};
 use crate::notifications::api::mark_notification_read;
+use crate::reactive::effect;
 use crate::realtime::client::{Delivery, follow_link, use_realtime};
 
 /// Toasts on screen at most; a fourth pushes out the oldest.
@@ -73,11 +78,29 @@ fn tick(toasts: &mut Vec<Toast>, elapsed: i64) {
 pub fn Toaster() -> impl IntoView {
     let realtime = use_realtime();
     let toasts = RwSignal::new(Vec::<Toast>::new());
+    let draw = RwSignal::new(None::<DrawToast>);
+    let fetching = StoredValue::new(false);
+    // Toasts wait in the list until the drawing code is here; when it
+    // cannot be fetched, the next toast tries again (the bell still counts
+    // every notification).
+    let fetch_drawing = move || {
+        if draw.get_untracked().is_some() || fetching.get_value() {
+            return;
+        }
+        fetching.set_value(true);
+        spawn_local(async move {
+            if let Ok(drawing) = toast_drawing().await {
+                draw.set(Some(drawing));
+            }
+            fetching.set_value(false);
+        });
+    };
 
     realtime.subscribe(move |delivery: &Delivery| match &delivery.event {
         Event::Notification { notification, .. }
         | Event::NotificationUpdated { notification, .. } => {
             if delivery.live && realtime.should_alert(notification) {
+                fetch_drawing();
                 toasts.update(|list| push(list, notification.clone()));
             } else {
                 toasts.update(|list| list.retain(|t| t.notification.id != notification.id));
@@ -94,7 +117,7 @@ pub fn Toaster() -> impl IntoView {
         _ => {}
     });
 
-    Effect::new(move |_| {
+    effect(move |_| {
         let _ = set_interval_with_handle(
             move || {
                 if toasts.with_untracked(|list| list.iter().any(|t| t.remaining_ms.is_some())) {
@@ -122,11 +145,22 @@ pub fn Toaster() -> impl IntoView {
                 key=|n| (n.id, n.created_at)
                 let:notification
             >
-                <ToastCard notification toasts />
+                {move || draw.get().map(|draw| draw(notification.clone(), toasts))}
             </For>
         </section>
     }
     .into_any()
+}
+
+/// Draws one toast.
+type DrawToast = fn(Notification, RwSignal<Vec<Toast>>) -> AnyView;
+
+/// The toast-drawing code, from its module (`fallible`: a failed download
+/// is an `Err`). What it returns is a plain function, callable at once for
+/// every later toast.
+#[leptos::wasm_split::wasm_split(toasts, wasm_split_path = ::leptos::wasm_split, fallible)]
+fn toast_drawing() -> Result<DrawToast, leptos::wasm_split::SplitLoaderError> {
+    Ok(|notification, toasts| view! { <ToastCard notification toasts /> }.into_any())
 }
 
 #[component]

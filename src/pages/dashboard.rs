@@ -16,6 +16,7 @@ use crate::model::event::Event;
 use crate::model::json::JsonCodec;
 use crate::model::notification::Notification;
 use crate::notifications::api::load_dashboard;
+use crate::reactive::effect;
 use crate::realtime::client::{Delivery, use_realtime};
 
 /// Card frame shared by the dashboard's sections.
@@ -45,7 +46,7 @@ pub fn DashboardPage() -> impl IntoView {
     // replays the rest, or (when it started before the news arrived) the
     // news loads again. Browser only.
     let registered = StoredValue::new(false);
-    Effect::new(move |_| {
+    effect(move |_| {
         if registered.get_value() {
             return;
         }
@@ -57,7 +58,7 @@ pub fn DashboardPage() -> impl IntoView {
         }
     });
     // After a `reset` the news may be stale.
-    Effect::new(move |previous: Option<()>| {
+    effect(move |previous: Option<()>| {
         realtime.resets.track();
         if previous.is_some() {
             refresh.run();

@@ -31,7 +31,8 @@ use web_sys::{EventSource, MessageEvent};
 use crate::auth::context::{Session, use_session};
 use crate::model::event::{Ephemeral, Event, PollAnswer, Sequenced};
 use crate::model::json;
-use crate::model::notification::{NotificationPage, Preferences};
+use crate::model::notification::Preferences;
+use crate::reactive::effect;
 use crate::realtime::alerts::Alerts;
 use crate::realtime::client::{
     ConnectionStatus, Delivery, Realtime, backoff_ms, follow_link, page_hidden, use_hydrated,
@@ -50,6 +51,14 @@ const POLL_WAIT_SECS: u32 = 25;
 /// the count belongs to. The connection speaks the HTTP API, like any
 /// client, rather than calling page server functions.
 const SNAPSHOT: &str = "/api/notifications?limit=1";
+
+/// What the connection reads of [`SNAPSHOT`]'s answer (a notification
+/// page; only these two members).
+#[derive(serde::Deserialize)]
+struct Snapshot {
+    unread_count: i64,
+    cursor: i64,
+}
 
 /// A connection's state. One per signed-in user per tab; shared by the
 /// callbacks through `Rc<RefCell<..>>` (the browser runs them one at a
@@ -127,7 +136,7 @@ pub fn run(realtime: Realtime) {
     install_window_listeners(Rc::clone(&current));
 
     let current_for_preferences = Rc::clone(&current);
-    Effect::new(move |_| {
+    effect(move |_| {
         if !hydrated.get() {
             return;
         }
@@ -151,7 +160,7 @@ pub fn run(realtime: Realtime) {
 
     // Preferences changed in this tab (Settings): tell the other tabs.
     let preferences = realtime.preferences;
-    Effect::new(move |_| {
+    effect(move |_| {
         let Some(value) = preferences.get() else {
             return;
         };
@@ -220,7 +229,7 @@ async fn bootstrap(conn: Conn) {
     let realtime = conn.borrow().realtime;
     let mut attempt = 0;
     let page = loop {
-        match fetch_json::<NotificationPage>(SNAPSHOT).await {
+        match fetch_json::<Snapshot>(SNAPSHOT).await {
             Ok(page) => break page,
             Err(_) => {
                 if conn.borrow().transport.stopped() {
@@ -667,7 +676,7 @@ fn handle_reset(conn: &Conn, cursor: i64, relay: bool) {
     realtime.resets.update(|n| *n += 1);
     let for_count = Rc::clone(conn);
     spawn_local(async move {
-        if let Ok(page) = fetch_json::<NotificationPage>(SNAPSHOT).await
+        if let Ok(page) = fetch_json::<Snapshot>(SNAPSHOT).await
             && !for_count.borrow().transport.stopped()
         {
             realtime.unread.set(Some(page.unread_count));
