@@ -280,22 +280,26 @@ fn UserMenu(user: User) -> impl IntoView {
     let navigate = use_navigate();
     let sign_out = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
+        let form = ev
+            .target()
+            .and_then(|t| wasm_bindgen::JsCast::dyn_into::<web_sys::HtmlFormElement>(t).ok());
         let navigate = navigate.clone();
         leptos::task::spawn_local(async move {
-            // Not a `ServerAction`: on hydration that reads a no-script
-            // error back from the URL, a base64 and JSON decoder the first
-            // download would carry for a call that returns nothing.
-            if logout().await.is_err() {
-                return;
+            match sign_out_here().await {
+                Ok(signing_out) => {
+                    if signing_out.await {
+                        session.set_user(None);
+                        navigate("/login", NavigateOptions::default());
+                    }
+                }
+                // Without its module the form posts as it would without
+                // script: the server signs out and sends the page on.
+                Err(_) => {
+                    if let Some(form) = form {
+                        let _ = form.submit();
+                    }
+                }
             }
-            // A browser signed out of stops receiving the account's pushes
-            // (a shared computer); its push service then answers 410 and
-            // the server forgets the device.
-            leptos::task::spawn_local(async {
-                let _ = crate::push::browser::unsubscribe().await;
-            });
-            session.set_user(None);
-            navigate("/login", NavigateOptions::default());
         });
     };
     let logout_url = <Logout as ServerFn>::url();
@@ -333,6 +337,27 @@ fn UserMenu(user: User) -> impl IntoView {
         </details>
     }
     .into_any()
+}
+
+/// Signs out (`true` when the server did): in a module of its own
+/// (`sign_out`), fetched when the person signs out. Not a `ServerAction`:
+/// on hydration that reads a no-script error back from the URL, a base64
+/// and JSON decoder the first download would carry.
+#[leptos::wasm_split::wasm_split(sign_out, wasm_split_path = ::leptos::wasm_split, fallible)]
+fn sign_out_here()
+-> Result<std::pin::Pin<Box<dyn Future<Output = bool>>>, leptos::wasm_split::SplitLoaderError> {
+    Ok(Box::pin(async {
+        if logout().await.is_err() {
+            return false;
+        }
+        // A browser signed out of stops receiving the account's pushes (a
+        // shared computer); its push service then answers 410 and the
+        // server forgets the device.
+        leptos::task::spawn_local(async {
+            let _ = crate::push::browser::unsubscribe().await;
+        });
+        true
+    }))
 }
 
 /// What a page shows when rendering it failed.

@@ -45,8 +45,11 @@ pub fn install_panic_hook() {
     use wasm_bindgen::JsCast;
 
     std::panic::set_hook(Box::new(|info| {
-        console_error_panic_hook::hook(info);
-        let kind = if info.to_string().contains("load callback should succeed") {
+        // The message and where it happened. (No stack: a release build's
+        // names no functions.)
+        let message = info.to_string();
+        web_sys::console::error_1(&message.as_str().into());
+        let kind = if message.contains("load callback should succeed") {
             "chunk"
         } else {
             "stopped"

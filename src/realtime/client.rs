@@ -146,8 +146,9 @@ impl Default for LiveList {
 
 /// A component's interest in deliveries.
 type Listener = Arc<dyn Fn(&Delivery) + Send + Sync>;
-/// A component's interest in typing and presence.
-type EphemeralListener = Arc<dyn Fn(&Ephemeral) + Send + Sync>;
+/// A component's interest in typing and presence, handed each signal's
+/// name and JSON.
+type EphemeralListener = Arc<dyn Fn(&str, &str) + Send + Sync>;
 
 /// Whether the page has finished hydrating, a lazily loaded route's chunk
 /// included. Provided by the browser's entry point (`hydrate` in lib.rs);
@@ -262,25 +263,33 @@ impl Realtime {
     }
 
     /// Calls `listener` with every typing and presence signal from now on,
-    /// until the calling component is dropped.
+    /// until the calling component is dropped. The signals are read here,
+    /// in the listener's code, not by the connection: only the chat pages
+    /// listen, and the first download then carries no reader for them.
     pub fn subscribe_ephemeral(&self, listener: impl Fn(&Ephemeral) + Send + Sync + 'static) {
         let id = self.next_listener.get_value();
         self.next_listener.set_value(id + 1);
+        let listener: EphemeralListener = Arc::new(move |name: &str, json: &str| {
+            if let Ok(event) = Ephemeral::decode(name, json) {
+                listener(&event);
+            }
+        });
         self.ephemeral_listeners
-            .update_value(|all| all.push((id, Arc::new(listener))));
+            .update_value(|all| all.push((id, listener)));
         let listeners = self.ephemeral_listeners;
         on_cleanup(move || {
             listeners.try_update_value(|all| all.retain(|(other, _)| *other != id));
         });
     }
 
-    /// Hands a typing or presence signal to every interested component.
-    pub fn dispatch_ephemeral(&self, event: &Ephemeral) {
+    /// Hands a typing or presence signal (its name and JSON, as the stream
+    /// carried it) to every interested component.
+    pub fn dispatch_ephemeral(&self, name: &str, json: &str) {
         let listeners: Vec<EphemeralListener> = self
             .ephemeral_listeners
             .with_value(|all| all.iter().map(|(_, l)| Arc::clone(l)).collect());
         for listener in listeners {
-            listener(event);
+            listener(name, json);
         }
     }
 

@@ -298,14 +298,13 @@ fn lead(conn: &Conn) {
 fn stream_handlers(conn: &Conn) -> StreamHandlers {
     let for_ready = Rc::clone(conn);
     let on_ready = Closure::<dyn FnMut(MessageEvent)>::new(move |message: MessageEvent| {
-        if let Some((Ephemeral::Ready { cursor, .. }, _)) = parse_data(&message, Ephemeral::decode)
-        {
+        if let Some((Cursor { cursor }, _)) = parse_data(&message, Cursor::decode) {
             on_stream_ready(&for_ready, cursor);
         }
     });
     let for_reset = Rc::clone(conn);
     let on_reset = Closure::<dyn FnMut(MessageEvent)>::new(move |message: MessageEvent| {
-        if let Some((Ephemeral::Reset { cursor }, _)) = parse_data(&message, Ephemeral::decode) {
+        if let Some((Cursor { cursor }, _)) = parse_data(&message, Cursor::decode) {
             handle_reset(&for_reset, cursor, true);
         }
     });
@@ -321,17 +320,14 @@ fn stream_handlers(conn: &Conn) -> StreamHandlers {
     });
     let for_ephemeral = Rc::clone(conn);
     let on_ephemeral = Closure::<dyn FnMut(MessageEvent)>::new(move |message: MessageEvent| {
-        if let Some((event, json)) = parse_data(&message, Ephemeral::decode) {
-            let realtime = for_ephemeral.borrow().realtime;
-            post(
-                &for_ephemeral,
-                &Relay::Ephemeral {
-                    name: event.name().to_owned(),
-                    json,
-                },
-            );
-            realtime.dispatch_ephemeral(&event);
-        }
+        // Passed on unread: the chat pages read typing and presence.
+        let Some(json) = message.data().as_string() else {
+            return;
+        };
+        let name = message.type_();
+        let realtime = for_ephemeral.borrow().realtime;
+        realtime.dispatch_ephemeral(&name, &json);
+        post(&for_ephemeral, &Relay::Ephemeral { name, json });
     });
     let for_error = Rc::clone(conn);
     let on_error = Closure::<dyn FnMut(web_sys::Event)>::new(move |_: web_sys::Event| {
@@ -347,6 +343,20 @@ fn stream_handlers(conn: &Conn) -> StreamHandlers {
 }
 
 /// A stream message's data, decoded by its event name, and its text.
+/// The `ready` and `reset` signals, as far as the connection reads them
+/// (not with [`Ephemeral::decode`], whose typing and presence readers only
+/// the chat pages need).
+#[derive(serde::Deserialize)]
+struct Cursor {
+    cursor: i64,
+}
+
+impl Cursor {
+    fn decode(_name: &str, json: &str) -> Result<Self, serde_json::Error> {
+        json::from_str(json)
+    }
+}
+
 fn parse_data<T>(
     message: &MessageEvent,
     decode: fn(&str, &str) -> Result<T, serde_json::Error>,
@@ -714,9 +724,7 @@ fn on_relay(conn: &Conn, relay: Relay) {
         }
         Relay::Reset { cursor } if !leading => handle_reset(conn, cursor, false),
         Relay::Ephemeral { name, json } if !leading => {
-            if let Ok(event) = Ephemeral::decode(&name, &json) {
-                realtime.dispatch_ephemeral(&event);
-            }
+            realtime.dispatch_ephemeral(&name, &json);
         }
         Relay::Preferences { preferences } => {
             conn.borrow_mut().last_relayed_preferences = Some(preferences.clone());
