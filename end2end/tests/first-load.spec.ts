@@ -5,12 +5,14 @@
 import { test, expect, hydrated, signUp } from "./fixtures";
 
 /**
- * Bytes on the wire of `/`'s first load, all of it and by kind: 325,513 B
- * measured with the split build (issue 19), plus about 3.5 %: tight enough
- * that the split tool keeping every chunk's text in the first download
- * again (15 KB more; see `SPLIT_DATA_ROOM` in `src/lib.rs`) fails here.
+ * Bytes on the wire of `/`'s first load, all of it and by kind: the goal
+ * of issue 19, 300 KB. Measured: 297,781 B, so the headroom is 0.7 %
+ * (brotli alone moves the figure by a kilobyte either way when unrelated
+ * code changes). The split tool keeping every chunk's text in the first
+ * download again (15 KB more; see `SPLIT_DATA_ROOM` in `src/lib.rs`) fails
+ * here, as does any module's code coming back into the first download.
  */
-const BUDGET_BYTES = 337_000;
+const BUDGET_BYTES = 300_000;
 
 test("the first load of / stays within its transfer budget", async ({ browser }) => {
   const signUpContext = await browser.newContext();

@@ -110,7 +110,7 @@ test("a page rendered by the server loses nothing that arrives before the stream
   await expect(page.getByTestId("unread-badge")).toHaveText("3");
 });
 
-test("actions work from the center and from toasts and mark the notification read", async ({
+test("actions work from the dashboard, the center and toasts and mark the notification read", async ({
   page,
   consoleErrors,
 }) => {
@@ -141,6 +141,23 @@ test("actions work from the center and from toasts and mark the notification rea
     await expect(item).toHaveAttribute("data-read", "true");
     await expect(page.getByTestId("unread-badge")).toBeHidden();
     expect(endpoint.received).toContainEqual({ path: "/offers/42/accept", body: '{"offer":42}' });
+
+    // The dashboard's buttons come with their own module, on a direct load
+    // as the server rendered them. The body goes back as the publisher
+    // wrote it.
+    await publish(api, user, "Swap shifts with Ana?", {
+      priority: "high",
+      actions: [{ label: "Swap", method: "POST", url: `${actionOrigin()}/swaps/9`, body: { swap: 9, note: "a\"b" } }],
+    });
+    await page.goto("/");
+    await hydrated(page);
+    const pressing = page.getByTestId("dashboard-notification").filter({ hasText: "Swap shifts with Ana?" });
+    await pressing.getByRole("button", { name: "Swap" }).click();
+    await expect.poll(() => endpoint.received.some((r) => r.path === "/swaps/9")).toBe(true);
+    const swap = endpoint.received.find((r) => r.path === "/swaps/9");
+    expect(JSON.parse(swap?.body ?? "null")).toEqual({ swap: 9, note: 'a"b' });
+    // Read now, so no longer among the pressing ones.
+    await expect(pressing).toHaveCount(0);
 
     // A toast's open action follows its link and reads the notification.
     await publish(api, user, "Receipt for order 7", {

@@ -129,7 +129,9 @@ pub fn NotificationBell() -> impl IntoView {
                 </span>
             </button>
             <span id="notification-bell-count" class="sr-only">{described}</span>
-            <Show when=move || open.get()>
+            // A closure rather than `<Show>`: each `Show` is its own
+            // compiled component in the first download.
+            {move || open.get().then(|| view! {
                 // A click outside closes the panel.
                 <div class="fixed inset-0 z-30" aria-hidden="true" on:click=move |_| close()></div>
                 <div
@@ -147,7 +149,7 @@ pub fn NotificationBell() -> impl IntoView {
                     </div>
                     <PanelCenter on_follow=Callback::new(move |()| open.set(false)) open />
                 </div>
-            </Show>
+            })}
         </div>
     }
     .into_any()

@@ -258,17 +258,21 @@ fn InstallButton() -> impl IntoView {
         }
         offered.set(false);
     };
-    view! {
-        <Show when=move || offered.get()>
-            <button
-                type="button"
-                data-testid="install-app"
-                class="min-h-11 rounded-md border border-indigo-300 px-3 py-1.5 text-sm font-medium text-indigo-700 hover:bg-indigo-50 focus-visible:outline focus-visible:outline-2 focus-visible:outline-indigo-600 dark:border-indigo-700 dark:text-indigo-300 dark:hover:bg-indigo-950"
-                on:click=install
-            >
-                "Install app"
-            </button>
-        </Show>
+    // A closure rather than `<Show>`, as in the bell: each `Show` is its
+    // own compiled component in the first download.
+    move || {
+        offered.get().then(|| {
+            view! {
+                <button
+                    type="button"
+                    data-testid="install-app"
+                    class="min-h-11 rounded-md border border-indigo-300 px-3 py-1.5 text-sm font-medium text-indigo-700 hover:bg-indigo-50 focus-visible:outline focus-visible:outline-2 focus-visible:outline-indigo-600 dark:border-indigo-700 dark:text-indigo-300 dark:hover:bg-indigo-950"
+                    on:click=install
+                >
+                    "Install app"
+                </button>
+            }
+        })
     }
 }
 

@@ -21,15 +21,14 @@ use crate::model::user::User;
 /// compiles every nested type's deserializer a second time, for `Content`.
 /// That was over 120 KB of the first WASM download (of 1.8 MB before
 /// `wasm-opt`). The stream names each event (`event:`), and `decode` reads
-/// that variant's fields straight from the text. The derived `Deserialize`
-/// is kept for the server only (stored events, tests), so that browser code
-/// cannot reach for it by accident.
+/// that variant's fields straight from the text.
 ///
-/// The server reads events the same way (its `Deserialize` reads the
-/// `type`, then [`decode`]s), not with a derived reading: that buffers the
-/// object, and the text that [`Deferred`] and [`OpaqueJson`] keep would be
-/// gone. So events are read from JSON text (`serde_json::from_str`), never
-/// from a `serde_json::Value`.
+/// The server reads events the same way: its `Deserialize` (server only,
+/// so that browser code cannot reach for it) reads the `type`, then
+/// [`decode`]s. A derived reading would buffer the object, and the text
+/// that [`Deferred`] and [`OpaqueJson`] keep would be gone. So events are
+/// read from JSON text (`serde_json::from_str`), never from a
+/// `serde_json::Value`.
 ///
 /// [`decode`]: Event::decode
 /// [`OpaqueJson`]: crate::model::json::OpaqueJson

@@ -2,8 +2,13 @@
 //! Raised only by the tab that holds the stream, only for live events the
 //! user has not muted, and withdrawn when the notification is read or
 //! deleted anywhere. Browser only (hydrate).
+//!
+//! The code that raises an alert is a module of its own (`alerts`),
+//! fetched with the first alert: most page loads raise none. Alerts asked
+//! for meanwhile wait in `pending`, where a read or a deletion withdraws
+//! them as it closes shown ones.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 
 use leptos::prelude::*;
@@ -42,6 +47,32 @@ pub struct Alerts {
     navigate: Rc<dyn Fn(&str)>,
     shown: Rc<RefCell<Vec<Shown>>>,
     audio: Rc<RefCell<Option<web_sys::AudioContext>>>,
+    raise: Rc<Cell<Option<Raise>>>,
+    pending: Rc<RefCell<Vec<Pending>>>,
+    fetching: Rc<Cell<bool>>,
+}
+
+/// An alert asked for before its code arrived.
+struct Pending {
+    notification: Notification,
+    sound: bool,
+    show: bool,
+}
+
+/// The code that raises alerts, from the `alerts` module.
+#[derive(Clone, Copy)]
+struct Raise {
+    show: fn(&Alerts, &Notification),
+    chime: fn(&Alerts, Priority),
+}
+
+/// [`Raise`], fetched (`fallible`: a failed download is an `Err`).
+#[leptos::wasm_split::wasm_split(alerts, wasm_split_path = ::leptos::wasm_split, fallible)]
+fn alert_code() -> Result<Raise, leptos::wasm_split::SplitLoaderError> {
+    Ok(Raise {
+        show: Alerts::show,
+        chime: Alerts::chime,
+    })
 }
 
 impl Alerts {
@@ -51,7 +82,52 @@ impl Alerts {
             navigate,
             shown: Rc::default(),
             audio: Rc::default(),
+            raise: Rc::default(),
+            pending: Rc::default(),
+            fetching: Rc::default(),
         }
+    }
+
+    /// Raises the alerts of `notification` now, or once their code is here.
+    fn raise(&self, notification: &Notification, sound: bool, show: bool) {
+        if let Some(raise) = self.raise.get() {
+            if sound {
+                (raise.chime)(self, notification.priority);
+            }
+            if show {
+                (raise.show)(self, notification);
+            }
+            return;
+        }
+        self.pending.borrow_mut().push(Pending {
+            notification: notification.clone(),
+            sound,
+            show,
+        });
+        if self.fetching.replace(true) {
+            return;
+        }
+        let this = self.clone();
+        spawn_local(async move {
+            let fetched = alert_code().await;
+            this.fetching.set(false);
+            // Not fetched (offline): these are dropped, as alerts raised
+            // much later would mislead; the next alert tries again.
+            let Ok(raise) = fetched else {
+                this.pending.borrow_mut().clear();
+                return;
+            };
+            this.raise.set(Some(raise));
+            let pending = std::mem::take(&mut *this.pending.borrow_mut());
+            if pending.iter().any(|p| p.sound)
+                && let Some(urgent) = pending.iter().map(|p| p.notification.priority).max()
+            {
+                (raise.chime)(&this, urgent);
+            }
+            for waiting in pending.iter().filter(|p| p.show) {
+                (raise.show)(&this, &waiting.notification);
+            }
+        });
     }
 
     /// Raises or withdraws alerts for an applied event.
@@ -60,24 +136,23 @@ impl Alerts {
             Event::Notification { notification, .. }
             | Event::NotificationUpdated { notification, .. } => {
                 // A replaced notification's old alert is stale either way.
-                self.close(|shown| shown.id == notification.id);
+                self.close(|id, _| id == notification.id);
                 if live && realtime.should_alert(notification) {
-                    if realtime.sound_on() {
-                        self.chime(notification.priority);
-                    }
+                    let sound = realtime.sound_on();
                     let wanted = realtime
                         .preferences
                         .with_untracked(|p| p.as_ref().is_some_and(|p| p.browser_notifications));
-                    if wanted && page_hidden() && permission_granted() {
-                        self.show(notification);
+                    let show = wanted && page_hidden() && permission_granted();
+                    if sound || show {
+                        self.raise(notification, sound, show);
                     }
                 }
             }
             Event::NotificationsDeleted { ids, .. } => {
-                self.close(|shown| ids.contains(&shown.id));
+                self.close(|id, _| ids.contains(&id));
             }
             Event::NotificationsRead { .. } | Event::NotificationsReadAll { .. } => {
-                self.close(|shown| event.reads(shown.id, shown.category));
+                self.close(|id, category| event.reads(id, category));
             }
             // Chat alerts come through the "message" notification.
             Event::Message { .. }
@@ -91,14 +166,20 @@ impl Alerts {
 
     /// Closes every open browser notification (sign-out).
     pub fn close_all(&self) {
+        self.pending.borrow_mut().clear();
         self.shown.borrow_mut().clear();
     }
 
-    fn close(&self, which: impl Fn(&Shown) -> bool) {
+    /// Closes the shown alerts of the notifications `which` names (by id
+    /// and category), and withdraws those still waiting for their code.
+    fn close(&self, which: impl Fn(i64, Category) -> bool) {
+        self.pending
+            .borrow_mut()
+            .retain(|p| !which(p.notification.id, p.notification.category));
         // Dropping a `Shown` closes it.
         let closed: Vec<Shown> = {
             let mut shown = self.shown.borrow_mut();
-            let (closed, kept) = shown.drain(..).partition(|s| which(s));
+            let (closed, kept) = shown.drain(..).partition(|s| which(s.id, s.category));
             *shown = kept;
             closed
         };

@@ -425,8 +425,6 @@ fn on_stream_error(conn: &Conn) {
         set_status(conn, ConnectionStatus::Offline);
         return;
     }
-    // Polling may be next.
-    preload_poll();
     // While long-polling delivers, the indicator stays `Live`.
     if !failure.still_delivering {
         set_status(conn, ConnectionStatus::Reconnecting);
@@ -522,15 +520,10 @@ async fn fetch_poll(
 
 /// Reads a poll answer (`None` when it is not one), in a module of its own
 /// (`poll`): events arrive by the stream, and a page whose stream works
-/// never downloads this. Fetched when the stream first fails
-/// ([`preload_poll`]); a failed download is a failed poll, retried like
-/// one.
-#[leptos::wasm_split::wasm_split(
-    poll,
-    wasm_split_path = ::leptos::wasm_split,
-    preload(preload_poll_chunk),
-    fallible
-)]
+/// never downloads this. Fetched with the first poll answer (not before:
+/// while the server is down, fetching it would only fail); a failed
+/// download is a failed poll, retried like one.
+#[leptos::wasm_split::wasm_split(poll, wasm_split_path = ::leptos::wasm_split, fallible)]
 fn read_poll_answer(
     text: String,
     live: bool,
@@ -553,13 +546,6 @@ fn read_poll_answer(
         cursor: answer.cursor,
         reset: answer.reset,
     }))
-}
-
-/// Starts fetching the poll module, once the stream has failed.
-fn preload_poll() {
-    spawn_local(async {
-        let _ = preload_poll_chunk().await;
-    });
 }
 
 /// A GET of the HTTP API, decoded.
