@@ -260,6 +260,7 @@ test("the built files are named by their content and cached for a year", async (
     expect(answer.status(), name).toBe(200);
     expect(answer.headers()["cache-control"], name).toBe("public, max-age=31536000, immutable");
     expect(answer.headers()["content-encoding"], name).toBe("br");
+    expect(answer.headers()["vary"], name).toMatch(/accept-encoding/i);
   }
   // The page itself is never kept.
   expect((await page.request.get("/")).headers()["cache-control"]).toBe("no-store");

@@ -52,6 +52,13 @@ pub fn pkg_routes<S: Clone + Send + Sync + 'static>(
             async move {
                 let mut response: Response = next.run(request).await;
                 if response.status().is_success() || response.status() == StatusCode::NOT_MODIFIED {
+                    // The body depends on Accept-Encoding (the brotli, the
+                    // gzip or the plain copy): a shared cache must not hand
+                    // one browser's copy to another. `ServeDir` does not
+                    // say so itself.
+                    response
+                        .headers_mut()
+                        .append(header::VARY, HeaderValue::from_static("accept-encoding"));
                     response.headers_mut().insert(
                         header::CACHE_CONTROL,
                         HeaderValue::from_static(if immutable {
@@ -112,7 +119,41 @@ fn drop_stale_copies(dir: &Path) {
 
 #[cfg(test)]
 mod tests {
-    use super::{drop_stale_copies, names_content_hash};
+    use axum::body::Body;
+    use axum::http::Request;
+    use tower::ServiceExt;
+
+    use super::{drop_stale_copies, names_content_hash, pkg_routes};
+
+    #[tokio::test]
+    async fn a_copy_is_chosen_by_accept_encoding_and_says_so() {
+        let root = std::env::temp_dir().join(format!("herald-pkg-{}", std::process::id()));
+        let dir = root.join("pkg");
+        std::fs::create_dir_all(&dir).unwrap();
+        let name = "app.gMe5rX-3ZcYdO_u1AbCdEf.wasm";
+        std::fs::write(dir.join(name), b"plain").unwrap();
+        std::fs::write(dir.join(format!("{name}.br")), b"brotli").unwrap();
+        let routes: axum::Router = pkg_routes(root.to_str().unwrap(), "pkg", true);
+        for (accepts, encoding) in [("br, gzip", Some("br")), ("identity", None)] {
+            let request = Request::get(format!("/pkg/{name}"))
+                .header("accept-encoding", accepts)
+                .body(Body::empty())
+                .unwrap();
+            let response = routes.clone().oneshot(request).await.unwrap();
+            assert_eq!(response.status(), 200);
+            let headers = response.headers();
+            assert_eq!(
+                headers.get("content-encoding").map(|v| v.to_str().unwrap()),
+                encoding
+            );
+            assert_eq!(headers["vary"], "accept-encoding", "for shared caches");
+            assert_eq!(
+                headers["cache-control"],
+                "public, max-age=31536000, immutable"
+            );
+        }
+        std::fs::remove_dir_all(&root).unwrap();
+    }
 
     #[test]
     fn hashed_names_are_told_from_plain_ones() {
