@@ -114,11 +114,13 @@ pub fn parse_actions(
                     return Err(bad("Only a POST action has a body.".into()));
                 }
                 (ActionMethod::Post, Some(body)) => {
-                    let text = body.to_string();
-                    if text.len() > MAX_ACTION_BODY_BYTES {
+                    // Written once; the text is what is stored and sent.
+                    let body = OpaqueJson::from_value(&body)
+                        .map_err(|_| bad("body must be JSON.".into()))?;
+                    if body.get().len() > MAX_ACTION_BODY_BYTES {
                         return Err(bad("An action's body must be at most 2 KiB of JSON.".into()));
                     }
-                    Some(OpaqueJson::parse(text).map_err(|_| bad("body must be JSON.".into()))?)
+                    Some(body)
                 }
             };
             if method == ActionMethod::Post && !url.starts_with('/') {
@@ -311,15 +313,15 @@ impl PublishRequest {
         let data = match self.data {
             None | Some(serde_json::Value::Null) => None,
             Some(object @ serde_json::Value::Object(_)) => {
-                let text = object.to_string();
-                if text.len() > MAX_DATA_BYTES {
+                // Written once; the text is what is stored and sent.
+                let data = OpaqueJson::from_value(&object)
+                    .map_err(|_| AppError::validation("data", "data must be a JSON object."))?;
+                if data.get().len() > MAX_DATA_BYTES {
                     return Err(AppError::validation(
                         "data",
                         "data must be at most 8 KiB of JSON.",
                     ));
                 }
-                let data = OpaqueJson::parse(text)
-                    .map_err(|_| AppError::validation("data", "data must be a JSON object."))?;
                 Some(data)
             }
             Some(_) => return Err(AppError::validation("data", "data must be a JSON object.")),
